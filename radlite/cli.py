@@ -1,0 +1,267 @@
+"""Command line: thin commands over RadLITESearch. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from radlite.errors import RadliteError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="radlite: multi-stage search over radiology knowledge.")
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """Model libraries print load reports and warnings on every load; keep the CLI readable."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def command(fn):
+    """Run a command, turning radlite's errors into one line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RadliteError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            err.print("interrupted; any index on disk is unchanged")
+            raise typer.Exit(130)
+    return wrapper
+
+
+@app.callback()
+def main_options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what each stage does.")):
+    _quiet_libraries(verbose)
+
+
+def _signals(value: Optional[str]) -> Optional[list[str]]:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+
+
+@app.command("index")
+@command
+def index_cmd(
+    corpus: Path = typer.Argument(..., help="JSONL file, BEIR folder, JSON array, or folder of .txt/.md files."),
+    output: Path = typer.Option(..., "--output", "-o", help="Index directory to create or replace (atomically)."),
+    text_field: Optional[str] = typer.Option(None, help="Field holding the text (default: 'text' for JSONL, 'content' for a JSON array)."),
+    signals: str = typer.Option("bm25,biencoder,colbert", help="First-stage indexes to build."),
+    biencoder: str = typer.Option("default", help="Bi-encoder: hub id, local folder or 'default'."),
+    colbert_model: str = typer.Option("default", help="ColBERT model: hub id, local folder or 'default'."),
+    reranker: str = typer.Option("default", help="Cross-encoder used by searches of this index."),
+    passage_words: int = typer.Option(128, help="Words per passage for long documents."),
+    overlap_words: int = typer.Option(32, help="Words shared by consecutive passages."),
+    batch_size: int = typer.Option(32),
+):
+    """Index a collection with every first-stage signal."""
+    from radlite.config import IndexConfig
+    from radlite.corpus import load_corpus
+    from radlite.pipeline import RadLITESearch
+
+    docs = load_corpus(corpus, text_field=text_field)
+    config = IndexConfig()
+    config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
+    if not 0 <= overlap_words < passage_words:
+        raise RadliteError("--overlap-words must be smaller than --passage-words")
+    err.print(f"indexing {len(docs)} documents from {corpus}")
+    start = time.perf_counter()
+    engine = RadLITESearch(biencoder=biencoder, colbert=colbert_model, reranker=reranker, signals=_signals(signals),
+                           config=config, batch_size=batch_size, show_progress=True)
+    engine.index_corpus(docs)
+    engine.save(output)
+    idx = engine.index
+    err.print(f"wrote {output}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
+              f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s")
+    _print_notes(engine)
+
+
+@app.command("search")
+@command
+def search_cmd(
+    index: Path = typer.Argument(..., help="Index directory."),
+    query: str = typer.Argument(..., help="What to search for."),
+    k: int = typer.Option(10, "-k", "--top-k", help="Results to return."),
+    candidates: int = typer.Option(50, help="Documents passed to the cross-encoder."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
+    signals: Optional[str] = typer.Option(None, help="Signals to use, e.g. 'bm25' or 'bm25,biencoder,colbert,crossencoder'."),
+    method: Optional[str] = typer.Option(None, help="Fusion: 'weighted' (default) or 'rrf'."),
+    no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder."),
+    category: Optional[str] = typer.Option(None, help="Only documents of this category."),
+    biencoder: Optional[str] = typer.Option(None, help="Bi-encoder (must be the one that built the index)."),
+    colbert_model: Optional[str] = typer.Option(None, help="ColBERT model (must be the one that built the index)."),
+    reranker: Optional[str] = typer.Option(None, help="Cross-encoder: hub id or folder (default: the index's)."),
+):
+    """Search an index and show each result with every signal's score."""
+    from radlite.pipeline import RadLITESearch
+
+    engine = RadLITESearch.load(index, biencoder=biencoder, colbert=colbert_model, reranker=reranker,
+                                use_reranker=not no_rerank)
+    results = engine.search(query, top_k=k, candidates=candidates, signals=_signals(signals), method=method,
+                            category=category)
+    if as_json:
+        out.print_json(json.dumps(results, ensure_ascii=False))
+    else:
+        _print_results(query, results)
+        err.print(_timings(engine.last_timings))
+    _print_notes(engine)
+
+
+@app.command("add")
+@command
+def add_cmd(
+    index: Path = typer.Argument(..., help="Index directory."),
+    corpus: Path = typer.Argument(..., help="Documents to add (same formats as `index`)."),
+    text_field: Optional[str] = typer.Option(None, help="Field holding the text."),
+):
+    """Add documents to an index without rebuilding it (only the new passages are encoded)."""
+    from radlite.corpus import load_corpus
+    from radlite.pipeline import RadLITESearch
+
+    docs = load_corpus(corpus, text_field=text_field)
+    engine = RadLITESearch.load(index, use_reranker=False, show_progress=True)
+    n = engine.add_documents(docs)
+    engine.save(index)
+    err.print(f"added {n} documents; {len(engine.index.documents)} in the index")
+
+
+@app.command("delete")
+@command
+def delete_cmd(index: Path = typer.Argument(...), ids: List[str] = typer.Argument(..., help="Document ids.")):
+    """Delete documents by id from every signal of an index."""
+    from radlite.index import SearchIndex
+
+    current = SearchIndex.load(index)
+    updated = current.without_documents(ids)
+    updated.save(index)
+    err.print(f"deleted {len(current.documents) - len(updated.documents)} documents; {len(updated.documents)} left")
+
+
+@app.command("info")
+@command
+def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
+    """Show an index's manifest: models, counts, settings, format version."""
+    from radlite.index import read_manifest
+
+    manifest = read_manifest(index)
+    if as_json:
+        out.print_json(json.dumps(manifest))
+        return
+    table = Table(title=f"radlite index {index}", show_header=False)
+    c = manifest["counts"]
+    rows = [
+        ("format", f"{manifest['format']} v{manifest['format_version']} (radlite {manifest['radlite_version']})"),
+        ("created / updated", f"{manifest['created']} / {manifest['updated']}"),
+        ("documents / passages", f"{c['documents']} / {c['passages']}"),
+        ("ColBERT token vectors", str(c["colbert_tokens"])),
+        ("signals", ", ".join(manifest["signals"])),
+    ]
+    for kind, m in manifest["models"].items():
+        state = "untrained" if m.get("trained") is False else ("trained" if m.get("trained") else "")
+        rows.append((f"model: {kind}", f"{m['name']}  sha256 {m['sha256'][:12]}  {state}".strip()))
+    f = manifest["config"]["fusion"]
+    rows.append(("fusion", f"{f['method']} weights {f['weights']} temperature {f['temperature']}"))
+    ch = manifest["config"]["chunking"]
+    rows.append(("passages", f"{ch['passage_words']} words, overlap {ch['overlap_words']}"))
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command("demo")
+@command
+def demo_cmd(
+    output: Path = typer.Option(None, "--output", "-o", help="Where to keep the demo index (default: a folder under $RADLITE_HOME)."),
+    k: int = typer.Option(3, "-k"),
+):
+    """Index the bundled radiology sample with the default models and run example queries."""
+    from radlite.corpus import load_corpus
+    from radlite.models.resolve import radlite_home
+    from radlite.pipeline import RadLITESearch
+
+    sample = resources.files("radlite") / "data" / "sample"
+    docs = load_corpus(Path(str(sample / "radiology_sample.jsonl")))
+    queries = [json.loads(line) for line in Path(str(sample / "queries.jsonl")).read_text().splitlines() if line.strip()]
+    output = output or radlite_home() / "demo-index"
+    err.print(f"indexing the bundled sample: {len(docs)} radiology teaching documents, nine subspecialties")
+    start = time.perf_counter()
+    engine = RadLITESearch(show_progress=True).index_corpus(docs)
+    engine.save(output)
+    err.print(f"index written to {output} in {time.perf_counter() - start:.1f} s\n")
+    hits = 0
+    for q in queries[:6]:
+        results = engine.search(q["text"], top_k=k)
+        hits += bool(results) and results[0]["id"] in q["relevant"]
+        _print_results(q["text"], results, expected=q["relevant"])
+        err.print(_timings(engine.last_timings) + "\n")
+    out.print(f"expected document ranked first for {hits} of {min(6, len(queries))} example queries")
+    out.print(f"try: radlite search {output} \"your question\"")
+    _print_notes(engine)
+
+
+def _print_results(query: str, results: list[dict], expected: list[str] | None = None) -> None:
+    table = Table(title=f"[bold]{query}[/bold]", title_justify="left", expand=False)
+    for col in ("#", "id", "title", "score", "bm25", "bi-enc", "colbert", "x-enc"):
+        if col == "title":
+            table.add_column(col, min_width=20, max_width=48, no_wrap=True, overflow="ellipsis")
+        else:
+            table.add_column(col, justify="left" if col == "id" else "right", no_wrap=True)
+    for r in results:
+        s = r["signals"]
+
+        def cell(name, key="raw"):
+            if name not in s or s[name][key] is None:
+                return "-"
+            rank = s[name]["rank"]
+            return f"{s[name][key]:.3f}" + (f" #{rank}" if rank else "")
+
+        mark = " ✓" if expected and r["id"] in expected else ""
+        table.add_row(str(r["rank"]), r["id"] + mark, r["title"] or r["passage"][:60], f"{r['score']:.3f}",
+                      cell("bm25"), cell("biencoder"), cell("colbert"), cell("crossencoder", "calibrated"))
+    if not results:
+        table.add_row("", "no results", "", "", "", "", "", "")
+    out.print(table)
+    if results:
+        out.print(f"  best passage: {results[0]['passage'][:300]}", highlight=False)
+
+
+def _timings(t: dict[str, float]) -> str:
+    return "  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items())
+
+
+def _print_notes(engine) -> None:
+    for note in engine.untrained_notes():
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Configuration as dataclasses, saved inside the index manifest. Nothing here is global."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SIGNALS = ("bm25", "biencoder", "colbert", "crossencoder")
+FIRST_STAGE = ("bm25", "biencoder", "colbert")
+
+# The seed card's fusion: bi-encoder 0.5, cross-encoder 0.2, BM25 0.3; ColBERT is a candidate
+# generator whose score is kept on every result (weight 0 unless a user or `tune` sets one).
+SEED_WEIGHTS = {"biencoder": 0.5, "crossencoder": 0.2, "bm25": 0.3, "colbert": 0.0}
+SEED_TEMPERATURE = 1.5
+
+
+@dataclass
+class ChunkingConfig:
+    """Documents longer than `passage_words` are split into windows overlapping by `overlap_words`.
+
+    128 words is about 180 word pieces of medical English, inside MiniLM's 256-token limit
+    and PyLate's default document length.
+    """
+
+    passage_words: int = 128
+    overlap_words: int = 32
+    title_in_passage: bool = True
+
+
+@dataclass
+class BM25Config:
+    k1: float = 1.5
+    b: float = 0.75
+    method: str = "lucene"
+
+
+@dataclass
+class ColbertIndexConfig:
+    """IVF-over-centroids candidate generation (PLAID stage 1-2) then exact MaxSim.
+
+    `nprobe` centroids per query token select candidate passages, their centroid-interaction
+    score keeps the best `rescore` passages, which are re-scored with exact MaxSim.
+    `n_centroids=0` picks a power of two near 4 * sqrt(number of token vectors).
+    """
+
+    n_centroids: int = 0
+    nprobe: int = 8
+    rescore: int = 256
+    kmeans_iters: int = 10
+    seed: int = 0
+
+
+@dataclass
+class FusionConfig:
+    """How signals combine into one score.
+
+    method "weighted": min-max normalise each first-stage signal over the candidates, take
+    the cross-encoder as sigmoid(logit / temperature), and sum with `weights`.
+    method "rrf": sum of weight / (rrf_k + rank) over the signals that ranked the document.
+    """
+
+    method: str = "weighted"
+    weights: dict[str, float] = field(default_factory=lambda: dict(SEED_WEIGHTS))
+    temperature: float = SEED_TEMPERATURE
+    rrf_k: int = 60
+
+
+@dataclass
+class IndexConfig:
+    """Everything that shapes an index; stored in its manifest."""
+
+    signals: list[str] = field(default_factory=lambda: list(FIRST_STAGE))
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    bm25: BM25Config = field(default_factory=BM25Config)
+    colbert: ColbertIndexConfig = field(default_factory=ColbertIndexConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "IndexConfig":
+        def build(kind, data):
+            names = {f.name for f in fields(kind)}
+            return kind(**{k: v for k, v in (data or {}).items() if k in names})
+
+        return cls(
+            signals=list(obj.get("signals", FIRST_STAGE)),
+            chunking=build(ChunkingConfig, obj.get("chunking")),
+            bm25=build(BM25Config, obj.get("bm25")),
+            colbert=build(ColbertIndexConfig, obj.get("colbert")),
+            fusion=build(FusionConfig, obj.get("fusion")),
+        )

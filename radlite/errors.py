@@ -1,0 +1,21 @@
+"""Errors radlite raises on bad input. Each message says what was wrong and what to do."""
+
+
+class RadliteError(Exception):
+    """Base class: the CLI prints these as one line, without a traceback."""
+
+
+class CorpusError(RadliteError):
+    """A corpus file or folder that cannot be read as documents."""
+
+
+class QueryError(RadliteError):
+    """An empty, oversized or otherwise unusable query or search parameter."""
+
+
+class IndexFormatError(RadliteError):
+    """A missing, corrupted or incompatible index directory."""
+
+
+class ModelError(RadliteError):
+    """A model that cannot be found, or differs from the one that built the index."""

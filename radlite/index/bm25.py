@@ -1,0 +1,98 @@
+"""BM25 over passages with bm25s, and a tokenizer that keeps medical tokens intact.
+
+Tokens such as `t2`, `c-spine`, `18f-fdg`, `bi-rads` and `3.0` stay whole; a hyphenated
+compound is also indexed by its parts (`c-spine` -> `c-spine`, `spine`) so that a query
+written without the hyphen still matches. Plain words are lower-cased, English stop-words
+removed, and stemmed with the Snowball English stemmer (PyStemmer); tokens with digits or
+hyphens are never stemmed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from radlite.config import BM25Config
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:(?:-|\.(?=\d))[a-z0-9]+)*")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case, split, drop stop-words, stem plain words; keep medical compounds whole."""
+    stop = _stopwords()
+    stem = _stemmer().stemWord
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        tok = match.group()
+        if "-" in tok:
+            out.append(tok)
+            parts = [p for p in tok.split("-") if len(p) > 1 and p not in stop]
+            out.extend(p if not p.isalpha() else stem(p) for p in parts)
+        elif tok.isalpha():
+            if len(tok) > 1 and tok not in stop:
+                out.append(stem(tok))
+        else:
+            out.append(tok)
+    return out
+
+
+class BM25Index:
+    """bm25s scores computed at index time, stored as .npy arrays plus a JSON vocabulary."""
+
+    def __init__(self, retriever, vocab: dict[str, int], n_passages: int):
+        self._retriever = retriever
+        self.vocab = vocab
+        self.n_passages = n_passages
+
+    @classmethod
+    def build(cls, texts: Sequence[str], cfg: BM25Config) -> "BM25Index":
+        import bm25s
+
+        vocab: dict[str, int] = {"": 0}  # bm25s reserves an empty token for empty passages
+        ids = []
+        for text in texts:
+            ids.append([vocab.setdefault(t, len(vocab)) for t in tokenize(text)])
+        retriever = bm25s.BM25(k1=cfg.k1, b=cfg.b, method=cfg.method)
+        retriever.index((ids, vocab), show_progress=False, create_empty_token=False)
+        return cls(retriever, vocab, len(texts))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for the query (zeros where no query term occurs)."""
+        ids = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
+        if not ids:
+            return np.zeros(self.n_passages, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(ids), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._retriever.save(str(folder), show_progress=False)
+        (folder / "radlite_vocab.json").write_text(json.dumps(self.vocab), encoding="utf-8")
+        (folder / "radlite_bm25.json").write_text(json.dumps({"n_passages": self.n_passages}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "BM25Index":
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(folder), mmap=True, load_vocab=False, show_progress=False)
+        vocab = json.loads((folder / "radlite_vocab.json").read_text(encoding="utf-8"))
+        meta = json.loads((folder / "radlite_bm25.json").read_text(encoding="utf-8"))
+        return cls(retriever, vocab, int(meta["n_passages"]))

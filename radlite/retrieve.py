@@ -1,0 +1,65 @@
+"""First stage: each signal's own ranking, and the scores of any passage under each signal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from radlite.index import SearchIndex
+
+
+@dataclass
+class QueryVectors:
+    text: str
+    biencoder: np.ndarray | None = None  # (d,)
+    colbert: np.ndarray | None = None  # (Lq, 128)
+    _bm25: np.ndarray | None = field(default=None, repr=False)
+
+
+def bm25_scores(index: SearchIndex, q: QueryVectors) -> np.ndarray:
+    if q._bm25 is None:
+        q._bm25 = index.bm25.scores(q.text)
+    return q._bm25
+
+
+def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top `depth` passages of one signal: (passage ids, raw scores), best first."""
+    if signal == "colbert":
+        cfg = index.config.colbert
+        return index.colbert.search(q.colbert, depth, nprobe=cfg.nprobe, rescore=max(cfg.rescore, depth))
+    if signal == "bm25":
+        scores = bm25_scores(index, q)
+        hits = np.flatnonzero(scores > 0)  # BM25 retrieves only passages sharing a query term
+        return _top(hits, scores[hits], depth)
+    if signal == "biencoder":
+        scores = index.dense.scores(q.biencoder)
+        return _top(np.arange(len(scores)), scores, depth)
+    raise ValueError(f"unknown first-stage signal {signal!r}")
+
+
+def score_passages(index: SearchIndex, q: QueryVectors, signal: str, pids: np.ndarray) -> np.ndarray:
+    """Raw score of the given passages under one signal (exact for all three)."""
+    if signal == "colbert":
+        return index.colbert.score(q.colbert, pids)
+    if signal == "bm25":
+        return bm25_scores(index, q)[pids]
+    if signal == "biencoder":
+        return np.asarray(index.dense.embeddings[pids], dtype=np.float32) @ q.biencoder
+    raise ValueError(f"unknown first-stage signal {signal!r}")
+
+
+def unique_docs(index: SearchIndex, pids: np.ndarray, limit: int) -> np.ndarray:
+    """Documents in order of their best passage, at most `limit`."""
+    docs = index.passage_doc(pids)
+    _, first = np.unique(docs, return_index=True)
+    return docs[np.sort(first)][:limit]
+
+
+def _top(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(ids) == 0 or k <= 0:
+        return ids[:0].astype(np.int64), scores[:0].astype(np.float32)
+    k = min(k, len(ids))
+    part = np.argpartition(-scores, k - 1)[:k]
+    order = part[np.lexsort((ids[part], -scores[part]))]
+    return ids[order].astype(np.int64), scores[order].astype(np.float32)
