@@ -9,14 +9,14 @@ import numpy as np
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] over the candidates; a constant signal maps to 1 (it cannot rank)."""
+    """Scale to [0, 1] over the candidates; a constant signal maps to 0 (it cannot rank them)."""
     scores = np.asarray(scores, dtype=np.float64)
     out = np.full(scores.shape, np.nan)
     ok = ~np.isnan(scores)
     if not ok.any():
         return out
     lo, hi = scores[ok].min(), scores[ok].max()
-    out[ok] = (scores[ok] - lo) / (hi - lo) if hi > lo else 1.0
+    out[ok] = (scores[ok] - lo) / (hi - lo) if hi > lo else 0.0
     return out
 
 

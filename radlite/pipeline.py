@@ -147,14 +147,16 @@ class RadLITESearch:
         first = [s for s in active if s in FIRST_STAGE]
 
         # 1. first stage: each signal's own ranking of documents
+        allowed = None
+        if category is not None:
+            in_category = np.array([d.category == category for d in index.documents], dtype=bool)
+            allowed = in_category[index.passages[:, 0]]
         retrieved: dict[str, np.ndarray] = {}
         for s in first:
-            pids, _ = retrieve(index, q, s, depth=candidates * 3)
+            pids, _ = retrieve(index, q, s, depth=candidates * 3, allowed=allowed)
             retrieved[s] = unique_docs(index, pids, candidates)
             t.lap(s)
         pool = np.unique(np.concatenate(list(retrieved.values()))) if retrieved else np.zeros(0, np.int64)
-        if category is not None:
-            pool = pool[[index.documents[d].category == category for d in pool]]
         if len(pool) == 0:
             self.last_timings = t.done()
             return []

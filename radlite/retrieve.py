@@ -23,19 +23,31 @@ def bm25_scores(index: SearchIndex, q: QueryVectors) -> np.ndarray:
     return q._bm25
 
 
-def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top `depth` passages of one signal: (passage ids, raw scores), best first."""
+def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int,
+             allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top `depth` passages of one signal: (passage ids, raw scores), best first.
+
+    `allowed` (a boolean mask over passages) restricts the search, e.g. to one category: exact
+    for BM25 and the bi-encoder; ColBERT searches deeper and keeps the allowed passages.
+    """
     if signal == "colbert":
         cfg = index.config.colbert
-        return index.colbert.search(q.colbert, depth, nprobe=cfg.nprobe, rescore=max(cfg.rescore, depth))
+        deeper = depth if allowed is None else depth * 4
+        pids, scores = index.colbert.search(q.colbert, deeper, nprobe=cfg.nprobe, rescore=max(cfg.rescore, deeper))
+        if allowed is not None:
+            ok = allowed[pids]
+            pids, scores = pids[ok][:depth], scores[ok][:depth]
+        return pids, scores
     if signal == "bm25":
         scores = bm25_scores(index, q)
-        hits = np.flatnonzero(scores > 0)  # BM25 retrieves only passages sharing a query term
-        return _top(hits, scores[hits], depth)
-    if signal == "biencoder":
+        hits = scores > 0  # BM25 retrieves only passages sharing a query term
+    elif signal == "biencoder":
         scores = index.dense.scores(q.biencoder)
-        return _top(np.arange(len(scores)), scores, depth)
-    raise ValueError(f"unknown first-stage signal {signal!r}")
+        hits = np.ones(len(scores), dtype=bool)
+    else:
+        raise ValueError(f"unknown first-stage signal {signal!r}")
+    ids = np.flatnonzero(hits if allowed is None else hits & allowed)
+    return _top(ids, scores[ids], depth)
 
 
 def score_passages(index: SearchIndex, q: QueryVectors, signal: str, pids: np.ndarray) -> np.ndarray:

@@ -69,10 +69,14 @@ class ColbertIndex:
         k = cfg.n_centroids or auto_centroids(n_tokens)
         k = min(k, n_tokens)
         logger.info("colbert: k-means of %d token vectors into %d centroids", n_tokens, k)
-        kmeans = faiss.Kmeans(dim, k, niter=cfg.kmeans_iters, seed=cfg.seed, spherical=True,
-                              max_points_per_centroid=256, verbose=False)
-        kmeans.train(vectors)
-        centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+        if k == 1:  # too few tokens to cluster: one centroid, every passage a candidate
+            centroids = vectors.mean(axis=0, keepdims=True)
+        else:
+            kmeans = faiss.Kmeans(dim, k, niter=cfg.kmeans_iters, seed=cfg.seed, spherical=True,
+                                  max_points_per_centroid=256, verbose=False)
+            kmeans.train(vectors)
+            centroids = kmeans.centroids
+        centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         codes = _assign(centroids, vectors)
         ivf_offsets, ivf_pids = _inverted_lists(codes, offsets, k)
         return cls(centroids, codes, offsets, ivf_offsets, ivf_pids, vectors.astype(np.float16))

@@ -1,0 +1,100 @@
+"""Shared fixtures: tiny models built here (fast) and the real all-MiniLM-L6-v2 defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+SAMPLE = Path(__file__).resolve().parents[1] / "radlite" / "data" / "sample"
+
+TINY_DOCS = [
+    {"id": "pe", "title": "Pulmonary embolism", "text": "CT pulmonary angiography shows a filling defect in the pulmonary artery, the polo mint sign.", "category": "thoracic"},
+    {"id": "intus", "title": "Intussusception", "text": "Ultrasound of the child shows a target sign in the right abdomen from bowel telescoping.", "category": "pediatric"},
+    {"id": "ms", "title": "Multiple sclerosis", "text": "MRI shows T2 FLAIR hyperintense periventricular lesions perpendicular to the ventricles, Dawson fingers.", "category": "neuro"},
+    {"id": "birads", "title": "BI-RADS 4 mass", "text": "Mammography shows an irregular spiculated mass with BI-RADS 4 suspicion; biopsy is advised.", "category": "breast"},
+    {"id": "cspine", "title": "C-spine fracture", "text": "CT of the c-spine shows a fracture of the odontoid process after trauma.", "category": "msk"},
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def radlite_home(tmp_path_factory):
+    """Default models are built once per test session into a private RADLITE_HOME."""
+    home = os.environ.get("RADLITE_TEST_HOME") or str(tmp_path_factory.mktemp("radlite-home"))
+    os.environ["RADLITE_HOME"] = home
+    return Path(home)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A 2-layer, 32-wide BERT (MiniLM's tokenizer) as bi-encoder, ColBERT and cross-encoder folders."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from radlite.models.resolve import minilm_path
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    backbone = root / "backbone"
+    BertModel(config).save_pretrained(backbone)
+    tok.save_pretrained(backbone)
+
+    from sentence_transformers import CrossEncoder, SentenceTransformer, models as st_models
+
+    bi = SentenceTransformer(modules=[st_models.Transformer(str(backbone), max_seq_length=128),
+                                      st_models.Pooling(32, "mean"), st_models.Normalize()], device="cpu")
+    bi.save(str(root / "bi"))
+    from pylate import models as pl_models
+
+    pl_models.ColBERT(model_name_or_path=str(backbone), device="cpu", embedding_size=128).save(str(root / "colbert"))
+    CrossEncoder(str(backbone), num_labels=1, max_length=128, device="cpu").save(str(root / "ce"))
+    other = SentenceTransformer(modules=[st_models.Transformer(str(backbone), max_seq_length=128),
+                                         st_models.Pooling(32, "cls"), st_models.Normalize()], device="cpu")
+    torch.manual_seed(1)
+    for p in other.parameters():
+        p.data.add_(0.01 * torch.randn_like(p))
+    other.save(str(root / "bi-other"))
+    return {"biencoder": str(root / "bi"), "colbert": str(root / "colbert"), "reranker": str(root / "ce"),
+            "other_biencoder": str(root / "bi-other")}
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tiny_models, tmp_path_factory):
+    """TINY_DOCS indexed with the tiny models, saved; returns its path."""
+    from radlite.pipeline import RadLITESearch
+
+    path = tmp_path_factory.mktemp("tiny-index") / "idx"
+    engine = RadLITESearch(biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"],
+                           reranker=tiny_models["reranker"])
+    engine.index_corpus(TINY_DOCS).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_docs():
+    return [json.loads(line) for line in (SAMPLE / "radiology_sample.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def sample_queries():
+    return [json.loads(line) for line in (SAMPLE / "queries.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def minilm_engine(sample_docs, tmp_path_factory):
+    """The real default models over the bundled 63-document sample, saved to disk."""
+    from radlite.pipeline import RadLITESearch
+
+    engine = RadLITESearch().index_corpus(sample_docs)
+    path = tmp_path_factory.mktemp("minilm-index") / "idx"
+    engine.save(path)
+    engine.saved_path = path
+    return engine

@@ -1,0 +1,93 @@
+"""CLI: the happy path on tiny models, and every error path gives one line and exit code 2."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from radlite.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def assert_clean_error(code, output, *needles):
+    assert code == 2, output
+    assert "Traceback" not in output
+    for n in needles:
+        assert n in output, output
+
+
+def test_index_search_info_add_delete(tiny_models, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "a", "title": "Croup", "text": "Steeple sign on frontal radiograph of the neck."},
+        {"id": "b", "title": "Epiglottitis", "text": "Thumb sign on lateral neck radiograph."},
+    ]))
+    idx = tmp_path / "idx"
+    models = ["--biencoder", tiny_models["biencoder"], "--colbert-model", tiny_models["colbert"], "--reranker", tiny_models["reranker"]]
+    code, out = run("index", corpus, "-o", idx, *models)
+    assert code == 0, out
+    code, out = run("search", idx, "steeple", "--json", "-k", "2", "--signals", "bm25")
+    assert code == 0, out
+    results = json.loads(out[out.index("["):out.rindex("]") + 1])
+    assert results[0]["id"] == "a" and len(results) == 1
+    code, out = run("info", idx)
+    assert code == 0 and "documents / passages" in out and "2 / 2" in out
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"id": "c", "text": "Sail sign of thymus on chest radiograph."}))
+    assert run("add", idx, more)[0] == 0
+    code, out = run("search", idx, "sail sign thymus", "--signals", "bm25")
+    assert code == 0 and "c" in out
+    assert run("delete", idx, "c")[0] == 0
+    code, out = run("search", idx, "sail thymus", "--json", "--signals", "bm25")
+    assert json.loads(out[out.index("["):out.rindex("]") + 1]) == []
+
+
+def test_cli_error_paths(tiny_index, tmp_path):
+    assert_clean_error(*run("index", tmp_path / "missing.jsonl", "-o", tmp_path / "x"), "corpus not found")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "ok"}\n{"id": "b", "text": \n')
+    assert_clean_error(*run("index", bad, "-o", tmp_path / "x"), "line 2", "not valid JSON")
+    nofield = tmp_path / "nofield.jsonl"
+    nofield.write_text('{"id": "a", "body": "ok"}\n')
+    assert_clean_error(*run("index", nofield, "-o", tmp_path / "x"), "missing field 'text'")
+    assert_clean_error(*run("search", tiny_index, "  "), "empty query")
+    assert_clean_error(*run("search", tiny_index, "x", "--reranker", "/no/such/model"), "model not found")
+    assert_clean_error(*run("search", tmp_path / "nowhere", "x"), "index not found")
+    copy = tmp_path / "old"
+    shutil.copytree(tiny_index, copy)
+    gen = copy / (copy / "CURRENT").read_text().strip()
+    m = json.loads((gen / "manifest.json").read_text())
+    (gen / "manifest.json").write_text(json.dumps({**m, "format_version": 0}))
+    assert_clean_error(*run("search", copy, "x"), "format version 0")
+    assert_clean_error(*run("info", copy), "format version 0")
+    assert_clean_error(*run("delete", tiny_index, "no-such-id"), "not in the index")
+
+
+def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, tmp_path, monkeypatch):
+    from radlite.index import SearchIndex
+    from radlite.pipeline import RadLITESearch
+
+    path = tmp_path / "idx"
+    shutil.copytree(tiny_index, path)
+    before = RadLITESearch.load(path).search("target sign", top_k=3, signals=["bm25"])
+
+    def boom(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("radlite.index.colbert.ColbertIndex.save", boom)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "new", "text": "something else entirely"}))
+    code, out = run("index", corpus, "-o", path, "--biencoder", tiny_models["biencoder"],
+                    "--colbert-model", tiny_models["colbert"], "--reranker", tiny_models["reranker"])
+    assert code == 130 and "unchanged" in out
+    monkeypatch.undo()
+    after = RadLITESearch.load(path).search("target sign", top_k=3, signals=["bm25"])
+    assert [r["id"] for r in after] == [r["id"] for r in before]
+    assert len(SearchIndex.load(path).documents) == 5

@@ -1,0 +1,156 @@
+"""End-to-end behaviour of RadLITESearch: tiny models for mechanics, real MiniLM for relevance."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from radlite.errors import IndexFormatError, ModelError, QueryError
+from radlite.index import SearchIndex
+from radlite.pipeline import RadLITESearch
+from tests.conftest import TINY_DOCS
+
+# Sample queries whose answer the demo shows first under every signal (see radlite demo).
+AGREED = ["q02", "q05", "q07"]
+RESULT_KEYS = {"rank", "id", "corpus_index", "title", "category", "document", "passage", "passage_index",
+               "passage_span", "metadata", "score", "biencoder_score", "bm25_score", "colbert_score",
+               "crossencoder_score", "signals"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signals", [["bm25"], ["biencoder"], ["colbert"], None])
+def test_relevant_document_first_for_each_retriever_and_fused(minilm_engine, sample_queries, signals):
+    for q in [q for q in sample_queries if q["id"] in AGREED]:
+        results = minilm_engine.search(q["text"], top_k=5, signals=signals)
+        assert results[0]["id"] == q["relevant"][0], (signals, q["text"], [r["id"] for r in results])
+
+
+@pytest.mark.slow
+def test_result_carries_every_signal(minilm_engine, sample_queries):
+    r = minilm_engine.search(sample_queries[0]["text"], top_k=3)[0]
+    assert set(r) == RESULT_KEYS
+    assert set(r["signals"]) == {"bm25", "biencoder", "colbert", "crossencoder"}
+    for s in ("bm25", "biencoder", "colbert"):
+        assert set(r["signals"][s]) >= {"raw", "normalized", "rank"}
+    ce = r["signals"]["crossencoder"]
+    assert ce["calibrated"] == pytest.approx(1 / (1 + np.exp(-ce["raw"] / 1.5)), rel=1e-5)
+    assert ce.get("untrained") is True and r["signals"]["colbert"].get("untrained") is True
+    assert "untrained" not in r["signals"]["biencoder"]
+    w = {"biencoder": 0.5, "bm25": 0.3, "crossencoder": 0.2}
+    fused = sum(w[s] * r["signals"][s]["normalized"] for s in ("biencoder", "bm25")) + 0.2 * ce["calibrated"]
+    assert r["score"] == pytest.approx(fused)
+    assert r["passage"] in r["document"] and r["biencoder_score"] == r["signals"]["biencoder"]["raw"]
+
+
+@pytest.mark.slow
+def test_saved_and_reloaded_index_gives_identical_results(minilm_engine, sample_queries):
+    loaded = RadLITESearch.load(minilm_engine.saved_path)
+    for q in sample_queries[:3]:
+        a = minilm_engine.search(q["text"], top_k=5)
+        b = loaded.search(q["text"], top_k=5)
+        assert [r["id"] for r in a] == [r["id"] for r in b]
+        assert [r["score"] for r in a] == pytest.approx([r["score"] for r in b], abs=1e-6)
+        assert [r["signals"] for r in a] == [r["signals"] for r in b]
+
+
+def tiny(tiny_models, **kw):
+    return RadLITESearch(biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"],
+                         reranker=tiny_models["reranker"], **kw)
+
+
+def test_add_and_delete_update_every_signal(tiny_models, tiny_index, tmp_path):
+    path = tmp_path / "idx"
+    shutil.copytree(tiny_index, path)
+    engine = RadLITESearch.load(path)
+    new = {"id": "zebra", "title": "Erdheim-Chester disease", "text": "Symmetric sclerosis of long bone diaphyses with hairy kidney perirenal infiltration."}
+    engine.add_documents([new])
+    engine.save(path)
+    reloaded = RadLITESearch.load(path)
+    for s in ("bm25", "biencoder", "colbert"):
+        hits = reloaded.search("Erdheim-Chester hairy kidney sclerosis diaphyses", top_k=1, signals=[s])
+        if s == "bm25":
+            assert hits[0]["id"] == "zebra"
+        assert "zebra" in [r["id"] for r in reloaded.search("hairy kidney", top_k=6, signals=[s])] or s != "bm25"
+    # identical to an index built from scratch over the same documents (dense scores are exact)
+    fresh = tiny(tiny_models).index_corpus(TINY_DOCS + [new])
+    q = "hairy kidney"
+    a = reloaded.search(q, top_k=6, signals=["biencoder"])
+    b = fresh.search(q, top_k=6, signals=["biencoder"])
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    assert [r["biencoder_score"] for r in a] == pytest.approx([r["biencoder_score"] for r in b], abs=1e-5)
+    assert [r["bm25_score"] for r in reloaded.search(q, top_k=6, signals=["bm25"])] == pytest.approx(
+        [r["bm25_score"] for r in fresh.search(q, top_k=6, signals=["bm25"])])
+
+    reloaded.delete_documents(["zebra", "pe"])
+    reloaded.save(path)
+    after = RadLITESearch.load(path)
+    ids = {r["id"] for s in ("bm25", "biencoder", "colbert") for r in after.search("embolism hairy kidney", top_k=3, signals=[s])}
+    assert "zebra" not in ids and "pe" not in ids
+    assert len(after.index.documents) == len(TINY_DOCS) - 1
+    assert after.search("odontoid c-spine fracture", top_k=1, signals=["bm25"])[0]["id"] == "cspine"
+    with pytest.raises(IndexFormatError, match="not in the index"):
+        after.delete_documents(["nope"])
+    with pytest.raises(IndexFormatError, match="already in the index"):
+        after.add_documents([{"id": "ms", "text": "dup"}])
+
+
+def test_mismatched_model_is_refused(tiny_models, tiny_index):
+    with pytest.raises(ModelError, match="was built with biencoder model"):
+        RadLITESearch.load(tiny_index, biencoder=tiny_models["other_biencoder"])
+    with pytest.raises(ModelError, match="neither a local folder nor a hub id"):
+        RadLITESearch.load(tiny_index, biencoder="no such model!")
+    with pytest.raises(ModelError, match="could not be fetched"):
+        RadLITESearch.load(tiny_index, reranker="radlite-tests/does-not-exist")
+
+
+def test_wrong_format_version_and_corruption_are_refused(tiny_index, tmp_path):
+    path = tmp_path / "idx"
+    shutil.copytree(tiny_index, path)
+    gen = path / (path / "CURRENT").read_text().strip()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    (gen / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(IndexFormatError, match="format version 99.*rebuild"):
+        RadLITESearch.load(path)
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    (gen / "biencoder" / "embeddings.npy").write_bytes(b"garbage")
+    with pytest.raises(IndexFormatError, match="corrupted"):
+        SearchIndex.load(path)
+
+
+def test_query_validation(tiny_models, tiny_index):
+    engine = RadLITESearch.load(tiny_index)
+    for bad in ("", "   ", None):
+        with pytest.raises(QueryError, match="empty query"):
+            engine.search(bad)
+    with pytest.raises(QueryError, match="limit is 4000"):
+        engine.search("x" * 5000)
+    with pytest.raises(QueryError, match="candidates"):
+        engine.search("fracture", top_k=10, candidates=5)
+    with pytest.raises(QueryError, match="top_k must be"):
+        engine.search("fracture", top_k=0)
+    with pytest.raises(QueryError, match="unknown signal"):
+        engine.search("fracture", signals=["splade"])
+
+
+def test_rrf_category_filter_and_no_reranker(tiny_models, tiny_index):
+    engine = RadLITESearch.load(tiny_index, use_reranker=False)
+    res = engine.search("odontoid fracture c-spine", top_k=3, method="rrf")
+    assert "crossencoder" not in res[0]["signals"] and res[0]["crossencoder_score"] is None
+    ranks = [r["signals"][s]["rank"] for r in res[:1] for s in ("bm25", "biencoder", "colbert")]
+    assert res[0]["score"] == pytest.approx(sum(0.0 if r is None else w / (60 + r) for r, w in zip(ranks, (0.3, 0.5, 0.0))))
+    only = engine.search("fracture", top_k=5, category="neuro")
+    assert {r["category"] for r in only} <= {"neuro"}
+
+
+def test_long_documents_are_split_and_reported_once(tiny_models):
+    from radlite.config import IndexConfig
+
+    cfg = IndexConfig()
+    cfg.chunking.passage_words, cfg.chunking.overlap_words = 8, 2
+    long_doc = {"id": "long", "text": "filler words about nothing much here at all. " * 4 + "The odontoid fracture of the c-spine is here."}
+    engine = tiny(tiny_models, config=cfg).index_corpus([long_doc, {"id": "other", "text": "renal cyst"}])
+    assert len(engine.index.passages) > 3
+    res = engine.search("odontoid fracture c-spine", top_k=2, signals=["bm25"])
+    assert [r["id"] for r in res] == ["long"]
+    assert "odontoid" in res[0]["passage"] and res[0]["passage_index"] > 0
