@@ -163,7 +163,7 @@ class RadLITESearch:
 
         # 2. every signal scores every passage of the pooled documents; each document is
         #    represented by its passage with the best first-stage fused score
-        pool_pids = index.doc_passages(pool)
+        pool_pids = index.doc_passages(pool)  # ascending, since pool is sorted
         raw = {s: score_passages(index, q, s, pool_pids) for s in first}
         w_first = fusion.active_weights(weights, first)
         prelim = fusion.weighted({s: fusion.minmax(v) for s, v in raw.items()}, w_first)

@@ -62,8 +62,13 @@ class SearchIndex:
         return _input(self.documents[doc], start, end, self.config)
 
     def doc_passages(self, docs: np.ndarray) -> np.ndarray:
-        """All passage ids of the given documents."""
-        return np.flatnonzero(np.isin(self.passages[:, 0], np.asarray(docs)))
+        """All passage ids of the given documents (passages are stored in document order)."""
+        docs = np.asarray(docs, dtype=np.int64)
+        owner = self.passages[:, 0]
+        starts, ends = np.searchsorted(owner, docs, "left"), np.searchsorted(owner, docs, "right")
+        if len(docs) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]).astype(np.int64)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
