@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -14,9 +15,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from radlite.errors import RadliteError
+from radlite.index.store import writer_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="radlite: multi-stage search over radiology knowledge.")
@@ -48,7 +51,11 @@ def command(fn):
         try:
             return fn(*args, **kwargs)
         except RadliteError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2)
+        except OSError as exc:  # permissions, full disk, a file where a folder should be
+            where = f": {exc.filename}" if exc.filename else ""
+            err.print(f"[red]error:[/red] {escape((exc.strerror or str(exc)) + where)}", highlight=False)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             err.print("interrupted; any index on disk is unchanged")
@@ -62,7 +69,23 @@ def main_options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Lo
 
 
 def _signals(value: Optional[str]) -> Optional[list[str]]:
-    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+    if value is None:
+        return None
+    chosen = [s.strip() for s in value.split(",") if s.strip()]
+    if not chosen:
+        raise RadliteError("--signals is empty; name at least one of bm25, biencoder, colbert")
+    return chosen
+
+
+def _check_writable(output: Path) -> None:
+    """Fail before hours of encoding, not after, if the index cannot be written there."""
+    parent = output if output.exists() else output.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if output.exists() and not output.is_dir():
+        raise RadliteError(f"{output} exists and is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise RadliteError(f"cannot write the index: no write permission in {parent}")
 
 
 @app.command("index")
@@ -77,26 +100,29 @@ def index_cmd(
     reranker: str = typer.Option("default", help="Cross-encoder used by searches of this index."),
     passage_words: int = typer.Option(128, help="Words per passage for long documents."),
     overlap_words: int = typer.Option(32, help="Words shared by consecutive passages."),
-    batch_size: int = typer.Option(32),
+    batch_size: int = typer.Option(32, min=1),
 ):
     """Index a collection with every first-stage signal."""
     from radlite.config import IndexConfig
     from radlite.corpus import load_corpus
     from radlite.pipeline import RadLITESearch
 
+    _check_writable(output)
+    chosen = _signals(signals)
     docs = load_corpus(corpus, text_field=text_field)
     config = IndexConfig()
     config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
     if not 0 <= overlap_words < passage_words:
         raise RadliteError("--overlap-words must be smaller than --passage-words")
-    err.print(f"indexing {len(docs)} documents from {corpus}")
+    err.print(f"indexing {len(docs)} documents from {escape(str(corpus))}")
     start = time.perf_counter()
-    engine = RadLITESearch(biencoder=biencoder, colbert=colbert_model, reranker=reranker, signals=_signals(signals),
+    engine = RadLITESearch(biencoder=biencoder, colbert=colbert_model, reranker=reranker, signals=chosen,
                            config=config, batch_size=batch_size, show_progress=True)
     engine.index_corpus(docs)
-    engine.save(output)
+    with writer_lock(output):
+        engine.save(output)
     idx = engine.index
-    err.print(f"wrote {output}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
+    err.print(f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
               f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s")
     _print_notes(engine)
 
@@ -144,9 +170,10 @@ def add_cmd(
     from radlite.pipeline import RadLITESearch
 
     docs = load_corpus(corpus, text_field=text_field)
-    engine = RadLITESearch.load(index, use_reranker=False, show_progress=True)
-    n = engine.add_documents(docs)
-    engine.save(index)
+    with writer_lock(index) if index.is_dir() else _no_lock():
+        engine = RadLITESearch.load(index, use_reranker=False, show_progress=True)
+        n = engine.add_documents(docs)
+        engine.save(index)
     err.print(f"added {n} documents; {len(engine.index.documents)} in the index")
 
 
@@ -156,9 +183,10 @@ def delete_cmd(index: Path = typer.Argument(...), ids: List[str] = typer.Argumen
     """Delete documents by id from every signal of an index."""
     from radlite.index import SearchIndex
 
-    current = SearchIndex.load(index)
-    updated = current.without_documents(ids)
-    updated.save(index)
+    with writer_lock(index) if index.is_dir() else _no_lock():
+        current = SearchIndex.load(index)
+        updated = current.without_documents(ids)
+        updated.save(index)
     err.print(f"deleted {len(current.documents) - len(updated.documents)} documents; {len(updated.documents)} left")
 
 
@@ -172,7 +200,7 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     if as_json:
         out.print_json(json.dumps(manifest))
         return
-    table = Table(title=f"radlite index {index}", show_header=False)
+    table = Table(title=f"radlite index {escape(str(index))}", show_header=False)
     c = manifest["counts"]
     rows = [
         ("format", f"{manifest['format']} v{manifest['format_version']} (radlite {manifest['radlite_version']})"),
@@ -189,7 +217,7 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     ch = manifest["config"]["chunking"]
     rows.append(("passages", f"{ch['passage_words']} words, overlap {ch['overlap_words']}"))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(x) for x in row))
     out.print(table)
 
 
@@ -212,7 +240,7 @@ def demo_cmd(
     start = time.perf_counter()
     engine = RadLITESearch(show_progress=True).index_corpus(docs)
     engine.save(output)
-    err.print(f"index written to {output} in {time.perf_counter() - start:.1f} s\n")
+    err.print(f"index written to {escape(str(output))} in {time.perf_counter() - start:.1f} s\n")
     hits = 0
     for q in queries[:6]:
         results = engine.search(q["text"], top_k=k)
@@ -220,12 +248,12 @@ def demo_cmd(
         _print_results(q["text"], results, expected=q["relevant"])
         err.print(_timings(engine.last_timings) + "\n")
     out.print(f"expected document ranked first for {hits} of {min(6, len(queries))} example queries")
-    out.print(f"try: radlite search {output} \"your question\"")
+    out.print(f"try: radlite search {escape(str(output))} \"your question\"", highlight=False)
     _print_notes(engine)
 
 
 def _print_results(query: str, results: list[dict], expected: list[str] | None = None) -> None:
-    table = Table(title=f"[bold]{query}[/bold]", title_justify="left", expand=False)
+    table = Table(title=f"[bold]{escape(query)}[/bold]", title_justify="left", expand=False)
     for col in ("#", "id", "title", "score", "bm25", "bi-enc", "colbert", "x-enc"):
         if col == "title":
             table.add_column(col, min_width=20, max_width=48, no_wrap=True, overflow="ellipsis")
@@ -241,13 +269,18 @@ def _print_results(query: str, results: list[dict], expected: list[str] | None =
             return f"{s[name][key]:.3f}" + (f" #{rank}" if rank else "")
 
         mark = " ✓" if expected and r["id"] in expected else ""
-        table.add_row(str(r["rank"]), r["id"] + mark, r["title"] or r["passage"][:60], f"{r['score']:.3f}",
+        table.add_row(str(r["rank"]), escape(r["id"]) + mark, escape(r["title"] or r["passage"][:60]), f"{r['score']:.3f}",
                       cell("bm25"), cell("biencoder"), cell("colbert"), cell("crossencoder", "calibrated"))
     if not results:
         table.add_row("", "no results", "", "", "", "", "", "")
     out.print(table)
     if results:
-        out.print(f"  best passage: {results[0]['passage'][:300]}", highlight=False)
+        out.print(f"  best passage: {escape(results[0]['passage'][:300])}", highlight=False)
+
+
+@contextlib.contextmanager
+def _no_lock():
+    yield  # a missing index: the load that follows reports it
 
 
 def _timings(t: dict[str, float]) -> str:
@@ -256,7 +289,7 @@ def _timings(t: dict[str, float]) -> str:
 
 def _print_notes(engine) -> None:
     for note in engine.untrained_notes():
-        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 def main() -> None:

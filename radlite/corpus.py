@@ -39,16 +39,22 @@ def load_corpus(path: str | Path, text_field: str | None = None) -> list[Documen
     if suffix == ".json":
         return _check_unique(_read_json_array(path, text_field or "content"), path)
     if suffix in (".txt", ".md"):
-        return [_text_file_document(path, path.parent)]
+        doc = _text_file_document(path, path.parent)
+        if not doc.text.strip():
+            raise CorpusError(f"{path}: the file is empty")
+        return [doc]
     raise CorpusError(
         f"cannot read {path}: expected a .jsonl, .json, .txt or .md file, a BEIR folder or a folder of .txt/.md files"
     )
 
 
-def documents_from_records(records: Iterable[Any], text_field: str = "text") -> list[Document]:
-    """Documents from Python objects: strings (ids are positions) or dicts as in JSONL."""
+def documents_from_records(records: Iterable[Any], text_field: str = "text", first_id: int = 0) -> list[Document]:
+    """Documents from Python objects: strings or dicts as in JSONL.
+
+    Records without an id get "first_id", "first_id + 1", ... (their position, shifted).
+    """
     docs = []
-    for i, rec in enumerate(records):
+    for i, rec in enumerate(records, start=first_id):
         if isinstance(rec, Document):
             docs.append(rec)
         elif isinstance(rec, str):
@@ -81,7 +87,10 @@ def _document_from_object(
     if not text.strip():
         logger.warning("%s: empty text, skipped", where)
         return None
-    metadata = dict(obj.get("metadata") or {})
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise CorpusError(f"{where}: field 'metadata' must be an object, got {type(metadata).__name__}")
+    metadata = dict(metadata)
     metadata.update({k: v for k, v in obj.items() if k not in _RESERVED and k != text_field})
     category = obj.get("category")
     return Document(
@@ -142,8 +151,10 @@ def _read_text_folder(folder: Path) -> list[Document]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".md"))
     if not files:
         raise CorpusError(f"{folder}: no corpus.jsonl and no .txt or .md files")
-    docs = [_text_file_document(p, folder) for p in files]
-    return [d for d in docs if d.text.strip()]
+    docs = [d for d in (_text_file_document(p, folder) for p in files) if d.text.strip()]
+    if not docs:
+        raise CorpusError(f"{folder}: every .txt/.md file is empty")
+    return docs
 
 
 def _text_file_document(path: Path, root: Path) -> Document:

@@ -18,7 +18,8 @@ from radlite import fusion
 from radlite.config import FIRST_STAGE, SIGNALS, IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
-from radlite.index import SearchIndex, read_manifest
+from radlite.index import SearchIndex, manifest_in
+from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.retrieve import QueryVectors, retrieve, score_passages, unique_docs
 from radlite.types import Document
@@ -83,7 +84,10 @@ class RadLITESearch:
 
     def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
         index = self._require_index()
-        docs = documents_from_records(documents, text_field=text_field)
+        numeric = [int(d.id) for d in index.documents if d.id.isdigit()]
+        docs = documents_from_records(documents, text_field=text_field, first_id=max(numeric, default=-1) + 1)
+        if not docs:
+            raise IndexFormatError("no documents to add")
         encoders = {s: self._encoder(s) for s in index.signals if s in _ENCODERS}
         self.index = index.with_documents(docs, encoders, progress=self.show_progress)
         return len(docs)
@@ -100,11 +104,13 @@ class RadLITESearch:
     def load(cls, path: str | Path, biencoder: str | None = None, colbert: str | None = None,
              reranker: str | None = None, use_reranker: bool = True, **kwargs) -> "RadLITESearch":
         """Open an index. Models default to those that built it; a different one is refused."""
-        manifest = read_manifest(path)
+        generation = live_generation(Path(path))  # resolved once: manifest and files agree
+        manifest = manifest_in(generation, path)
         built = manifest["models"]
         given = {"biencoder": biencoder, "colbert": colbert}
         names = {k: given[k] or built.get(k, {}).get("name") for k in given}
-        rerank_name = (reranker or built.get("crossencoder", {}).get("name") or DEFAULT) if use_reranker else None
+        # an index built without a reranker is searched without one unless one is given
+        rerank_name = (reranker or built.get("crossencoder", {}).get("name")) if use_reranker else None
         config = IndexConfig.from_json(manifest["config"])
         engine = cls(biencoder=names["biencoder"], colbert=names["colbert"], reranker=rerank_name,
                      signals=manifest["signals"], config=config, **kwargs)
@@ -118,7 +124,7 @@ class RadLITESearch:
                     f"{expected['sha256'][:12]}), but {actual.name!r} (sha256 {actual.sha256[:12]}) was given; "
                     f"search with the model that built it or rebuild the index with `radlite index`"
                 )
-        engine.index = SearchIndex.load(path)
+        engine.index = SearchIndex.load(generation)
         return engine
 
     def _models_json(self) -> dict[str, dict]:
@@ -141,7 +147,7 @@ class RadLITESearch:
         method = method or fcfg.method
         if method not in ("weighted", "rrf"):
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
-        weights = {**fcfg.weights, **(weights or {})}
+        weights = {**fcfg.weights, **_check_weights(weights or {})}
         t = _Timer()
         q = self._encode_query(query, active, t)
         first = [s for s in active if s in FIRST_STAGE]
@@ -270,7 +276,18 @@ class RadLITESearch:
         return out
 
 
-def _check_signals(signals: Sequence[str], allowed: Sequence[str]) -> list[str]:
+def _check_weights(weights: dict) -> dict[str, float]:
+    for name, w in weights.items():
+        if name not in SIGNALS:
+            raise QueryError(f"unknown signal {name!r} in weights; choose from {', '.join(SIGNALS)}")
+        if not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0:
+            raise QueryError(f"weight of {name} must be a number >= 0, got {w!r}")
+    return {k: float(v) for k, v in weights.items()}
+
+
+def _check_signals(signals: Sequence[str] | None, allowed: Sequence[str]) -> list[str]:
+    if signals is None:
+        signals = []
     if isinstance(signals, str):
         signals = [s.strip() for s in signals.split(",") if s.strip()]
     unknown = [s for s in signals if s not in allowed]

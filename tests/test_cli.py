@@ -1,6 +1,7 @@
 """CLI: the happy path on tiny models, and every error path gives one line and exit code 2."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -42,8 +43,8 @@ def test_index_search_info_add_delete(tiny_models, tmp_path):
     more = tmp_path / "more.jsonl"
     more.write_text(json.dumps({"id": "c", "text": "Sail sign of thymus on chest radiograph."}))
     assert run("add", idx, more)[0] == 0
-    code, out = run("search", idx, "sail sign thymus", "--signals", "bm25")
-    assert code == 0 and "c" in out
+    code, out = run("search", idx, "sail sign thymus", "--signals", "bm25", "--json")
+    assert code == 0 and json.loads(out[out.index("["):out.rindex("]") + 1])[0]["id"] == "c"
     assert run("delete", idx, "c")[0] == 0
     code, out = run("search", idx, "sail thymus", "--json", "--signals", "bm25")
     assert json.loads(out[out.index("["):out.rindex("]") + 1]) == []
@@ -68,6 +69,31 @@ def test_cli_error_paths(tiny_index, tmp_path):
     assert_clean_error(*run("search", copy, "x"), "format version 0")
     assert_clean_error(*run("info", copy), "format version 0")
     assert_clean_error(*run("delete", tiny_index, "no-such-id"), "not in the index")
+    assert_clean_error(*run("delete", tiny_index, "[/x]"), "'[/x]'")  # no markup crash in the error path
+    assert_clean_error(*run("index", bad, "-o", tmp_path / "y", "--signals", ""), "--signals is empty")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    assert_clean_error(*run("index", empty, "-o", tmp_path / "z"), "empty")
+    assert_clean_error(*run("delete", tiny_index, "pe", "intus", "ms", "birads", "cspine"), "leave the index empty")
+    m2 = dict(m)
+    del m2["counts"]
+    (gen / "manifest.json").write_text(json.dumps(m2))
+    assert_clean_error(*run("search", copy, "x"), "damaged", "counts")
+    (copy / "CURRENT").write_bytes(b"\xff\xfe")
+    assert_clean_error(*run("search", copy, "x"), "unreadable")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "a", "text": "ok"}\n')
+    if os.geteuid() != 0:  # root ignores permissions
+        assert_clean_error(*run("index", good, "-o", readonly / "idx"), "no write permission")
+    assert_clean_error(*run("index", good, "-o", good), "not a directory")
+
+
+def test_query_with_markup_characters_prints(tiny_index):
+    code, out = run("search", tiny_index, "[/i] target [bold]sign", "--signals", "bm25", "--no-rerank")
+    assert code == 0 and "[/i] target [bold]sign" in out
 
 
 def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ def test_tokenizer_keeps_medical_tokens_and_stems_words():
     assert "lesion" in toks and "lesions" not in toks  # stemmed
     assert "the" not in toks and "of" not in toks  # stop-words
     assert "spine" in toks  # compound parts indexed too
+    assert tokenize("Sjögren syndrome, Ménétrier disease") == tokenize("Sjogren syndrome, Menetrier disease")
+    assert "sjogren" in tokenize("Sjögren")
 
 
 def test_bm25_ranks_the_matching_passage_first_and_round_trips(tmp_path):
@@ -94,6 +96,18 @@ def test_colbert_subset_and_append_match_the_direct_scores():
     assert np.allclose(small.score(q, np.arange(3)), grown.score(q, keep))
     # every passage can be found through the inverted lists after the rebuild
     assert set(np.asarray(small.ivf_pids)) == {0, 1, 2}
+
+
+def test_tiny_index_grown_large_is_reclustered():
+    passages, topics = clustered_passages(400)
+    small = ColbertIndex.build(passages[:1], ColbertIndexConfig())
+    assert len(small.centroids) == 1
+    grown = small.appended(passages[1:], ColbertIndexConfig())
+    assert len(grown.centroids) > 16 and len(grown) == 400
+    q = passages[123][:4]
+    assert grown.search(q, 1, rescore=32)[0][0] == 123
+    assert np.allclose(grown.score(q, np.arange(400)), reference_maxsim(q, passages), atol=1e-3)
+    assert len(grown.score(q, np.zeros(0, dtype=np.int64))) == 0
 
 
 def test_dense_scores_and_round_trip(tmp_path):

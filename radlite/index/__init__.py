@@ -17,11 +17,11 @@ import numpy as np
 import radlite
 from radlite.config import IndexConfig
 from radlite.corpus import passage_input, split_passages
-from radlite.errors import IndexFormatError
+from radlite.errors import CorpusError, IndexFormatError
 from radlite.index.bm25 import BM25Index
 from radlite.index.colbert import ColbertIndex
 from radlite.index.dense import DenseIndex
-from radlite.index.store import MANIFEST, live_generation, write_generation
+from radlite.index.store import MANIFEST, live_generation, write_generation, writer_lock  # noqa: F401
 from radlite.types import Document
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class SearchIndex:
               models: dict[str, dict], progress: bool = False) -> "SearchIndex":
         documents = list(documents)
         passages = _passages_array(documents, config, first_doc=0)
+        if len(passages) == 0:
+            raise CorpusError("nothing to index: every document is empty")
         index = cls(config=config, models=models, documents=documents, passages=passages)
         texts = [index.encoder_input(p) for p in range(len(passages))]
         if "bm25" in config.signals:
@@ -97,13 +99,16 @@ class SearchIndex:
             raise IndexFormatError(f"document id already in the index: {clash[0]!r} ({len(clash)} in all); delete it first")
         docs = self.documents + list(new_docs)
         added = _passages_array(new_docs, self.config, first_doc=len(self.documents))
+        if len(added) == 0:
+            raise CorpusError("no documents with text to add")
         out = SearchIndex(self.config, self.models, docs, np.concatenate([self.passages, added]), created=self.created)
         new_texts = [_input(docs[d], s, e, self.config) for d, s, e in added]
         out.bm25 = self._rebuilt_bm25(out)
         if self.dense is not None:
             out.dense = self.dense.appended(encoders["biencoder"].encode_passages(new_texts, progress=progress))
         if self.colbert is not None:
-            out.colbert = self.colbert.appended(encoders["colbert"].encode_passages(new_texts, progress=progress))
+            out.colbert = self.colbert.appended(encoders["colbert"].encode_passages(new_texts, progress=progress),
+                                                self.config.colbert)
         return out
 
     def without_documents(self, ids: Sequence[str]) -> "SearchIndex":
@@ -114,6 +119,8 @@ class SearchIndex:
             raise IndexFormatError(f"document id not in the index: {missing[0]!r} ({len(missing)} in all); nothing was deleted")
         drop = np.array(sorted({position[i] for i in ids}), dtype=np.int64)
         keep_docs = np.setdiff1d(np.arange(len(self.documents)), drop)
+        if len(keep_docs) == 0:
+            raise IndexFormatError("deleting these ids would leave the index empty; delete the index folder instead")
         keep_pids = np.flatnonzero(~np.isin(self.passages[:, 0], drop))
         renumber = np.full(len(self.documents), -1, dtype=np.int64)
         renumber[keep_docs] = np.arange(len(keep_docs))
@@ -169,13 +176,16 @@ class SearchIndex:
 
     @classmethod
     def load(cls, root: str | Path) -> "SearchIndex":
+        """Open the live generation of `root` (resolved once; a generation folder also works)."""
         folder = live_generation(Path(root))
-        manifest = read_manifest(root)
+        manifest = manifest_in(folder, root)
         parts = {"bm25": BM25Index, "biencoder": DenseIndex, "colbert": ColbertIndex}
         try:
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
                 documents = [Document.from_json(json.loads(line)) for line in fh]
             passages = np.load(folder / "passages.npy")
+            if passages.ndim != 2 or passages.shape[1] != 3:
+                raise ValueError(f"passages.npy has shape {passages.shape}")
             loaded = {s: parts[s].load(folder / s) for s in manifest["signals"]}
         except Exception as exc:  # any unreadable file means the same thing to the user
             raise IndexFormatError(f"{root}: index files are corrupted or unreadable ({type(exc).__name__}: {exc}); rebuild it with `radlite index`") from None
@@ -201,10 +211,14 @@ class SearchIndex:
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    folder = live_generation(Path(root))
+    return manifest_in(live_generation(Path(root)), root)
+
+
+def manifest_in(folder: Path, root: str | Path) -> dict[str, Any]:
+    """The validated manifest of one generation folder."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexFormatError(f"{root}: manifest.json is unreadable ({exc}); rebuild the index") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexFormatError(f"{root}: not a radlite index manifest")
@@ -214,7 +228,33 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
             f"{root}: index format version {version}, but radlite {radlite.__version__} reads version {FORMAT_VERSION}; "
             f"rebuild it with `radlite index` (the index was written by radlite {manifest.get('radlite_version', '?')})"
         )
+    _check_schema(manifest, root)
     return manifest
+
+
+def _check_schema(manifest: dict, root) -> None:
+    def bad(what: str):
+        raise IndexFormatError(f"{root}: manifest.json is damaged ({what}); rebuild the index with `radlite index`")
+
+    signals = manifest.get("signals")
+    if not isinstance(signals, list) or not signals or any(s not in ("bm25", "biencoder", "colbert") for s in signals):
+        bad("'signals'")
+    counts = manifest.get("counts")
+    if not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) for k in ("documents", "passages")):
+        bad("'counts'")
+    models = manifest.get("models")
+    if not isinstance(models, dict):
+        bad("'models'")
+    for kind in [s for s in signals if s != "bm25"] + (["crossencoder"] if "crossencoder" in models else []):
+        m = models.get(kind)
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(m.get("sha256"), str):
+            bad(f"model entry '{kind}'")
+    if not isinstance(manifest.get("config"), dict):
+        bad("'config'")
+    try:
+        IndexConfig.from_json(manifest["config"])
+    except (TypeError, ValueError, AttributeError):
+        bad("'config'")
 
 
 def _passages_array(docs: Sequence[Document], config: IndexConfig, first_doc: int) -> np.ndarray:

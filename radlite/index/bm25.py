@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +20,13 @@ import numpy as np
 
 from radlite.config import BM25Config
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:(?:-|\.(?=\d))[a-z0-9]+)*")
+_TOKEN = re.compile(r"[^\W_]+(?:(?:-|\.(?=\d))[^\W_]+)*")
+
+
+def _fold(text: str) -> str:
+    """Lower-case and strip accents, so `Sjögren` and `Sjogren` meet."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +48,7 @@ def tokenize(text: str) -> list[str]:
     stop = _stopwords()
     stem = _stemmer().stemWord
     out: list[str] = []
-    for match in _TOKEN.finditer(text.lower()):
+    for match in _TOKEN.finditer(_fold(text)):
         tok = match.group()
         if "-" in tok:
             out.append(tok)

@@ -81,9 +81,21 @@ class ColbertIndex:
         ivf_offsets, ivf_pids = _inverted_lists(codes, offsets, k)
         return cls(centroids, codes, offsets, ivf_offsets, ivf_pids, vectors.astype(np.float16))
 
-    def appended(self, passages: Sequence[np.ndarray]) -> "ColbertIndex":
-        """New passages are assigned to the existing centroids; the inverted lists are rebuilt."""
+    def appended(self, passages: Sequence[np.ndarray], cfg: ColbertIndexConfig | None = None) -> "ColbertIndex":
+        """New passages are assigned to the existing centroids; the inverted lists are rebuilt.
+
+        If the collection has outgrown its centroids (fewer than a quarter of what k-means would
+        now choose, e.g. a tiny index grown large), everything is re-clustered instead, since
+        too few centroids make the candidate stage unselective.
+        """
         new_vectors, new_offsets = _stack(passages)
+        total = self.n_tokens + len(new_vectors)
+        if cfg is not None and not cfg.n_centroids and 4 * len(self.centroids) < auto_centroids(total):
+            lengths = np.diff(self.offsets)
+            old = np.asarray(self.vectors, dtype=np.float32)
+            rows = np.split(old, np.cumsum(lengths)[:-1]) if len(lengths) else []
+            news = np.split(new_vectors, new_offsets[1:-1])
+            return ColbertIndex.build(list(rows) + list(news), cfg)
         codes = np.concatenate([np.asarray(self.codes), _assign(self.centroids, new_vectors)])
         offsets = np.concatenate([np.asarray(self.offsets), new_offsets[1:] + self.offsets[-1]])
         vectors = np.concatenate([np.asarray(self.vectors), new_vectors.astype(np.float16)])
@@ -110,6 +122,8 @@ class ColbertIndex:
     def score(self, query: np.ndarray, pids: np.ndarray) -> np.ndarray:
         """Exact MaxSim of the query against the given passages."""
         pids = np.asarray(pids, dtype=np.int64)
+        if len(pids) == 0:
+            return np.zeros(0, dtype=np.float32)
         rows = _token_rows(self.offsets, pids)
         lengths = np.diff(self.offsets)[pids]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)

@@ -11,11 +11,12 @@ next write, for readers that are still opening it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from radlite.errors import IndexFormatError
 
@@ -32,7 +33,10 @@ def live_generation(root: Path) -> Path:
         if (root / MANIFEST).is_file():
             return root  # a bare generation folder given directly
         raise IndexFormatError(f"{root} is not a radlite index (no {POINTER} file); build one with `radlite index`")
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise IndexFormatError(f"{root}: {POINTER} is unreadable; rebuild the index") from None
     gen = root / name
     if not name.startswith("gen-") or not (gen / MANIFEST).is_file():
         raise IndexFormatError(f"{root}: {POINTER} names '{name}', which is missing or incomplete; rebuild the index")
@@ -44,7 +48,7 @@ def write_generation(root: Path, write: Callable[[Path], None]) -> Path:
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise IndexFormatError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not (root / POINTER).is_file():
+    if root.is_dir() and any(p.name != ".lock" for p in root.iterdir()) and not (root / POINTER).is_file():
         raise IndexFormatError(f"{root} exists, is not empty and is not a radlite index; choose another output folder")
     root.mkdir(parents=True, exist_ok=True)
     previous = (root / POINTER).read_text(encoding="utf-8").strip() if (root / POINTER).is_file() else None
@@ -60,6 +64,7 @@ def write_generation(root: Path, write: Callable[[Path], None]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_pointer, root / POINTER)
+        _fsync_dir(root)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     _remove_old(root, keep={name, previous})
@@ -69,6 +74,7 @@ def write_generation(root: Path, write: Callable[[Path], None]) -> Path:
 def _remove_old(root: Path, keep: set) -> None:
     for child in root.iterdir():
         stale_partial = child.name.startswith(".gen-") and child.name.endswith(".partial")
+        # generations older than the previous one; a writer holding writer_lock is alone here
         old_generation = child.name.startswith("gen-") and child.name not in keep
         if child.is_dir() and (old_generation or (stale_partial and _older_than(child, 3600))):
             shutil.rmtree(child, ignore_errors=True)
@@ -83,3 +89,40 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        _fsync_dir(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist a directory's entries (new files, renames) where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """Exclusive lock for a load-modify-save of one index, so concurrent updates are not lost.
+
+    Readers take no lock: they open whichever complete generation CURRENT names.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; updates must not run concurrently
+        yield
+        return
+    with open(root / ".lock", "w") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

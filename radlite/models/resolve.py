@@ -73,6 +73,8 @@ def resolve_model(kind: str, name: str | os.PathLike | None) -> ResolvedModel:
         path = minilm_path() if kind == "biencoder" else _default_folder(kind)
     else:
         path = _locate(name)
+        if Path(name).expanduser().is_dir():
+            name = str(path)  # an absolute path, so the index can be searched from anywhere
     marker = _read_marker(path)
     trained = marker.get("trained") if marker else None
     return ResolvedModel(kind, name, path, weights_sha256(path), trained, (marker or {}).get("note", ""))
