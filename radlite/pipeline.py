@@ -201,7 +201,8 @@ class RadLITESearch:
         order = np.argsort(-fused, kind="stable")[:top_k]
         results = [
             self._result(rank, int(pool[keep[i]]), int(best_pid[keep[i]]), float(fused[i]),
-                         {s: (raws[s][i], norm[s][i] if method == "weighted" else None, ranks[s][i]) for s in active})
+                         {s: (raws[s][i], norm[s][i] if method == "weighted" or s == "crossencoder" else None,
+                              ranks[s][i]) for s in active})
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
@@ -249,9 +250,8 @@ class RadLITESearch:
         sig = {}
         for s, (raw, norm, rank_s) in signals.items():
             entry = {"raw": _num(raw), "normalized": _num(norm), "rank": None if np.isnan(rank_s) else int(rank_s)}
-            if s == "crossencoder":
-                entry = {"raw": _num(raw), "calibrated": _num(norm) if norm is not None else _num(
-                    fusion.calibrate(np.array([raw]), index.config.fusion.temperature)[0]), "rank": entry["rank"]}
+            if s == "crossencoder":  # its fused value is the calibrated probability, under either method
+                entry = {"raw": entry["raw"], "calibrated": entry["normalized"], "rank": entry["rank"]}
             model = self.models.get(s)
             if model is not None and model.trained is False:
                 entry["untrained"] = True
