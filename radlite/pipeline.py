@@ -148,6 +148,9 @@ class RadLITESearch:
         if method not in ("weighted", "rrf"):
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
         weights = {**fcfg.weights, **_check_weights(weights or {})}
+        for kind in active:  # load models before timing: stage times are query work only
+            if kind != "bm25":
+                self._encoder(kind)
         t = _Timer()
         q = self._encode_query(query, active, t)
         first = [s for s in active if s in FIRST_STAGE]
