@@ -109,7 +109,7 @@ def index_cmd(
 
     _check_writable(output)
     chosen = _signals(signals)
-    docs = load_corpus(corpus, text_field=text_field)
+    docs = _load_documents(corpus, text_field)
     config = IndexConfig()
     config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
     if not 0 <= overlap_words < passage_words:
@@ -124,6 +124,62 @@ def index_cmd(
     idx = engine.index
     err.print(f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
               f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s")
+    _print_notes(engine)
+
+
+def _load_documents(corpus: Path, text_field: Optional[str]):
+    """A corpus path, or the name of a bundled dataset (e.g. radbench9)."""
+    from radlite.corpus import load_corpus
+    from radlite.datasets import BUNDLED, load_dataset
+
+    if str(corpus) in BUNDLED and not corpus.exists():
+        return load_dataset(str(corpus)).corpus
+    return load_corpus(corpus, text_field=text_field)
+
+
+@app.command("eval")
+@command
+def eval_cmd(
+    index: Path = typer.Argument(..., help="Index built from the dataset's corpus."),
+    dataset: str = typer.Option(..., help="'radbench9' or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."),
+    split: str = typer.Option("test"),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    report: Optional[Path] = typer.Option(None, help="Folder for report.md, metrics.json and TREC run files."),
+    candidates: int = typer.Option(50, min=1, max=1000),
+):
+    """Evaluate every stage and fusion of an index on a dataset's judged queries."""
+    from rich.progress import Progress
+
+    from radlite import harness
+    from radlite.datasets import load_dataset
+    from radlite.pipeline import RadLITESearch
+
+    data = load_dataset(dataset, split)
+    engine = RadLITESearch.load(index)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(name, done, total):
+            bar.update(task, description=f"{name}", completed=done, total=total)
+
+        results = harness.run_all(engine, data, top_k=50, candidates=candidates, progress=progress)
+    summary = harness.summary(results, data)
+    summary["models"] = {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in engine.models.items()}
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "metrics.json").write_text(json.dumps(summary, indent=2))
+        (report / "report.md").write_text(harness.markdown(summary))
+        for name, res in results.items():
+            slug = name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "_")
+            with (report / f"run.{slug}.trec").open("w") as fh:
+                for qid, docs in res.run.items():
+                    for rank, (doc, score) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1]), start=1):
+                        fh.write(f"{qid} Q0 {doc} {rank} {score:.6f} radlite-{slug}\n")
+        err.print(f"report written to {escape(str(report))}")
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        out.print(harness.markdown(summary), markup=False, highlight=False)
     _print_notes(engine)
 
 

@@ -64,12 +64,20 @@ class CrossEncoderReranker:
 
             raise ModelError(f"reranker {path} has {self.model.config.num_labels} outputs; a one-logit cross-encoder is needed")
         self.batch_size = batch_size
+        self.cache_size = 50_000
+        self._cache: dict[tuple[str, str], float] = {}
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Logits of (query, text) pairs; pairs scored before (same query, same text) come from a cache."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
         import torch
 
-        logits = self.model.predict([(query, t) for t in texts], batch_size=self.batch_size,
-                                    activation_fn=torch.nn.Identity(), show_progress_bar=False)
-        return np.asarray(logits, dtype=np.float32).reshape(-1)
+        todo = [t for t in dict.fromkeys(texts) if (query, t) not in self._cache]
+        if todo:
+            logits = self.model.predict([(query, t) for t in todo], batch_size=self.batch_size,
+                                        activation_fn=torch.nn.Identity(), show_progress_bar=False)
+            if len(self._cache) + len(todo) > self.cache_size:
+                self._cache.clear()
+            self._cache.update({(query, t): float(x) for t, x in zip(todo, np.asarray(logits).reshape(-1))})
+        return np.array([self._cache[(query, t)] for t in texts], dtype=np.float32)
