@@ -175,6 +175,14 @@ def eval_cmd(
                 for qid, docs in res.run.items():
                     for rank, (doc, score) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1]), start=1):
                         fh.write(f"{qid} Q0 {doc} {rank} {score:.6f} radlite-{slug}\n")
+        from radlite import plots
+
+        plots.by_category(summary, report / "ndcg_by_category.png")
+        plots.by_category(summary, report / "ndcg_by_style.png", metric_key="by_style")
+        plots.latency(summary, report / "latency_by_stage.png")
+        fused = results.get("fused (seed weights)")
+        if fused is not None:
+            plots.reliability(*fused.calibration, report / "reranker_reliability.png")
         err.print(f"report written to {escape(str(report))}")
     if as_json:
         out.print_json(json.dumps(summary))

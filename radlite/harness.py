@@ -32,6 +32,7 @@ class ConfigResult:
     latency_ms: list[float]
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    calibration: tuple[list[float], list[int]] = field(default_factory=lambda: ([], []))  # (calibrated score, relevant)
 
 
 def configurations(engine) -> dict[str, dict[str, Any]]:
@@ -67,16 +68,21 @@ def run_all(engine, dataset: Dataset, top_k: int = 50, candidates: int = 50,
     check_coverage(engine, dataset)
     results = {}
     for name, cfg in configurations(engine).items():
-        run, lat, stages = {}, [], {}
+        run, lat, stages, calib = {}, [], {}, ([], [])
         for i, q in enumerate(dataset.queries):
             hits = engine.search(q.text, top_k=top_k, candidates=max(candidates, top_k), **cfg)
             run[q.id] = {h["id"]: h["score"] for h in hits}
+            for h in hits:
+                ce = h["signals"].get("crossencoder")
+                if ce is not None and ce["calibrated"] is not None:
+                    calib[0].append(ce["calibrated"])
+                    calib[1].append(int(dataset.qrels.get(q.id, {}).get(h["id"], 0) >= 1))
             lat.append(engine.last_timings["total"])
             for stage, ms in engine.last_timings.items():
                 stages.setdefault(stage, []).append(ms)
             if progress:
                 progress(name, i + 1, len(dataset.queries))
-        res = ConfigResult(name, run, lat, stages)
+        res = ConfigResult(name, run, lat, stages, calibration=calib)
         res.per_query = evaluate.per_query(run, dataset.qrels)
         results[name] = res
     return results

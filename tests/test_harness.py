@@ -28,6 +28,8 @@ def test_eval_reports_every_configuration(tiny_models, tiny_index, tmp_path):
     assert summary["queries"] == 3 and cfgs["fused (seed weights)"]["p_vs_bm25"] is not None
     assert (report / "run.bm25.trec").read_text().splitlines()[0].startswith("q1 Q0 cspine 1 ")
     assert "| bm25 | 1.000 |" in (report / "report.md").read_text()
+    for png in ("ndcg_by_category.png", "latency_by_stage.png", "reranker_reliability.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
 
 
 def test_eval_refuses_an_index_of_another_corpus(tiny_index):
