@@ -191,6 +191,58 @@ def eval_cmd(
     _print_notes(engine)
 
 
+@app.command("tune")
+@command
+def tune_cmd(
+    index: Path = typer.Argument(..., help="Index built from the dataset's corpus."),
+    dataset: str = typer.Option(..., help="'radbench9' or a BEIR folder with qrels/dev.tsv."),
+    split: str = typer.Option("dev", help="The split to fit on; never 'test'."),
+    candidates: int = typer.Option(50, min=1, max=1000),
+):
+    """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index."""
+    from rich.progress import Progress
+
+    from radlite import tune as tuning
+    from radlite.datasets import load_dataset
+    from radlite.index import SearchIndex
+
+    if split == "test":
+        raise RadliteError("refusing to tune on the test split: fit on 'dev' (or 'train') and evaluate on test")
+    dev = load_dataset(dataset, split)
+    with writer_lock(index) if index.is_dir() else _no_lock():
+        engine = _engine_for(index)
+        from radlite import harness
+
+        harness.check_coverage(engine, dev)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task(f"searching {split} queries", total=len(dev.queries))
+            tables = tuning.candidate_tables(engine, dev, candidates, progress=lambda d, t: bar.update(task, completed=d))
+        before = engine.index.config.fusion
+        best, info = tuning.tune(tables, dev.qrels, before)
+        updated = SearchIndex.load(index)
+        updated.config.fusion = best
+        updated.save(index)
+    out.print(f"{split}: nDCG@10 {info['dev_ndcg@10_before']:.4f} -> {info['dev_ndcg@10_after']:.4f} "
+              f"({info['settings_tried']} settings tried on the same candidates)", highlight=False)
+    out.print(f"saved: method {best.method}, weights {best.weights}, rrf_k {best.rrf_k}, temperature {best.temperature:.3f}",
+              highlight=False)
+    try:
+        test = load_dataset(dataset, "test")
+    except RadliteError:
+        err.print("no test split to report")
+        return
+    test_tables = tuning.candidate_tables(engine, test, candidates)
+    out.print(f"test: nDCG@10 {tuning.mean_ndcg(test_tables, test.qrels, before):.4f} (before) -> "
+              f"{tuning.mean_ndcg(test_tables, test.qrels, best):.4f} (after); reported only, never fitted",
+              highlight=False)
+
+
+def _engine_for(index: Path):
+    from radlite.pipeline import RadLITESearch
+
+    return RadLITESearch.load(index)
+
+
 @app.command("search")
 @command
 def search_cmd(

@@ -35,3 +35,51 @@ def test_eval_reports_every_configuration(tiny_models, tiny_index, tmp_path):
 def test_eval_refuses_an_index_of_another_corpus(tiny_index):
     result = CliRunner().invoke(app, ["eval", str(tiny_index), "--dataset", "radbench9"])
     assert result.exit_code == 2 and "holds only 0%" in result.output
+
+
+def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_path):
+    import shutil
+
+    from radlite import tune as tuning
+    from radlite.config import FusionConfig
+    from radlite.index import read_manifest
+
+    idx = tmp_path / "idx"
+    shutil.copytree(tiny_index, idx)
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": d["id"], "title": d["title"], "text": d["text"]}) for d in TINY_DOCS))
+    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": f"q{i}", "text": t}) for i, t in enumerate(
+        ["odontoid fracture", "filling defect pulmonary artery", "spiculated mass biopsy", "telescoping bowel child"])))
+    (beir / "qrels" / "dev.tsv").write_text("q0\tcspine\t1\nq1\tpe\t1\nq2\tbirads\t1\n")
+    (beir / "qrels" / "test.tsv").write_text("q3\tintus\t1\n")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["tune", str(idx), "--dataset", str(beir), "--split", "test"])
+    assert refused.exit_code == 2 and "refusing to tune on the test split" in refused.output
+    result = runner.invoke(app, ["tune", str(idx), "--dataset", str(beir), "--split", "dev"])
+    assert result.exit_code == 0, result.output
+    assert "dev: nDCG@10" in result.output and "test: nDCG@10" in result.output
+    fusion = read_manifest(idx)["config"]["fusion"]
+    assert fusion["weights"] != FusionConfig().weights or fusion["method"] != "weighted" or fusion["temperature"] != 1.5
+    # BM25 alone answers every dev query first, so tuning reaches nDCG@10 = 1 on dev
+    from radlite.datasets import load_dataset
+    from radlite.pipeline import RadLITESearch
+
+    engine = RadLITESearch.load(idx)
+    dev = load_dataset(beir, "dev")
+    tables = tuning.candidate_tables(engine, dev)
+    assert tuning.mean_ndcg(tables, dev.qrels, engine.index.config.fusion) == 1.0
+
+
+def test_temperature_fit_by_hand():
+    from radlite import tune as tuning
+
+    import numpy as np
+
+    # logits +2 are relevant 88% of the time, -2 12%: sigmoid(2 / T) = 0.88 -> T = 2 / logit(0.88) ~ 1.0
+    docs = [f"d{i}" for i in range(100)]
+    logits = np.array([2.0] * 50 + [-2.0] * 50)
+    qrels = {"q": {d: 1 for d in docs[:44]} | {d: 1 for d in docs[50:56]}}
+    table = tuning.Table("q", docs, {"crossencoder": logits}, {"crossencoder": np.arange(1, 101.0)})
+    t = tuning.fit_temperature([table], qrels)
+    assert abs(t - 2 / np.log(0.88 / 0.12)) < 0.03

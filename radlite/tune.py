@@ -1,0 +1,113 @@
+"""Fit fusion weights, RRF k and the cross-encoder temperature on a dev split.
+
+Each dev query is searched once with every signal; its reranked candidates (each with every
+signal's raw score and rank) form a table that is re-fused offline for every setting tried:
+  * temperature: minimises the log-loss of sigmoid(logit / T) against the judgments (relevant =
+    grade >= 1) over all reranked candidates, by a log-spaced grid then a finer one;
+  * weighted fusion: a grid over the simplex of signal weights (step 0.1);
+  * RRF: k in {10, 20, 40, 60, 100} with the best weighted-fusion weights, and equal weights.
+The setting with the best mean nDCG@10 on dev is kept. Test queries are never used here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from radlite import evaluate, fusion
+from radlite.config import FIRST_STAGE, FusionConfig
+from radlite.datasets import Dataset
+from radlite.errors import QueryError
+
+
+@dataclass
+class Table:
+    qid: str
+    docs: list[str]
+    raw: dict[str, np.ndarray]
+    ranks: dict[str, np.ndarray]
+
+
+def candidate_tables(engine, dataset: Dataset, candidates: int = 50,
+                     progress: Callable[[int, int], None] | None = None) -> list[Table]:
+    if "crossencoder" not in engine.models:
+        raise QueryError("tuning needs a reranker: the index has none and none was given")
+    tables = []
+    for i, q in enumerate(dataset.queries):
+        hits = engine.search(q.text, top_k=candidates, candidates=candidates,
+                             weights=engine.index.config.fusion.weights)
+        signals = list(hits[0]["signals"]) if hits else []
+        raw = {s: np.array([h["signals"][s]["raw"] for h in hits], dtype=np.float64) for s in signals}
+        ranks = {s: np.array([np.nan if h["signals"][s]["rank"] is None else h["signals"][s]["rank"] for h in hits],
+                             dtype=np.float64) for s in signals}
+        tables.append(Table(q.id, [h["id"] for h in hits], raw, ranks))
+        if progress:
+            progress(i + 1, len(dataset.queries))
+    return tables
+
+
+def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
+    signals = list(table.raw)
+    w = fusion.active_weights(cfg.weights, signals)
+    if cfg.method == "rrf":
+        scores = fusion.rrf(table.ranks, w, cfg.rrf_k)
+    else:
+        norm = {s: fusion.minmax(v) for s, v in table.raw.items() if s in FIRST_STAGE}
+        if "crossencoder" in table.raw:
+            norm["crossencoder"] = fusion.calibrate(table.raw["crossencoder"], cfg.temperature)
+        scores = fusion.weighted(norm, w)
+    return dict(zip(table.docs, scores.tolist()))
+
+
+def mean_ndcg(tables: list[Table], qrels, cfg: FusionConfig) -> float:
+    run = {t.qid: fuse(t, cfg) for t in tables}
+    return float(np.mean(list(evaluate.per_query(run, qrels, ["ndcg@10"])["ndcg@10"].values())))
+
+
+def fit_temperature(tables: list[Table], qrels) -> float:
+    logits = np.concatenate([t.raw["crossencoder"] for t in tables if "crossencoder" in t.raw] or [np.zeros(0)])
+    labels = np.concatenate([[qrels.get(t.qid, {}).get(d, 0) >= 1 for d in t.docs] for t in tables if "crossencoder" in t.raw]
+                            or [np.zeros(0)]).astype(np.float64)
+    if len(logits) == 0 or labels.min() == labels.max():
+        return FusionConfig().temperature
+
+    def loss(temp: float) -> float:
+        p = np.clip(fusion.calibrate(logits, temp), 1e-7, 1 - 1e-7)
+        return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+    coarse = np.geomspace(0.05, 50, 41)
+    best = coarse[int(np.argmin([loss(t) for t in coarse]))]
+    fine = np.geomspace(best / 1.2, best * 1.2, 21)
+    return float(fine[int(np.argmin([loss(t) for t in fine]))])
+
+
+def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> tuple[FusionConfig, dict[str, Any]]:
+    signals = list(tables[0].raw) if tables else []
+    temperature = fit_temperature(tables, qrels)
+    n = int(round(1 / step))
+    best_cfg, best = None, -1.0
+    tried = 0
+    for combo in itertools.product(range(n + 1), repeat=len(signals)):
+        if sum(combo) != n:
+            continue
+        cfg = FusionConfig(method="weighted", weights={s: c * step for s, c in zip(signals, combo)},
+                           temperature=temperature, rrf_k=start.rrf_k)
+        score = mean_ndcg(tables, qrels, cfg)
+        tried += 1
+        if score > best + 1e-12:
+            best_cfg, best = cfg, score
+    for k in (10, 20, 40, 60, 100):
+        for weights in (best_cfg.weights, {s: 1.0 for s in signals}):
+            cfg = FusionConfig(method="rrf", weights=dict(weights), temperature=temperature, rrf_k=k)
+            score = mean_ndcg(tables, qrels, cfg)
+            tried += 1
+            if score > best + 1e-12:
+                best_cfg, best = cfg, score
+    for s in ("bm25", "biencoder", "colbert", "crossencoder"):
+        best_cfg.weights.setdefault(s, 0.0)
+    before = mean_ndcg(tables, qrels, start)
+    return best_cfg, {"dev_ndcg@10_before": before, "dev_ndcg@10_after": best, "settings_tried": tried,
+                      "temperature": temperature}
