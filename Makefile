@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.radlite-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench results clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --out benchmarks/speed.md
+
+results: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/results.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
