@@ -81,6 +81,10 @@ def main() -> None:
              f"Tuned on radbench9 dev ({len(dev.queries)} queries, {info['settings_tried']} settings): "
              f"method {tuned.method}, weights {tuned.weights}, rrf_k {tuned.rrf_k}, temperature {tuned.temperature:.3f}; "
              f"dev nDCG@10 {info['dev_ndcg@10_before']:.3f} -> {info['dev_ndcg@10_after']:.3f}.", "",
+             "Latency caveat: configurations share a cache of (query, passage) cross-encoder scores, so a "
+             "configuration evaluated after another that reranked the same passages (fused after colbert+reranker, "
+             "index weights after seed weights) shows lower latency than a cold search; `benchmarks/speed.md` has "
+             "cold per-stage timings.", "",
              "p-values: paired sign-flip randomisation test on per-query nDCG@10. Peer floor (nDCG@10, BM25 / MiniLM / "
              "RRF of both): MEDLINE 0.696 / 0.788 / 0.793; LiveQA-Med 0.619 / 0.675 / 0.724.", ""]
     for title, summary in sections:
