@@ -202,17 +202,17 @@ def tune_cmd(
     """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index."""
     from rich.progress import Progress
 
+    from radlite import harness
     from radlite import tune as tuning
     from radlite.datasets import load_dataset
     from radlite.index import SearchIndex
+    from radlite.pipeline import RadLITESearch
 
     if split == "test":
         raise RadliteError("refusing to tune on the test split: fit on 'dev' (or 'train') and evaluate on test")
     dev = load_dataset(dataset, split)
     with writer_lock(index) if index.is_dir() else _no_lock():
-        engine = _engine_for(index)
-        from radlite import harness
-
+        engine = RadLITESearch.load(index)
         harness.check_coverage(engine, dev)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"searching {split} queries", total=len(dev.queries))
@@ -235,12 +235,6 @@ def tune_cmd(
     out.print(f"test: nDCG@10 {tuning.mean_ndcg(test_tables, test.qrels, before):.4f} (before) -> "
               f"{tuning.mean_ndcg(test_tables, test.qrels, best):.4f} (after); reported only, never fitted",
               highlight=False)
-
-
-def _engine_for(index: Path):
-    from radlite.pipeline import RadLITESearch
-
-    return RadLITESearch.load(index)
 
 
 @app.command("search")

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from radlite.config import ChunkingConfig
 from radlite.errors import CorpusError
@@ -102,22 +102,27 @@ def _document_from_object(
     )
 
 
-def _read_jsonl(path: Path, text_field: str) -> list[Document]:
-    docs = []
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for each non-blank line; bad JSON or encoding names the line."""
     try:
         with path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
+                    yield lineno, json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise CorpusError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-                doc = _document_from_object(obj, text_field, where=f"{path}: line {lineno}")
-                if doc is not None:
-                    docs.append(doc)
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def _read_jsonl(path: Path, text_field: str) -> list[Document]:
+    docs = []
+    for lineno, obj in iter_jsonl(path):
+        doc = _document_from_object(obj, text_field, where=f"{path}: line {lineno}")
+        if doc is not None:
+            docs.append(doc)
     if not docs:
         raise CorpusError(f"{path}: no documents found")
     return docs

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from radlite.corpus import load_corpus
+from radlite.corpus import iter_jsonl, load_corpus
 from radlite.errors import CorpusError
 from radlite.types import Document
 
@@ -93,17 +92,13 @@ def _read_queries(path: Path) -> list[Query]:
     if not path.is_file():
         raise CorpusError(f"{path.parent}: no queries.jsonl")
     out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                qid, text = str(obj.get("_id", obj.get("id"))), obj["text"]
-            except (json.JSONDecodeError, KeyError, AttributeError):
-                raise CorpusError(f"{path}: line {lineno} is not a query object with _id and text") from None
-            meta = {k: v for k, v in obj.items() if k not in ("_id", "id", "text", "category", "style")}
-            out.append(Query(qid, text, obj.get("category"), obj.get("style"), meta))
+    for lineno, obj in iter_jsonl(path):
+        try:
+            qid, text = str(obj.get("_id", obj.get("id"))), obj["text"]
+        except (KeyError, AttributeError):
+            raise CorpusError(f"{path}: line {lineno} is not a query object with _id and text") from None
+        meta = {k: v for k, v in obj.items() if k not in ("_id", "id", "text", "category", "style")}
+        out.append(Query(qid, text, obj.get("category"), obj.get("style"), meta))
     return out
 
 
