@@ -117,3 +117,42 @@ def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, t
     after = RadLITESearch.load(path).search("target sign", top_k=3, signals=["bm25"])
     assert [r["id"] for r in after] == [r["id"] for r in before]
     assert len(SearchIndex.load(path).documents) == 5
+
+
+def test_train_and_adapt_commands(tiny_models, tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(d) for d in [
+        {"query": "steeple sign", "positive": "Croup: steeple sign on frontal neck radiograph.", "category": "pediatric"},
+        {"query": "thumb sign", "positive": "Epiglottitis: thumb sign on lateral neck radiograph.", "category": "pediatric"},
+        {"query": "sail sign", "positive": "Normal thymus: sail sign on chest radiograph.", "category": "pediatric"},
+        {"query": "polo mint", "positive": "Pulmonary embolism: polo mint sign on CT.", "category": "thoracic"},
+    ]))
+    out_dir = tmp_path / "ce"
+    code, out = run("train", "reranker", "--data", pairs, "--out", out_dir, "--base", tiny_models["reranker"],
+                    "--max-steps", "1", "--batch-size", "4", "--guard", "none")
+    assert code == 0, out
+    assert json.loads((out_dir / "radlite_model.json").read_text())["trained"] is True
+    assert "written to" in out
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "a", "title": "Croup in children", "text": "The steeple sign is subglottic narrowing. It is seen on the frontal radiograph of the neck in croup."},
+        {"id": "b", "title": "Epiglottitis in children", "text": "The thumb sign is a swollen epiglottis. It is seen on the lateral radiograph of the neck."},
+    ]))
+    code, out = run("adapt", docs, "--out", tmp_path / "bi", "--kind", "biencoder", "--base", tiny_models["biencoder"],
+                    "--max-steps", "1", "--batch-size", "2", "--guard", "none")
+    assert code == 0, out
+    assert (tmp_path / "bi" / "modules.json").is_file()
+
+
+def test_train_error_paths(tiny_models, tmp_path):
+    assert_clean_error(*run("train", "colbert", "--data", tmp_path / "missing.jsonl", "--out", tmp_path / "m"),
+                       "training data not found")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "x"}\n')
+    assert_clean_error(*run("train", "reranker", "--data", bad, "--out", tmp_path / "m"), "line 1", "'positive'")
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"query": "x", "positive": "y"}\n')
+    assert_clean_error(*run("train", "bm42", "--data", ok, "--out", tmp_path / "m"), "unknown model kind")
+    assert_clean_error(*run("train", "reranker", "--data", ok, "--out", tmp_path / "m", "--base", tmp_path / "nowhere"),
+                       "model not found")

