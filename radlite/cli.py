@@ -241,7 +241,7 @@ _TRAIN_KINDS = {"colbert": "colbert", "biencoder": "biencoder", "reranker": "rer
 
 
 def _train_options(kind: str, base, epochs, batch_size, max_steps, lr, num_negatives, margin, guard, guard_reranker,
-                   balance, loss, train_layers, max_length, eval_steps, seed):
+                   balance, loss, train_layers, max_length, eval_steps, seed, easy_negatives=None):
     from radlite.train import TrainConfig
 
     if kind not in _TRAIN_KINDS:
@@ -249,7 +249,7 @@ def _train_options(kind: str, base, epochs, batch_size, max_steps, lr, num_negat
     return TrainConfig(kind=_TRAIN_KINDS[kind], base=base, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
                        learning_rate=lr, num_negatives=num_negatives, margin=margin, guard=guard,
                        guard_reranker=guard_reranker, balance=balance, loss=loss, train_layers=train_layers,
-                       max_length=max_length, eval_steps=eval_steps, seed=seed)
+                       max_length=max_length, eval_steps=eval_steps, seed=seed, easy_negatives=easy_negatives)
 
 
 def _run_training(cfg, data, out_dir: Path, dev, resume: bool, keep_checkpoints: bool) -> None:
@@ -287,7 +287,7 @@ def train_cmd(
     data: List[str] = typer.Option(..., "--data", help="BEIR folder with qrels/train.tsv, JSONL of query/positive, or 'radbench9'. Repeat to combine."),
     out_dir: Path = typer.Option(..., "--out", help="Model folder to write (standard sentence-transformers / PyLate format)."),
     base: str = typer.Option("default", help=_TRAIN_HELP["base"]),
-    epochs: float = typer.Option(4, min=0.01, help=_TRAIN_HELP["epochs"]),
+    epochs: Optional[float] = typer.Option(None, min=0.01, help=_TRAIN_HELP["epochs"] + " Default 4 (reranker 2)."),
     batch_size: int = typer.Option(32, "--batch-size", min=2),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help=_TRAIN_HELP["max_steps"]),
     dev: Optional[str] = typer.Option(None, help=_TRAIN_HELP["dev"]),
@@ -296,6 +296,7 @@ def train_cmd(
     sample: Optional[int] = typer.Option(None, min=1, help="Use at most this many queries of each --data (seeded)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default 3e-5 ColBERT, 2e-5 others)."),
     num_negatives: int = typer.Option(1, min=0, help=_TRAIN_HELP["num_negatives"]),
+    easy_negatives: Optional[int] = typer.Option(None, min=0, help="Random negatives per query (default 1 for the reranker, 0 for retrievers)."),
     margin: float = typer.Option(0.05, help=_TRAIN_HELP["margin"]),
     guard: str = typer.Option("default", help=_TRAIN_HELP["guard"]),
     guard_reranker: Optional[str] = typer.Option(None, help=_TRAIN_HELP["guard_reranker"]),
@@ -312,7 +313,7 @@ def train_cmd(
     from radlite.train import combine, load_training_data
 
     cfg = _train_options(kind, base, epochs, batch_size, max_steps, lr, num_negatives, margin, guard, guard_reranker,
-                         balance, loss, train_layers, max_length, eval_steps, seed)
+                         balance, loss, train_layers, max_length, eval_steps, seed, easy_negatives)
     parts = [load_training_data(d, split=split, corpus=corpus, sample=sample, seed=seed) for d in data]
     _run_training(cfg, combine(parts), out_dir, dev, resume, keep_checkpoints)
 

@@ -35,12 +35,21 @@ def test_result_carries_every_signal(minilm_engine, sample_queries):
         assert set(r["signals"][s]) >= {"raw", "normalized", "rank"}
     ce = r["signals"]["crossencoder"]
     assert ce["calibrated"] == pytest.approx(1 / (1 + np.exp(-ce["raw"] / 1.5)), rel=1e-5)
-    assert ce.get("untrained") is True and r["signals"]["colbert"].get("untrained") is True
-    assert "untrained" not in r["signals"]["biencoder"]
+    assert not any("untrained" in r["signals"][s] for s in r["signals"])  # the defaults are trained
     w = {"biencoder": 0.5, "bm25": 0.3, "crossencoder": 0.2}
     fused = sum(w[s] * r["signals"][s]["normalized"] for s in ("biencoder", "bm25")) + 0.2 * ce["calibrated"]
     assert r["score"] == pytest.approx(fused)
     assert r["passage"] in r["document"] and r["biencoder_score"] == r["signals"]["biencoder"]["raw"]
+
+
+@pytest.mark.slow
+def test_default_models_are_the_trained_ones_and_untrained_is_still_available():
+    from radlite.models.resolve import resolve_model
+
+    for kind in ("colbert", "crossencoder"):
+        default, untrained = resolve_model(kind, "default"), resolve_model(kind, "untrained")
+        assert default.trained is True and untrained.trained is False
+        assert default.sha256 != untrained.sha256
 
 
 @pytest.mark.slow

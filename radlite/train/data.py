@@ -36,6 +36,7 @@ class Example:
     category: str | None = None
     related: set[str] = field(default_factory=set)  # texts judged relevant at any grade: never negatives
     source: str = ""
+    easy: list[str] = field(default_factory=list)  # random negatives (cross-encoder: it has no in-batch ones)
 
 
 @dataclass

@@ -41,11 +41,12 @@ MARKER = "radlite_model.json"
 class TrainConfig:
     kind: str
     base: str = "default"
-    epochs: float = 4
+    epochs: float | None = None  # default 4 for the retrievers, 2 for the cross-encoder (3 pairs per query)
     batch_size: int = 32
     learning_rate: float | None = None  # per kind: 3e-5 ColBERT, 2e-5 bi-encoder and cross-encoder
     max_steps: int | None = None
     num_negatives: int = 1
+    easy_negatives: int | None = None  # random negatives per query; default 1 for the cross-encoder, 0 otherwise
     mining_depth: int = 100
     margin: float = 0.05
     guard: str = "default"  # bi-encoder that screens mined negatives; "none" turns the guard off
@@ -60,6 +61,12 @@ class TrainConfig:
     dev_candidates: int = 10  # cross-encoder dev: rerank BM25's top N
     seed: int = 0
     extra: dict = field(default_factory=dict)
+
+    def n_epochs(self) -> float:
+        return self.epochs if self.epochs is not None else (2 if self.kind == "reranker" else 4)
+
+    def easy(self) -> int:
+        return self.easy_negatives if self.easy_negatives is not None else int(self.kind == "reranker")
 
     def lr(self) -> float:
         return self.learning_rate or (3e-5 if self.kind == "colbert" else 2e-5)
@@ -132,6 +139,8 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
         negs = ex.negatives[: cfg.num_negatives]
         if len(negs) < cfg.num_negatives:
             continue  # every row needs the same columns
+        if cfg.kind == "reranker":
+            negs = negs + ex.easy[: cfg.easy()]
         if cfg.kind == "reranker" and cfg.loss == "listwise":
             rows.append({"query": ex.query, "docs": [ex.positives[0], *negs], "labels": [1.0] + [0.0] * len(negs)})
         elif cfg.kind == "reranker":
@@ -239,6 +248,8 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
                 guard = mining.biencoder_guard(base_path(cfg.guard))
         stats = mining.mine_hard_negatives(data, cfg.num_negatives, cfg.mining_depth, cfg.margin, guard, progress)
         mining.fill_random_negatives(data.examples, data.collection, cfg.num_negatives, cfg.seed)
+        if cfg.kind == "reranker" and cfg.easy():
+            mining.add_easy_negatives(data.examples, data.collection, cfg.easy(), cfg.seed)
         examples = balance_categories(data.examples, cfg.seed) if cfg.balance else list(data.examples)
         rows = training_rows(examples, cfg)
         _write_atomic(rows_file, "".join(json.dumps(r) + "\n" for r in rows))
@@ -265,7 +276,10 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
     except KeyboardInterrupt:
         raise RadliteError(f"training interrupted; run the same command again to resume from the last "
                            f"checkpoint in {work}") from None
-    model = trainer.model
+    # the best checkpoint is reloaded with the library's own loader: the Trainer's load_best_model_at_end
+    # restores a state dict non-strictly and silently keeps the last step's LayerNorms (gamma/beta names)
+    best = getattr(trainer.state, "best_model_checkpoint", None)
+    model = _load_saved(cfg.kind, best) if best and Path(best).is_dir() else trainer.model
     after = evaluator(model) if evaluator is not None else {}
     seconds = time.time() - started
 
@@ -294,7 +308,7 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
 
 def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: Path):
     steps_per_epoch = max(1, len(dataset) // cfg.batch_size)
-    total = cfg.max_steps or int(steps_per_epoch * cfg.epochs)
+    total = cfg.max_steps or int(steps_per_epoch * cfg.n_epochs())
     if cfg.eval_steps or cfg.max_steps:
         every = cfg.eval_steps or cfg.max_steps
         schedule = dict(eval_strategy="steps" if evaluator else "no", eval_steps=every, save_strategy="steps",
@@ -302,10 +316,10 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
     else:
         schedule = dict(eval_strategy="epoch" if evaluator else "no", save_strategy="epoch")
     common = dict(
-        output_dir=str(checkpoints), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        output_dir=str(checkpoints), num_train_epochs=cfg.n_epochs(), max_steps=cfg.max_steps or -1,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
         learning_rate=cfg.lr(), warmup_steps=int(cfg.warmup_ratio * total), seed=cfg.seed, data_seed=cfg.seed,
-        save_total_limit=2, load_best_model_at_end=evaluator is not None,
+        save_total_limit=2, load_best_model_at_end=False,
         metric_for_best_model=f"eval_{metric}" if metric else None, greater_is_better=True,
         logging_steps=max(1, min(50, total // 10)), report_to="none", disable_tqdm=False,
         dataloader_drop_last=False, dataloader_pin_memory=False, **schedule,
@@ -332,6 +346,20 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
 
     return SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, evaluator=evaluator,
                                       loss=MultipleNegativesRankingLoss(model))
+
+
+def _load_saved(kind: str, folder: str):
+    if kind == "colbert":
+        from pylate import models
+
+        return models.ColBERT(model_name_or_path=folder)
+    if kind == "biencoder":
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(folder)
+    from sentence_transformers import CrossEncoder
+
+    return CrossEncoder(folder)
 
 
 def _run_id(cfg: TrainConfig, data: TrainingData, dev: str | None) -> str:
