@@ -90,11 +90,24 @@ def test_jsonl_texts_and_ids(tmp_path):
     assert data.examples[0].positives == ["Intussusception. Target sign."] and len(data.collection) == 2
 
 
+def test_one_line_per_pair_never_mines_a_positive_of_the_same_query(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps({"query": "steeple sign croup", "positive": p}) for p in
+                               ["Croup shows the steeple sign.", "Steeple sign: subglottic narrowing in croup."]) + "\n"
+                     + json.dumps({"query": "thumb sign", "positive": "Epiglottitis thumb sign."}) + "\n")
+    data = load_training_data(pairs)
+    mine_hard_negatives(data, num_negatives=1, guard=None, progress=False)
+    first, second = data.examples[:2]
+    assert first.negatives != ["Steeple sign: subglottic narrowing in croup."]
+    assert "Croup shows the steeple sign." not in second.negatives
+
+
 @pytest.mark.parametrize("line, message", [
     ('{"query": "x"}', "needs 'query' and 'positive'"),
     ('{"query": "", "positive": "y"}', "query must be a non-empty string"),
     ('{"query": "x", "positive": "y", "negatives": "z"}', "negatives must be a list"),
     ('{"query": "x", "positive": ', "line 1"),
+    ('{"query": "x", "positive": []}', "positive must not be empty"),
 ])
 def test_bad_training_jsonl_names_the_problem(tmp_path, line, message):
     f = tmp_path / "bad.jsonl"
@@ -139,6 +152,7 @@ def test_pseudo_queries(tmp_path):
     by_source = {e.source: e for e in data.examples}
     assert by_source["title"].query == "Pulmonary embolism on CT"
     assert "Pulmonary embolism on CT" not in by_source["title"].positives[0]
+    assert by_source["title"].related  # every passage of the document is kept out of its negatives
     sentence = by_source["sentence"]
     assert sentence.query not in sentence.positives[0] and sentence.query in docs.read_text()
 

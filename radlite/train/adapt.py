@@ -33,20 +33,30 @@ def pseudo_queries(corpus_path, sentences_per_passage: int = 1, titles: bool = T
     rng = random.Random(seed)
     examples: list[Example] = []
     collection: list[str] = []
-    for span in split_passages(docs, chunking):
+    spans = split_passages(docs, chunking)
+    chunks_of: dict[int, set[str]] = {}
+    for span in spans:
+        doc = docs[span.doc]
+        passage = doc.text[span.start : span.end]
+        chunks_of.setdefault(span.doc, set()).add(_cut(f"{doc.title}. {passage}" if doc.title else passage))
+    for span in spans:
         doc = docs[span.doc]
         passage = doc.text[span.start : span.end]
         full = f"{doc.title}. {passage}" if doc.title else passage
         collection.append(_cut(full))
         if titles and doc.title and span.start == 0 and len(doc.title.split()) >= 2:
-            examples.append(Example(doc.title, [_cut(passage)], category=doc.category, source="title"))
+            # every passage of the document answers its title: none of them may be a negative
+            examples.append(Example(doc.title, [_cut(passage)], category=doc.category, related=set(chunks_of[span.doc]),
+                                    source="title"))
         candidates = [s for s in sentences(passage) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
         for s in rng.sample(candidates, min(sentences_per_passage, len(candidates))):
             rest = passage.replace(s, " ").strip()
             if len(rest.split()) < MIN_WORDS:
                 continue
             body = f"{doc.title}. {rest}" if doc.title else rest
-            examples.append(Example(s, [_cut(body, DOC_WORDS)], category=doc.category, related={_cut(full)},
+            # overlapping passages of the same document that hold the sentence are relevant too
+            related = {_cut(full)} | {c for c in chunks_of[span.doc] if s in c}
+            examples.append(Example(s, [_cut(body, DOC_WORDS)], category=doc.category, related=related,
                                     source="sentence"))
     if not examples:
         raise CorpusError(f"{corpus_path}: no pseudo-queries could be made (documents need titles or sentences of "

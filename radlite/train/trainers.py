@@ -7,7 +7,8 @@
 - cross-encoder: `CrossEncoderTrainer` with `BinaryCrossEntropyLoss` (positive and hard-negative
   pairs) or `ListNetLoss` (listwise: the positive and its negatives as one list).
 
-Batches never hold the same text twice (no false in-batch negatives). With `--dev`, the model is
+Batches never hold the same text twice. (A passage judged partly relevant to one query can still
+be another query's in-batch negative: the sampler only removes exact duplicates.) With `--dev`, the model is
 evaluated before training, at each epoch (or every `eval_steps`) and at the end; the best
 checkpoint is the one kept. Checkpoints go to `<out>.checkpoints/`, so an interrupted run
 resumes with the same command; the final folder is written atomically and is a standard
@@ -233,9 +234,10 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
 
     # mining and the row order are deterministic, and cached so a resumed run sees the same rows
     rows_file = work / f"rows-{run_id}.jsonl"
-    if resume and rows_file.is_file():
+    mining_file = work / f"mining-{run_id}.json"
+    if resume and rows_file.is_file() and mining_file.is_file():
         rows = [json.loads(line) for line in rows_file.read_text(encoding="utf-8").splitlines()]
-        stats = json.loads((work / f"mining-{run_id}.json").read_text(encoding="utf-8"))
+        stats = json.loads(mining_file.read_text(encoding="utf-8"))
     else:
         if work.exists():
             shutil.rmtree(work)
@@ -252,8 +254,8 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
             mining.add_easy_negatives(data.examples, data.collection, cfg.easy(), cfg.seed)
         examples = balance_categories(data.examples, cfg.seed) if cfg.balance else list(data.examples)
         rows = training_rows(examples, cfg)
+        _write_atomic(mining_file, json.dumps(stats))
         _write_atomic(rows_file, "".join(json.dumps(r) + "\n" for r in rows))
-        _write_atomic(work / f"mining-{run_id}.json", json.dumps(stats))
         del guard
 
     model = load_trainable(cfg)
@@ -267,7 +269,13 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
             print(f"dev {metric} before training: {before[metric]:.4f}", flush=True)
 
     trainer = _trainer(cfg, model, Dataset.from_list(rows), evaluator, metric, work / "checkpoints")
-    found = sorted((work / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    # a checkpoint is complete once the Trainer wrote trainer_state.json (its last file); an interrupted save is dropped
+    found = []
+    for c in sorted((work / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])):
+        if (c / "trainer_state.json").is_file():
+            found.append(c)
+        else:
+            shutil.rmtree(c, ignore_errors=True)
     checkpoint = str(found[-1]) if resume and found else None
     if checkpoint and progress:
         print(f"resuming from {checkpoint}", flush=True)
@@ -283,8 +291,17 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
     after = evaluator(model) if evaluator is not None else {}
     seconds = time.time() - started
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    if metric and after.get(metric) is not None and after[metric] < before[metric]:
+        logger.warning("dev %s fell from %.4f to %.4f: the trained model is worse than its base", metric,
+                       before[metric], after[metric])
+        if progress:
+            print(f"warning: dev {metric} fell from {before[metric]:.4f} to {after[metric]:.4f}; the trained model is "
+                  "worse than its base", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    holder = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tmp = holder / "model"  # mkdtemp folders are private (0700); the model folder gets normal permissions
     try:
+        tmp.mkdir()
         model.save(str(tmp)) if hasattr(model, "save") else model.save_pretrained(str(tmp))
         info = {
             "trained": True, "kind": cfg.kind, "base": cfg.base, "data": data.name,
@@ -292,6 +309,7 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
             "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
             "dev": dev, "dev_metric": metric,
             "dev_before": before.get(metric) if metric else None, "dev_after": after.get(metric) if metric else None,
+            "dev_reference": {k: v for k, v in before.items() if "base" in k} or None,
             "best_checkpoint": getattr(trainer.state, "best_model_checkpoint", None), "resumed_from": checkpoint,
             "train_seconds": round(seconds, 1), "device": str(getattr(model, "device", "cpu")),
             "torch_threads": torch.get_num_threads(),
@@ -300,7 +318,7 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
         (tmp / MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
         _replace_folder(tmp, out)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(holder, ignore_errors=True)
     if not keep_checkpoints:
         shutil.rmtree(work, ignore_errors=True)
     return info
@@ -365,8 +383,10 @@ def _load_saved(kind: str, folder: str):
 def _run_id(cfg: TrainConfig, data: TrainingData, dev: str | None) -> str:
     h = hashlib.sha256(json.dumps([asdict(cfg), data.name, len(data.examples), dev], sort_keys=True,
                                   default=str).encode())
-    for ex in data.examples[:1000]:
-        h.update(ex.query.encode())
+    for ex in data.examples:  # every text that shapes the rows: a changed file never reuses stale cached rows
+        h.update(json.dumps([ex.query, ex.positives, ex.negatives, sorted(ex.related), ex.category]).encode())
+    for text in data.collection:
+        h.update(text.encode())
     return h.hexdigest()[:12]
 
 
@@ -380,8 +400,13 @@ def _replace_folder(new: Path, target: Path) -> None:
     """Put `new` at `target`; an older model there is moved aside first and removed after."""
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
         os.rename(target, old)
-    os.rename(new, target)
+    try:
+        os.rename(new, target)
+    except OSError:
+        if old is not None:
+            os.rename(old, target)  # put the previous model back
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
