@@ -110,6 +110,10 @@ def _load(folder: Path) -> dict:
     return out
 
 
+def _v(x):
+    return x[0] if isinstance(x, list) else x
+
+
 def compose() -> None:
     reports = ROOT / "benchmarks" / "reports"
     after, before = _load(reports), _load(reports / "untrained")
@@ -145,6 +149,9 @@ def compose() -> None:
               "(both on radbench9 dev; medline and liveqa-med reuse that setting).", ""]
     for name in DATASETS:
         if name not in after or name not in before:
+            if name in before:
+                lines += [f"### {name}", "", f"Not yet re-run with the trained models (untrained report: "
+                          f"`reports/untrained/{name}/`); `python benchmarks/results.py` produces it.", ""]
             continue
         a, b = after[name]["configurations"], before[name]["configurations"]
         lines += [f"### {name} ({after[name]['split']}, {after[name]['queries']} queries)", "",
@@ -152,8 +159,8 @@ def compose() -> None:
         for row in KEY_ROWS:
             if row in a and row in b:
                 x, y = b[row]["metrics"]["ndcg@10"][0], a[row]["metrics"]["ndcg@10"][0]
-                lines.append(f"| {row} | {x:.3f} ({b[row]['metrics']['mrr@10']:.3f}) | {y:.3f} "
-                             f"({a[row]['metrics']['mrr@10']:.3f}) | {y - x:+.3f} |")
+                lines.append(f"| {row} | {x:.3f} ({_v(b[row]['metrics']['mrr@10']):.3f}) | {y:.3f} "
+                             f"({_v(a[row]['metrics']['mrr@10']):.3f}) | {y - x:+.3f} |")
         lines.append("")
     if "radbench9" in after and "radbench9" in before:
         a, b = after["radbench9"]["configurations"], before["radbench9"]["configurations"]
