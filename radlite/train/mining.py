@@ -82,14 +82,20 @@ def _screen(ex: Example, chunk: list[str], guard: Guard | None, margin: float, s
 
 def fill_random_negatives(examples: list[Example], collection: list[str], num_negatives: int, seed: int = 0) -> None:
     """Examples BM25 found too few negatives for get random passages of the collection (not relevant)."""
-    rng = np.random.default_rng(seed)
+    _add_random(examples, collection, num_negatives, np.random.default_rng(seed), "negatives")
+
+
+def _add_random(examples: list[Example], collection: list[str], n: int, rng, target: str) -> None:
+    """Append random collection texts to each example's `target` list until it holds `n` (50 draws at most);
+    a text relevant to the example, or already among its positives or negatives, is never taken."""
     for ex in examples:
+        into = getattr(ex, target)
         tries = 0
-        while len(ex.negatives) < num_negatives and tries < 50:
+        while len(into) < n and tries < 50:
             tries += 1
             text = collection[int(rng.integers(len(collection)))]
             if text not in ex.related and text not in ex.positives and text not in ex.negatives:
-                ex.negatives.append(text)
+                into.append(text)
 
 
 def biencoder_guard(model_path: str, max_length: int = 128, batch_size: int = 64) -> Guard:
@@ -130,11 +136,4 @@ def crossencoder_guard(model_path: str, max_length: int = 256, batch_size: int =
 def add_easy_negatives(examples: list[Example], collection: list[str], n: int, seed: int = 0) -> None:
     """Random passages as extra negatives: a cross-encoder that only ever sees hard negatives can score
     an unrelated passage above the positive (seen here: 35% pairwise accuracy on random passages)."""
-    rng = np.random.default_rng(seed + 1)
-    for ex in examples:
-        tries = 0
-        while len(ex.easy) < n and tries < 50:
-            tries += 1
-            text = collection[int(rng.integers(len(collection)))]
-            if text not in ex.related and text not in ex.positives and text not in ex.negatives:
-                ex.easy.append(text)
+    _add_random(examples, collection, n, np.random.default_rng(seed + 1), "easy")
