@@ -146,6 +146,7 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     report: Optional[Path] = typer.Option(None, help="Folder for report.md, metrics.json and TREC run files."),
     candidates: int = typer.Option(50, min=1, max=1000),
+    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
 ):
     """Evaluate every stage and fusion of an index on a dataset's judged queries."""
     from rich.progress import Progress
@@ -155,7 +156,7 @@ def eval_cmd(
     from radlite.pipeline import RadLITESearch
 
     data = load_dataset(dataset, split)
-    engine = RadLITESearch.load(index)
+    engine = RadLITESearch.load(index, exact=exact)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
 
@@ -364,12 +365,13 @@ def search_cmd(
     biencoder: Optional[str] = typer.Option(None, help="Bi-encoder (must be the one that built the index)."),
     colbert_model: Optional[str] = typer.Option(None, help="ColBERT model (must be the one that built the index)."),
     reranker: Optional[str] = typer.Option(None, help="Cross-encoder: hub id or folder (default: the index's)."),
+    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
 ):
     """Search an index and show each result with every signal's score."""
     from radlite.pipeline import RadLITESearch
 
     engine = RadLITESearch.load(index, biencoder=biencoder, colbert=colbert_model, reranker=reranker,
-                                use_reranker=not no_rerank)
+                                use_reranker=not no_rerank, exact=exact)
     results = engine.search(query, top_k=k, candidates=candidates, signals=_signals(signals), method=method,
                             category=category)
     if as_json:

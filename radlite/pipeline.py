@@ -39,7 +39,7 @@ class RadLITESearch:
 
     def __init__(self, biencoder: str | None = DEFAULT, colbert: str | None = DEFAULT, reranker: str | None = DEFAULT,
                  signals: Sequence[str] = FIRST_STAGE, config: IndexConfig | None = None, device: str | None = None,
-                 batch_size: int = 32, show_progress: bool = False, max_query_chars: int = 4000):
+                 batch_size: int = 32, show_progress: bool = False, max_query_chars: int = 4000, exact: bool = False):
         self.config = config or IndexConfig()
         self.config.signals = _check_signals(signals, FIRST_STAGE)
         names = {"biencoder": biencoder, "colbert": colbert}
@@ -50,6 +50,7 @@ class RadLITESearch:
             self.models["crossencoder"] = resolve_model("crossencoder", reranker)
         self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
         self.max_query_chars = max_query_chars
+        self.exact = exact  # True: every model runs its exact PyTorch path (no ONNX / int8 fast path)
         self.index: SearchIndex | None = None
         self.last_timings: dict[str, float] = {}
         self._encoders: dict[str, Any] = {}
@@ -61,7 +62,11 @@ class RadLITESearch:
             cls = CrossEncoderReranker if kind == "crossencoder" else _ENCODERS[kind]
             logger.info("loading %s model %s", kind, model.name)
             try:
-                self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size)
+                if kind == "crossencoder":
+                    self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size,
+                                               fast=not self.exact, sha256=model.sha256)
+                else:
+                    self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size)
             except ModelError:
                 raise
             except Exception as exc:

@@ -53,31 +53,58 @@ class ColbertEncoder:
 
 
 class CrossEncoderReranker:
-    """sentence-transformers CrossEncoder returning raw logits (calibration happens in fusion)."""
+    """A one-logit cross-encoder returning raw logits (calibration happens in fusion).
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int = 512):
+    `fast=True` (the default in the engine) scores with the int8 ONNX Runtime export of the same
+    model (radlite.models.onnx: about 2.5x faster on CPU, Spearman >= 0.98 with the exact logits);
+    `fast=False` with sentence-transformers' `CrossEncoder.predict`, the exact path. If the fast
+    path cannot be built (no onnxruntime, an architecture the exporter cannot trace), the exact
+    one is used and a warning says why.
+    """
+
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int = 512,
+                 fast: bool = False, sha256: str | None = None):
+        from radlite.errors import ModelError
+
+        self.batch_size = batch_size
+        self.cache_size = 50_000
+        self._cache: dict[tuple[str, str], float] = {}
+        self.backend = "torch"
+        self.fast = None
+        self.model = None
+        if fast and (device or "cpu") == "cpu" and sha256:
+            try:
+                from radlite.models.onnx import OnnxCrossEncoder
+
+                self.fast = OnnxCrossEncoder(path, sha256, max_length=max_length)
+                self.backend = "onnx-int8"
+                return
+            except Exception as exc:  # the exact path still works; say why the fast one does not
+                logger.warning("fast reranker unavailable (%s: %s); using the exact PyTorch path", type(exc).__name__, exc)
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(str(path), device=device or "cpu", max_length=max_length)
         if self.model.config.num_labels != 1:
-            from radlite.errors import ModelError
-
             raise ModelError(f"reranker {path} has {self.model.config.num_labels} outputs; a one-logit cross-encoder is needed")
-        self.batch_size = batch_size
-        self.cache_size = 50_000
-        self._cache: dict[tuple[str, str], float] = {}
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Logits of the pairs, uncached."""
+        if self.fast is not None:
+            return self.fast.predict(pairs)
+        import torch
+
+        out = self.model.predict(list(pairs), batch_size=self.batch_size, activation_fn=torch.nn.Identity(),
+                                 show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """Logits of (query, text) pairs; pairs scored before (same query, same text) come from a cache."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        import torch
-
         todo = [t for t in dict.fromkeys(texts) if (query, t) not in self._cache]
         if todo:
-            logits = self.model.predict([(query, t) for t in todo], batch_size=self.batch_size,
-                                        activation_fn=torch.nn.Identity(), show_progress_bar=False)
+            logits = self.predict([(query, t) for t in todo])
             if len(self._cache) + len(todo) > self.cache_size:
                 self._cache.clear()
-            self._cache.update({(query, t): float(x) for t, x in zip(todo, np.asarray(logits).reshape(-1))})
+            self._cache.update({(query, t): float(x) for t, x in zip(todo, logits)})
         return np.array([self._cache[(query, t)] for t in texts], dtype=np.float32)

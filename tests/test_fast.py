@@ -1,0 +1,69 @@
+"""The fast paths (ONNX Runtime, int8) agree with the exact PyTorch ones on a small input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY_DOCS
+
+pytest.importorskip("onnxruntime")
+
+QUERIES = ["filling defect in the pulmonary artery", "target sign in a child", "Dawson fingers on MRI",
+           "spiculated breast mass", "odontoid fracture after trauma"]
+
+
+def pairs():
+    return [(q, d["title"] + ". " + d["text"]) for q in QUERIES for d in TINY_DOCS]
+
+
+def spearman(a, b):
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_onnx_export_of_the_cross_encoder_reproduces_its_logits(tiny_models, tmp_path, monkeypatch):
+    from radlite.models.encoders import CrossEncoderReranker
+    from radlite.models.onnx import OnnxCrossEncoder
+    from radlite.models.resolve import weights_sha256
+
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    path = Path(tiny_models["reranker"])
+    exact = CrossEncoderReranker(path).predict(pairs())
+    fp32 = OnnxCrossEncoder(path, weights_sha256(path), quantize=False, batch_size=3).predict(pairs())
+    # same tokenisation, truncation and padding-free batching as CrossEncoder.predict: same numbers
+    assert np.allclose(fp32, exact, atol=1e-4)
+    int8 = CrossEncoderReranker(path, fast=True, sha256=weights_sha256(path))
+    assert int8.backend == "onnx-int8" and len(list((tmp_path / "onnx").glob("*int8*/model.onnx"))) == 1
+    assert np.abs(int8.predict(pairs()) - exact).max() < 0.01  # a random tiny model: logits all near 0
+
+
+@pytest.mark.slow
+def test_int8_reranker_ranks_like_the_exact_one(tmp_path, monkeypatch):
+    from radlite.models.encoders import CrossEncoderReranker
+    from radlite.models.resolve import resolve_model
+
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    model = resolve_model("crossencoder", "default")
+    exact = CrossEncoderReranker(model.path).predict(pairs())
+    fast = CrossEncoderReranker(model.path, fast=True, sha256=model.sha256)
+    assert fast.backend == "onnx-int8"
+    got = fast.predict(pairs())
+    assert spearman(got, exact) >= 0.95
+    for i in range(len(QUERIES)):  # each query's best document is the same
+        block = slice(i * len(TINY_DOCS), (i + 1) * len(TINY_DOCS))
+        assert np.argmax(got[block]) == np.argmax(exact[block])
+
+
+def test_engine_uses_the_fast_reranker_by_default_and_exact_on_request(tiny_models, tiny_index, tmp_path, monkeypatch):
+    from radlite.pipeline import RadLITESearch
+
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    fast, exact = RadLITESearch.load(tiny_index), RadLITESearch.load(tiny_index, exact=True)
+    a, b = fast.search("filling defect pulmonary artery", top_k=5), exact.search("filling defect pulmonary artery", top_k=5)
+    assert fast._encoder("crossencoder").backend == "onnx-int8" and exact._encoder("crossencoder").backend == "torch"
+    lb = {r["id"]: r["signals"]["crossencoder"]["raw"] for r in b}
+    assert [r["id"] for r in a][:1] == [r["id"] for r in b][:1] == ["pe"]
+    assert np.allclose([r["signals"]["crossencoder"]["raw"] for r in a], [lb[r["id"]] for r in a], atol=0.01)
