@@ -8,6 +8,15 @@ Compares, on the same token vectors (default ColBERT model over ../shared/data/m
   * Voyager PyLate's HNSW token index, candidates re-scored by PyLate's exact MaxSim reranker
 
     python benchmarks/colbert_index.py --out benchmarks/colbert_index.md [--skip-pylate]
+
+`--synthetic 50000` instead measures the speed issue's setting on a set synthetic in embedding
+space (benchmarks/colbert_synthetic.py), one run: exact brute force over fp16 vectors (the
+reference), the previous path (IVF + centroid interaction over every candidate + exact fp16
+re-scoring), the new candidate stage with exact re-scoring (`full_vectors`, the default), and
+the same with residual-compressed re-scoring (`full_vectors=False`, M bytes per token); p50/p95 for top-100 and top-10, top-10 overlap with
+exact, bytes per token per file, peak RSS, and the machine's measured matmul and copy speed.
+
+    python benchmarks/colbert_index.py --synthetic 50000 --out benchmarks/colbert_index_50k.md
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from radlite.config import ColbertIndexConfig, IndexConfig  # noqa: E402
 from radlite.corpus import load_corpus, passage_input, split_passages  # noqa: E402
-from radlite.index.colbert import ColbertIndex  # noqa: E402
+from radlite.index.colbert import ColbertIndex, _encode_residuals, _segment_rows, _top, _train_residual_pq  # noqa: E402
 from radlite.models import ColbertEncoder, resolve_model  # noqa: E402
 
 K = 10
@@ -51,6 +61,8 @@ def timed_queries(fn, queries):
 
 
 def main() -> None:
+    if "--synthetic" in sys.argv:
+        return synthetic_main()
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "medline")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "colbert_index.md")
@@ -117,6 +129,120 @@ def main() -> None:
              "| index | build (s) | p50 ms | p95 ms | top-10 overlap with exact | bytes per token on disk |", "|---|---|---|---|---|---|"]
     for name, build, ms, ov, bpt in rows:
         lines.append(f"| {name} | {build:.1f} | {np.percentile(ms, 50):.1f} | {np.percentile(ms, 95):.1f} | {ov:.3f} | {bpt:.0f} |")
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text)
+    print(text)
+
+
+def old_candidates(index: ColbertIndex, query: np.ndarray, nprobe: int, keep: int) -> np.ndarray:
+    """The previous candidate stage (kept here as the baseline): every passage in a probed list
+    is scored by centroid interaction over all of its tokens."""
+    cscores = query @ index.centroids.T
+    probe = np.argpartition(-cscores, nprobe - 1, axis=1)[:, :nprobe]
+    cells = np.unique(probe)
+    cand = np.unique(np.asarray(index.ivf_pids)[_segment_rows(index.ivf_offsets, cells)])
+    if len(cand) <= keep:
+        return cand.astype(np.int64)
+    lengths = np.diff(index.offsets)[cand]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    approx = np.maximum.reduceat(cscores[:, np.asarray(index.codes)[_segment_rows(index.offsets, cand)]], starts, axis=1).sum(axis=0)
+    return np.sort(cand[np.argpartition(-approx, keep - 1)[:keep]]).astype(np.int64)
+
+
+def exact_top10(index: ColbertIndex, queries: np.ndarray, block_tokens: int = 32768) -> list[np.ndarray]:
+    """Brute-force exact MaxSim top 10 of every query, all queries per block of passages."""
+    flat = queries.reshape(-1, queries.shape[2])
+    ends = np.searchsorted(np.asarray(index.offsets), np.arange(block_tokens, index.n_tokens + block_tokens, block_tokens))
+    scores, first = [], 0
+    for last in np.unique(np.minimum(ends, len(index))):
+        if last <= first:
+            continue
+        rows = np.arange(index.offsets[first], index.offsets[last])
+        starts = np.asarray(index.offsets[first:last]) - index.offsets[first]
+        sims = flat @ np.asarray(index.vectors[rows], dtype=np.float32).T
+        scores.append(np.maximum.reduceat(sims, starts, axis=1).reshape(len(queries), -1, last - first).sum(axis=1))
+        first = last
+    allscores = np.concatenate(scores, axis=1)
+    return [np.argsort(-s, kind="stable")[:K] for s in allscores]
+
+
+def machine_peaks() -> tuple[float, float]:
+    """Measured fp32 matmul GFLOP/s (the MaxSim shape) and large-array copy GB/s, best of 5."""
+    q, x = np.random.rand(32, 128).astype(np.float32), np.random.rand(65536, 128).astype(np.float32)
+    a, b = np.random.rand(2**26).astype(np.float32), np.empty(2**26, np.float32)
+    mm, cp = [], []
+    for _ in range(5):
+        t = time.perf_counter()
+        q @ x.T
+        mm.append(2 * q.size * len(x) / (time.perf_counter() - t) / 1e9)
+        t = time.perf_counter()
+        np.copyto(b, a)
+        cp.append(2 * a.nbytes / (time.perf_counter() - t) / 1e9)
+    return max(mm), max(cp)
+
+
+def compress(index: ColbertIndex, cfg: ColbertIndexConfig) -> ColbertIndex:
+    """The same centroids and lists with residual codes instead of vectors (as `full_vectors=False`
+    would build them), so both re-scoring paths are measured on one k-means."""
+    vectors = np.asarray(index.vectors, dtype=np.float32)
+    codes = np.asarray(index.codes)
+    codebooks = _train_residual_pq(vectors, index.centroids, codes, cfg)
+    residuals = _encode_residuals(codebooks, vectors, index.centroids, codes)
+    return ColbertIndex(index.centroids, index.codes, index.offsets, index.ivf_offsets, index.ivf_pids,
+                        None, residuals, codebooks)
+
+
+def synthetic_main() -> None:
+    import resource
+
+    from colbert_synthetic import built_index, encoded, synthesise
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--synthetic", type=int, default=50000)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "medline")
+    ap.add_argument("--cache", type=Path, default=ROOT / "build" / "colbert_bench")
+    ap.add_argument("--queries", type=int, default=64, help="queries measured (the reference is brute force for each)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "colbert_index_50k.md")
+    args = ap.parse_args()
+
+    real = encoded(args.data, args.cache / f"{args.data.name}.npz")
+    queries = real["queries"][: args.queries]
+    cfg = ColbertIndexConfig()
+    index, build_s, _ = built_index(lambda: synthesise(real["vectors"], real["offsets"], args.synthetic),
+                                    args.cache / f"synthetic{args.synthetic}", cfg)
+    compressed = compress(index, ColbertIndexConfig(full_vectors=False))
+    t = time.perf_counter()
+    exact = exact_top10(index, queries)
+    ref_s = time.perf_counter() - t
+    n_tokens, m = index.n_tokens, compressed.residuals.shape[1]
+    gflops, gbps = machine_peaks()
+    _, brute_ms = timed_queries(lambda q: index.exact_search(q, 100), queries[:5])
+    paths = [
+        ("exact brute-force MaxSim, fp16 vectors (reference)", None),
+        (f"previous: IVF nprobe {cfg.nprobe} + centroid interaction + exact fp16 re-scoring of {cfg.rescore}",
+         lambda q, k: _top(c := old_candidates(index, q, cfg.nprobe, max(cfg.rescore, k)), index.score(q, c), k)[0]),
+        (f"new default: candidates (nprobe {cfg.nprobe}, {cfg.rescore}) + exact fp16 re-scoring (full_vectors)",
+         lambda q, k: index.search(q, k, cfg.nprobe, cfg.rescore)[0]),
+        (f"new candidates + residual-compressed re-scoring (full_vectors=False, {m} B residual)",
+         lambda q, k: compressed.search(q, k, cfg.nprobe, cfg.rescore)[0]),
+    ]
+    lines = [f"# ColBERT index at {args.synthetic} passages (synthetic in embedding space)", "",
+             f"{len(index)} passages, {n_tokens} tokens ({n_tokens / len(index):.0f} per passage), {len(index.centroids)} centroids, "
+             f"{len(queries)} queries x 32 tokens. Build (k-means + assign, full_vectors) {build_s:.0f} s; "
+             f"brute-force reference for all queries {ref_s:.0f} s. Machine: {os.cpu_count()} cores, measured "
+             f"{gflops:.0f} GFLOP/s fp32 matmul (32x128 @ 128x65536), {gbps:.1f} GB/s copy.", "",
+             "| path | top-100 p50 ms | top-100 p95 ms | top-10 p50 ms | top-10 overlap with exact |", "|---|---|---|---|---|",
+             f"| {paths[0][0]} | {np.percentile(brute_ms, 50):.0f} | {np.percentile(brute_ms, 95):.0f} | - | 1.000 |"]
+    for name, fn in paths[1:]:
+        res, ms100 = timed_queries(lambda q: fn(q, 100), queries)
+        _, ms10 = timed_queries(lambda q: fn(q, K), queries)
+        lines.append(f"| {name} | {np.percentile(ms100, 50):.1f} | {np.percentile(ms100, 95):.1f} | "
+                     f"{np.percentile(ms10, 50):.1f} | {np.mean([overlap(a, b) for a, b in zip(res, exact)]):.3f} |")
+    sizes = {**index.nbytes(), **compressed.nbytes()}
+    lines += ["", "Bytes per token on disk: " + ", ".join(f"{k} {v / n_tokens:.2f}" for k, v in sizes.items()),
+              f"(compressed index: {sum(v for k, v in sizes.items() if k != 'vectors') / n_tokens:.1f} B/token in all).",
+              f"Brute force needs {2 * 32 * 128 * n_tokens / 1e9:.1f} GFLOP per query.",
+              f"Peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB."]
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)

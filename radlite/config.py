@@ -36,11 +36,14 @@ class BM25Config:
 
 @dataclass
 class ColbertIndexConfig:
-    """IVF-over-centroids candidate generation (PLAID stage 1-2) then exact MaxSim.
+    """Centroid-IVF candidates (PLAID stages 1-2), then MaxSim re-scoring of the best.
 
-    `nprobe` centroids per query token select candidate passages, their centroid-interaction
-    score keeps the best `rescore` passages, which are re-scored with exact MaxSim.
-    `n_centroids=0` picks a power of two near 4 * sqrt(number of token vectors).
+    Each query token probes its `nprobe` nearest centroids; passages in those inverted lists get
+    an approximate score, the best `rescore` are re-scored with MaxSim. `full_vectors=True`
+    stores fp16 token vectors (256 bytes per token) and re-scores exactly; `False` stores only
+    a product-quantised residual from each token's centroid (`pq_subvectors` bytes per token)
+    and re-scores on decoded vectors (approximate). `nprobe=0` searches by brute-force MaxSim
+    over every passage. `n_centroids=0` picks a power of two near 4 * sqrt(number of tokens).
     """
 
     n_centroids: int = 0
@@ -48,6 +51,8 @@ class ColbertIndexConfig:
     rescore: int = 256
     kmeans_iters: int = 10
     seed: int = 0
+    full_vectors: bool = True
+    pq_subvectors: int = 64
 
 
 @dataclass

@@ -100,14 +100,83 @@ def test_colbert_subset_and_append_match_the_direct_scores():
 
 def test_tiny_index_grown_large_is_reclustered():
     passages, topics = clustered_passages(400)
-    small = ColbertIndex.build(passages[:1], ColbertIndexConfig())
+    cfg = ColbertIndexConfig()
+    small = ColbertIndex.build(passages[:1], cfg)
     assert len(small.centroids) == 1
-    grown = small.appended(passages[1:], ColbertIndexConfig())
+    grown = small.appended(passages[1:], cfg)
     assert len(grown.centroids) > 16 and len(grown) == 400
     q = passages[123][:4]
     assert grown.search(q, 1, rescore=32)[0][0] == 123
     assert np.allclose(grown.score(q, np.arange(400)), reference_maxsim(q, passages), atol=1e-3)
     assert len(grown.score(q, np.zeros(0, dtype=np.int64))) == 0
+
+
+def overlap_at_10(a, b) -> float:
+    return len(set(a[:10]) & set(b[:10])) / 10
+
+
+def topic_queries(topics, n=10, seed=2):
+    rng = np.random.default_rng(seed)
+    for t in range(n):
+        q = topics[t] + 0.6 * rng.normal(size=(8, 128)).astype(np.float32)
+        yield q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def test_compressed_index_decodes_close_agrees_with_exact_and_round_trips(tmp_path):
+    passages, topics = clustered_passages()
+    idx = ColbertIndex.build(passages, ColbertIndexConfig(full_vectors=False))
+    assert idx.vectors is None and not idx.exact
+    assert idx.residuals.shape == (idx.n_tokens, ColbertIndexConfig().pq_subvectors)
+    original = np.concatenate(passages)
+    decoded = idx.decode(np.arange(idx.n_tokens))
+    assert np.mean(np.sum(decoded * original, axis=1)) > 0.95  # unit vectors: cosine
+    overlap = [overlap_at_10(idx.search(q, 10)[0], np.argsort(-reference_maxsim(q, passages), kind="stable"))
+               for q in topic_queries(topics)]
+    assert np.mean(overlap) >= 0.9
+    idx.save(tmp_path / "c")
+    assert not (tmp_path / "c" / "vectors.npy").exists()
+    loaded = ColbertIndex.load(tmp_path / "c")
+    assert isinstance(loaded.residuals, np.memmap)
+    for q in topic_queries(topics, 3):
+        assert np.array_equal(loaded.search(q, 10)[0], idx.search(q, 10)[0])
+
+
+def test_exact_switch_is_brute_force_maxsim():
+    passages, topics = clustered_passages(80)
+    idx = ColbertIndex.build(passages, ColbertIndexConfig())
+    for q in topic_queries(topics, 3):
+        ref = reference_maxsim(q, passages)
+        got, got_s = idx.search(q, 10, nprobe=0)
+        assert np.array_equal(got, idx.exact_search(q, 10)[0])
+        assert np.allclose(got_s, np.sort(ref)[::-1][:10], atol=1e-3)
+
+
+def test_compressed_append_and_subset_keep_the_codes():
+    passages, _ = clustered_passages(60)
+    idx = ColbertIndex.build(passages[:50], ColbertIndexConfig(full_vectors=False))
+    grown = idx.appended(passages[50:])
+    assert grown.vectors is None and len(grown) == 60
+    new_rows = np.arange(idx.n_tokens, grown.n_tokens)
+    assert np.mean(np.sum(grown.decode(new_rows) * np.concatenate(passages[50:]), axis=1)) > 0.95
+    q = passages[55][:4]
+    assert grown.exact_search(q, 1)[0][0] == 55
+    keep = np.array([3, 10, 55])
+    small = grown.subset(keep)
+    assert np.allclose(small.score(q, np.arange(3)), grown.score(q, keep))
+
+
+def test_index_written_before_residuals_still_loads_and_searches(tmp_path):
+    passages, topics = clustered_passages(80)
+    idx = ColbertIndex.build(passages, ColbertIndexConfig())
+    idx.save(tmp_path / "old")  # the full-vector layout is the one indexes had before residuals
+    assert sorted(p.stem for p in (tmp_path / "old").iterdir()) == sorted(
+        ["centroids", "codes", "offsets", "ivf_offsets", "ivf_pids", "vectors"])
+    old = ColbertIndex.load(tmp_path / "old")
+    assert old.residuals is None and old.exact
+    q = next(topic_queries(topics))
+    assert np.array_equal(old.search(q, 10)[0], idx.search(q, 10)[0])
+    grown = old.appended(passages[:2])
+    assert grown.residuals is None and np.allclose(grown.score(q, [80, 81]), grown.score(q, [0, 1]))
 
 
 def test_dense_scores_and_round_trip(tmp_path):

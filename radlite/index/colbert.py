@@ -1,18 +1,31 @@
-"""Late-interaction (ColBERT) index: centroid-IVF candidate generation, exact MaxSim re-scoring.
+"""Late-interaction (ColBERT) index: centroid-IVF candidates, MaxSim on residual-compressed tokens.
 
-Layout (all plain .npy):
-  centroids.npy   (K, d) float32   k-means centroids of the token vectors (faiss)
-  codes.npy       (T,)   uint16/int32  nearest centroid of every token  <- the compressed index
-  offsets.npy     (P+1,) int64     token range of each passage
-  ivf_offsets.npy (K+1,) int64     CSR: passages that have a token in each centroid
+Layout (all plain .npy, memory-mapped on load except the small codebooks):
+  centroids.npy   (K, d) float32      k-means centroids of the token vectors (faiss)
+  codes.npy       (T,)   uint16/int32 nearest centroid of every token
+  residuals.npy   (T, M) uint8        product-quantised residual (token - its centroid), M bytes
+  codebooks.npy   (M, 256, d/M) float32  the residual quantiser's sub-codebooks
+  offsets.npy     (P+1,) int64        token range of each passage
+  ivf_offsets.npy (K+1,) int64        CSR: passages that have a token in each centroid
   ivf_pids.npy    (nnz,) int32
-  vectors.npy     (T, d) float16   token vectors, memory-mapped, read only for re-scoring
+  vectors.npy     (T, d) float16      with `full_vectors`: exact token vectors for re-scoring
+                                      (residuals and codebooks are then not stored)
 
-Search follows PLAID's first two stages: the `nprobe` nearest centroids of each query token
-give candidate passages; their centroid-interaction score (MaxSim with every token replaced by
-its centroid, read from `codes` alone) keeps the best `rescore`; those are re-scored with exact
-MaxSim on the stored vectors. MaxSim is a segmented max (numpy `maximum.reduceat`) over each
-passage's own tokens, so there is no padding to mask at all.
+With `full_vectors` (the default) the fp16 vectors are stored and candidates are re-scored
+exactly; without, a token costs 2 + M bytes (66 with the default M = 64; M = 32 gives 34)
+instead of 258. Exact is the default because the pipeline relies on exact ColBERT scores (an
+index grown by add/delete scores like a fresh build; fusion re-scores passages) and because the
+compressed top-10 agreement with exact MaxSim was 0.96 on a 5k synthetic set but 0.94 on
+medline (0.87 with M = 32; benchmarks/colbert_index.md). The speed-up is the candidate stage,
+the same in both. `nprobe=0` searches by brute force over every passage.
+
+Search (PLAID-like, numpy only):
+  1. every query token scores all centroids and probes its `nprobe` best;
+  2. a passage's approximate score is, per query token, the best probed-centroid score among
+     its tokens, or the token's next-best centroid score (an upper bound for what was not
+     probed) when it has none; summed over query tokens. It reads only the inverted lists;
+  3. the best `rescore` passages are decoded (centroid + residual) and scored by MaxSim, a
+     segmented max (numpy `maximum.reduceat`) over each passage's own tokens, so no padding.
 """
 
 from __future__ import annotations
@@ -28,7 +41,10 @@ from radlite.config import ColbertIndexConfig
 
 logger = logging.getLogger(__name__)
 
-_FILES = ("centroids", "codes", "offsets", "ivf_offsets", "ivf_pids", "vectors")
+_REQUIRED = ("centroids", "codes", "offsets", "ivf_offsets", "ivf_pids")
+_OPTIONAL = ("residuals", "codebooks", "vectors")
+_PQ_BITS = 8
+_KMEANS_POINTS_PER_CENTROID = 64  # faiss asks for at least 39; more buys little and costs build time
 
 
 def maxsim(query: np.ndarray, tokens: np.ndarray, seg_starts: np.ndarray) -> np.ndarray:
@@ -51,65 +67,94 @@ def auto_centroids(n_tokens: int) -> int:
 
 
 class ColbertIndex:
-    def __init__(self, centroids, codes, offsets, ivf_offsets, ivf_pids, vectors):
+    def __init__(self, centroids, codes, offsets, ivf_offsets, ivf_pids, vectors=None, residuals=None, codebooks=None):
+        if vectors is None and (residuals is None or codebooks is None):
+            raise ValueError("a ColBERT index needs its token vectors or their residual codes")
         self.centroids = centroids
         self.codes = codes
         self.offsets = offsets
         self.ivf_offsets = ivf_offsets
         self.ivf_pids = ivf_pids
         self.vectors = vectors
+        self.residuals = residuals
+        self.codebooks = codebooks
 
     # -- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, passages: Sequence[np.ndarray], cfg: ColbertIndexConfig) -> "ColbertIndex":
-        import faiss
-
         vectors, offsets = _stack(passages)
-        n_tokens, dim = vectors.shape
-        k = cfg.n_centroids or auto_centroids(n_tokens)
-        k = min(k, n_tokens)
-        logger.info("colbert: k-means of %d token vectors into %d centroids", n_tokens, k)
-        if k == 1:  # too few tokens to cluster: one centroid, every passage a candidate
-            centroids = vectors.mean(axis=0, keepdims=True)
-        else:
-            kmeans = faiss.Kmeans(dim, k, niter=cfg.kmeans_iters, seed=cfg.seed, spherical=True,
-                                  max_points_per_centroid=256, verbose=False)
-            kmeans.train(vectors)
-            centroids = kmeans.centroids
-        centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        k = min(cfg.n_centroids or auto_centroids(len(vectors)), len(vectors))
+        logger.info("colbert: k-means of %d token vectors into %d centroids", len(vectors), k)
+        centroids = _kmeans(vectors, k, cfg)
         codes = _assign(centroids, vectors)
         ivf_offsets, ivf_pids = _inverted_lists(codes, offsets, k)
-        return cls(centroids, codes, offsets, ivf_offsets, ivf_pids, vectors.astype(np.float16))
+        if cfg.full_vectors:
+            return cls(centroids, codes, offsets, ivf_offsets, ivf_pids, vectors.astype(np.float16))
+        codebooks = _train_residual_pq(vectors, centroids, codes, cfg)
+        residuals = _encode_residuals(codebooks, vectors, centroids, codes)
+        return cls(centroids, codes, offsets, ivf_offsets, ivf_pids, None, residuals, codebooks)
 
     def appended(self, passages: Sequence[np.ndarray], cfg: ColbertIndexConfig | None = None) -> "ColbertIndex":
-        """New passages are assigned to the existing centroids; the inverted lists are rebuilt.
+        """New passages are assigned to the existing centroids and codebooks; lists are rebuilt.
 
-        If the collection has outgrown its centroids (fewer than a quarter of what k-means would
-        now choose, e.g. a tiny index grown large), everything is re-clustered instead, since
-        too few centroids make the candidate stage unselective.
+        The result keeps this index's layout (residuals and/or full vectors). If the collection
+        has outgrown its centroids (fewer than a quarter of what k-means would now choose, e.g.
+        a tiny index grown large), everything is re-clustered instead, since too few centroids
+        make the candidate stage unselective; a compressed index then re-encodes its decoded
+        vectors.
         """
         new_vectors, new_offsets = _stack(passages)
         total = self.n_tokens + len(new_vectors)
         if cfg is not None and not cfg.n_centroids and 4 * len(self.centroids) < auto_centroids(total):
-            lengths = np.diff(self.offsets)
-            old = np.asarray(self.vectors, dtype=np.float32)
-            rows = np.split(old, np.cumsum(lengths)[:-1]) if len(lengths) else []
+            old = self.token_vectors(np.arange(self.n_tokens))
+            rows = np.split(old, np.asarray(self.offsets[1:-1]))
             news = np.split(new_vectors, new_offsets[1:-1])
             return ColbertIndex.build(list(rows) + list(news), cfg)
-        codes = np.concatenate([np.asarray(self.codes), _assign(self.centroids, new_vectors)])
+        new_codes = _assign(self.centroids, new_vectors)
+        codes = np.concatenate([np.asarray(self.codes), new_codes])
         offsets = np.concatenate([np.asarray(self.offsets), new_offsets[1:] + self.offsets[-1]])
-        vectors = np.concatenate([np.asarray(self.vectors), new_vectors.astype(np.float16)])
+        vectors = residuals = None
+        if self.vectors is not None:
+            vectors = np.concatenate([np.asarray(self.vectors), new_vectors.astype(np.float16)])
+        if self.residuals is not None:
+            new_residuals = _encode_residuals(self.codebooks, new_vectors, self.centroids, new_codes)
+            residuals = np.concatenate([np.asarray(self.residuals), new_residuals])
         ivf_offsets, ivf_pids = _inverted_lists(codes, offsets, len(self.centroids))
-        return ColbertIndex(self.centroids, codes, offsets, ivf_offsets, ivf_pids, vectors)
+        return ColbertIndex(self.centroids, codes, offsets, ivf_offsets, ivf_pids, vectors, residuals, self.codebooks)
 
     def subset(self, keep: np.ndarray) -> "ColbertIndex":
         """The index restricted to passages `keep` (ascending), renumbered from 0."""
-        rows = _token_rows(self.offsets, keep)
+        rows = _segment_rows(self.offsets, keep)
         lengths = np.diff(self.offsets)[keep]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         codes = np.asarray(self.codes)[rows]
         ivf_offsets, ivf_pids = _inverted_lists(codes, offsets, len(self.centroids))
-        return ColbertIndex(self.centroids, codes, offsets, ivf_offsets, ivf_pids, np.asarray(self.vectors)[rows])
+        vectors = None if self.vectors is None else np.asarray(self.vectors)[rows]
+        residuals = None if self.residuals is None else np.asarray(self.residuals)[rows]
+        return ColbertIndex(self.centroids, codes, offsets, ivf_offsets, ivf_pids, vectors, residuals, self.codebooks)
+
+    # -- token vectors --------------------------------------------------------------------
+    @property
+    def exact(self) -> bool:
+        """Whether re-scoring reads exact (fp16) token vectors rather than decoded ones."""
+        return self.vectors is not None
+
+    def token_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """float32 vectors of the given token rows: stored ones if kept, else decoded."""
+        if self.vectors is not None:
+            return np.asarray(self.vectors[rows], dtype=np.float32)
+        return self.decode(rows)
+
+    def decode(self, rows: np.ndarray) -> np.ndarray:
+        """Centroid plus product-quantised residual of the given token rows."""
+        codes = np.asarray(self.residuals[rows])  # (n, M) uint8
+        n_sub, ksub, dsub = self.codebooks.shape
+        # one flat gather of d/M-float sub-vectors (as opaque items), much faster than 2-d fancy indexing
+        items = np.ascontiguousarray(self.codebooks, dtype=np.float32).reshape(n_sub * ksub, dsub)
+        items = items.view(np.dtype((np.void, 4 * dsub))).ravel()
+        flat = (codes + (np.arange(n_sub, dtype=np.intp) * ksub)).ravel()
+        residual = np.take(items, flat).view(np.float32).reshape(len(codes), n_sub * dsub)
+        return np.take(self.centroids, np.asarray(self.codes[rows], dtype=np.intp), axis=0) + residual
 
     # -- search ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -120,60 +165,81 @@ class ColbertIndex:
         return int(self.offsets[-1])
 
     def score(self, query: np.ndarray, pids: np.ndarray) -> np.ndarray:
-        """Exact MaxSim of the query against the given passages."""
+        """MaxSim of the query against the given passages (exact with full vectors)."""
         pids = np.asarray(pids, dtype=np.int64)
         if len(pids) == 0:
             return np.zeros(0, dtype=np.float32)
-        rows = _token_rows(self.offsets, pids)
         lengths = np.diff(self.offsets)[pids]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        tokens = np.asarray(self.vectors[rows], dtype=np.float32)
+        tokens = self.token_vectors(_segment_rows(self.offsets, pids))
         return maxsim(query.astype(np.float32, copy=False), tokens, starts)
 
     def search(self, query: np.ndarray, k: int, nprobe: int = 8, rescore: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k passages by exact MaxSim among IVF candidates: (pids, scores), best first."""
+        """Top-k passages by MaxSim among IVF candidates, or over all passages if nprobe <= 0."""
+        if nprobe <= 0:
+            return self.exact_search(query, k)
         query = query.astype(np.float32, copy=False)
         cand = self.candidates(query, nprobe, max(rescore, k))
         return _top(cand, self.score(query, cand), k)
 
     def exact_search(self, query: np.ndarray, k: int, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """Brute-force exact MaxSim over every passage (the reference for the candidate stage)."""
+        """Brute-force MaxSim over every passage (the reference for the candidate stage)."""
         scores = np.concatenate(
             [self.score(query, np.arange(s, min(s + block, len(self)))) for s in range(0, len(self), block)]
         )
         return _top(np.arange(len(self)), scores, k)
 
     def candidates(self, query: np.ndarray, nprobe: int, keep: int) -> np.ndarray:
-        """Passages near the query's centroids, cut to `keep` by centroid interaction."""
-        cscores = query @ self.centroids.T  # (Lq, K)
-        nprobe = min(nprobe, cscores.shape[1])
-        probe = np.argpartition(-cscores, nprobe - 1, axis=1)[:, :nprobe]
-        cells = np.unique(probe)
-        lists = [self.ivf_pids[self.ivf_offsets[c] : self.ivf_offsets[c + 1]] for c in cells]
-        cand = np.unique(np.concatenate(lists)) if lists else np.zeros(0, dtype=np.int64)
-        if len(cand) <= keep:
-            return cand.astype(np.int64)
-        rows = _token_rows(self.offsets, cand)
-        lengths = np.diff(self.offsets)[cand]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        approx = np.maximum.reduceat(cscores[:, np.asarray(self.codes)[rows]], starts, axis=1).sum(axis=0)
-        best = np.argpartition(-approx, keep - 1)[:keep]
-        return np.sort(cand[best]).astype(np.int64)
+        """The `keep` passages with the best approximate score from the probed inverted lists."""
+        if len(self) <= keep:
+            return np.arange(len(self), dtype=np.int64)
+        approx = self.approximate_scores(query @ self.centroids.T, nprobe)
+        return np.sort(np.argpartition(-approx, keep - 1)[:keep]).astype(np.int64)
+
+    def approximate_scores(self, cscores: np.ndarray, nprobe: int) -> np.ndarray:
+        """Per passage: sum over query tokens of the excess of its best probed centroid score
+        over the token's floor (its best unprobed centroid score); 0 for untouched passages."""
+        n_query, n_cells = cscores.shape
+        nprobe = min(nprobe, n_cells)
+        if nprobe < n_cells:
+            order = np.argpartition(-cscores, nprobe, axis=1)
+            probe = order[:, :nprobe]
+            floor = np.take_along_axis(cscores, order[:, nprobe : nprobe + 1], axis=1)
+        else:
+            probe = np.broadcast_to(np.arange(n_cells), cscores.shape)
+            floor = cscores.min(axis=1, keepdims=True)
+        excess = (np.take_along_axis(cscores, probe, axis=1) - floor).ravel()  # (Lq * nprobe,)
+        cells = probe.ravel()
+        lengths = np.asarray(self.ivf_offsets[cells + 1] - self.ivf_offsets[cells])
+        pids = np.asarray(self.ivf_pids)[_segment_rows(self.ivf_offsets, cells)]
+        token = np.repeat(np.arange(n_query).repeat(nprobe), lengths)
+        best = np.zeros(n_query * len(self), dtype=np.float32)
+        np.maximum.at(best, token * len(self) + pids, np.repeat(excess, lengths).astype(np.float32))
+        return best.reshape(n_query, len(self)).sum(axis=0)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in _FILES:
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
+        for name, array in self._arrays().items():
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
 
     @classmethod
     def load(cls, folder: Path) -> "ColbertIndex":
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _FILES}
-        arrays["centroids"] = np.asarray(arrays["centroids"])  # small, used on every query
+        """Memory-maps every array; an index written before residuals existed has only vectors."""
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _REQUIRED}
+        arrays.update({name: np.load(folder / f"{name}.npy", mmap_mode="r")
+                       for name in _OPTIONAL if (folder / f"{name}.npy").is_file()})
+        for small in ("centroids", "codebooks"):  # read on every query
+            if small in arrays:
+                arrays[small] = np.asarray(arrays[small])
         return cls(**arrays)
 
     def nbytes(self) -> dict[str, int]:
-        return {name: int(getattr(self, name).nbytes) for name in _FILES}
+        return {name: int(array.nbytes) for name, array in self._arrays().items()}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        names = _REQUIRED + _OPTIONAL
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
 def _stack(passages: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -185,6 +251,18 @@ def _stack(passages: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(vectors), offsets
 
 
+def _kmeans(vectors: np.ndarray, k: int, cfg: ColbertIndexConfig) -> np.ndarray:
+    """Spherical k-means centroids (faiss) on a sample of the token vectors."""
+    import faiss
+
+    if k == 1:  # too few tokens to cluster: one centroid, every passage a candidate
+        return np.ascontiguousarray(vectors.mean(axis=0, keepdims=True), dtype=np.float32)
+    kmeans = faiss.Kmeans(vectors.shape[1], k, niter=cfg.kmeans_iters, seed=cfg.seed, spherical=True,
+                          max_points_per_centroid=_KMEANS_POINTS_PER_CENTROID, verbose=False)
+    kmeans.train(vectors)
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+
+
 def _assign(centroids: np.ndarray, vectors: np.ndarray, block: int = 65536) -> np.ndarray:
     dtype = np.uint16 if len(centroids) <= np.iinfo(np.uint16).max else np.int32
     out = np.empty(len(vectors), dtype=dtype)
@@ -193,10 +271,56 @@ def _assign(centroids: np.ndarray, vectors: np.ndarray, block: int = 65536) -> n
     return out
 
 
-def _token_rows(offsets: np.ndarray, pids: np.ndarray) -> np.ndarray:
-    """Row numbers of all tokens of `pids`, passage after passage."""
-    starts = np.asarray(offsets[pids], dtype=np.int64)
-    lengths = np.asarray(offsets[pids + 1], dtype=np.int64) - starts
+def _train_residual_pq(vectors: np.ndarray, centroids: np.ndarray, codes: np.ndarray, cfg: ColbertIndexConfig,
+                       points_per_code: int = 16, iters: int = 8) -> np.ndarray:
+    """Sub-codebooks (M, 256, d/M): k-means in every sub-space of a sample of the residuals.
+
+    numpy, all sub-spaces at once: faiss's PQ training is far slower for 4-d sub-spaces here.
+    A sample smaller than the codebook is repeated (every point then gets its own code).
+    """
+    n_sub, ksub = cfg.pq_subvectors, 2**_PQ_BITS
+    if vectors.shape[1] % n_sub:
+        raise ValueError(f"pq_subvectors={n_sub} must divide the token dimension {vectors.shape[1]}")
+    rng = np.random.default_rng(cfg.seed)
+    rows = np.sort(rng.choice(len(vectors), size=min(ksub * points_per_code, len(vectors)), replace=False))
+    sample = np.resize(vectors[rows] - centroids[codes[rows]], (max(ksub, len(rows)), vectors.shape[1]))
+    x = np.ascontiguousarray(sample.reshape(len(sample), n_sub, -1).transpose(1, 0, 2), dtype=np.float32)  # (M, n, dsub)
+    books = x[:, rng.choice(len(sample), size=ksub, replace=False)].copy()
+    x1 = np.concatenate([x, np.ones(x.shape[:2] + (1,), np.float32)], axis=2)
+    cell = np.arange(n_sub)[:, None] * ksub
+    for _ in range(iters):
+        # nearest code = argmax of x.c - |c|^2 / 2, one batched matmul with x augmented by a 1
+        aug = np.concatenate([books, -0.5 * (books**2).sum(axis=2, keepdims=True)], axis=2)
+        nearest = (np.matmul(x1, aug.transpose(0, 2, 1)).argmax(axis=2) + cell).ravel()
+        counts = np.bincount(nearest, minlength=n_sub * ksub)
+        sums = np.stack([np.bincount(nearest, weights=x[..., j].ravel(), minlength=n_sub * ksub)
+                         for j in range(x.shape[2])], axis=1)
+        flat = books.reshape(n_sub * ksub, -1)
+        used = counts > 0  # an empty code keeps its place
+        flat[used] = sums[used] / counts[used, None]
+    return books
+
+
+def _encode_residuals(codebooks: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, codes: np.ndarray,
+                      block: int = 262144) -> np.ndarray:
+    """(T, M) uint8 codes of each token's residual from its centroid."""
+    import faiss
+
+    n_sub, ksub, dsub = codebooks.shape
+    pq = faiss.ProductQuantizer(n_sub * dsub, n_sub, _PQ_BITS)
+    faiss.copy_array_to_vector(np.ascontiguousarray(codebooks, dtype=np.float32).ravel(), pq.centroids)
+    out = np.empty((len(vectors), n_sub), dtype=np.uint8)
+    for s in range(0, len(vectors), block):
+        part = vectors[s : s + block] - centroids[np.asarray(codes[s : s + block], dtype=np.intp)]
+        out[s : s + block] = pq.compute_codes(np.ascontiguousarray(part, dtype=np.float32))
+    return out
+
+
+def _segment_rows(offsets: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Row numbers of all rows of the given CSR segments, segment after segment."""
+    segments = np.asarray(segments, dtype=np.int64)
+    starts = np.asarray(offsets[segments], dtype=np.int64)
+    lengths = np.asarray(offsets[segments + 1], dtype=np.int64) - starts
     if len(lengths) == 0:
         return np.zeros(0, dtype=np.int64)
     shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
