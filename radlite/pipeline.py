@@ -62,11 +62,8 @@ class RadLITESearch:
             cls = CrossEncoderReranker if kind == "crossencoder" else _ENCODERS[kind]
             logger.info("loading %s model %s", kind, model.name)
             try:
-                if kind == "crossencoder":
-                    self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size,
-                                               fast=not self.exact, sha256=model.sha256)
-                else:
-                    self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size)
+                self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size,
+                                           fast=not self.exact, sha256=model.sha256)
             except ModelError:
                 raise
             except Exception as exc:

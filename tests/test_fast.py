@@ -67,3 +67,18 @@ def test_engine_uses_the_fast_reranker_by_default_and_exact_on_request(tiny_mode
     lb = {r["id"]: r["signals"]["crossencoder"]["raw"] for r in b}
     assert [r["id"] for r in a][:1] == [r["id"] for r in b][:1] == ["pe"]
     assert np.allclose([r["signals"]["crossencoder"]["raw"] for r in a], [lb[r["id"]] for r in a], atol=0.01)
+
+
+@pytest.mark.parametrize("kind", ["biencoder", "colbert"])
+def test_fast_query_encoders_give_the_exact_vectors(kind, tiny_models, tmp_path, monkeypatch):
+    from radlite.models.encoders import BiEncoder, ColbertEncoder
+    from radlite.models.resolve import weights_sha256
+
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    cls = BiEncoder if kind == "biencoder" else ColbertEncoder
+    path = Path(tiny_models[kind])
+    exact, fast = cls(path), cls(path, fast=True, sha256=weights_sha256(path))
+    for q in QUERIES:
+        a, b = exact.encode_query(q), fast.encode_query(q)
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
+    assert exact._fast.get() is None and fast._fast.get() is not None

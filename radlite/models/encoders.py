@@ -11,14 +11,49 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
-class BiEncoder:
-    """sentence-transformers model: one L2-normalised vector per text."""
+def _fast_query(kind: str, model, path: Path, device: str | None, fast: bool, sha256: str | None):
+    """The ONNX Runtime query encoder if asked for and possible, else None (with a warning why)."""
+    if not (fast and sha256 and (device or "cpu") == "cpu"):
+        return None
+    try:
+        from radlite.models.onnx import OnnxQueryEncoder
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32):
+        return OnnxQueryEncoder(kind, model, path, sha256, quantize=QUERY_INT8)
+    except Exception as exc:
+        logger.warning("fast %s query encoder unavailable (%s: %s); using the exact PyTorch path", kind,
+                       type(exc).__name__, exc)
+        return None
+
+
+class _LazyFast:
+    """Builds the fast query encoder on the first query (indexing never needs it)."""
+
+    def __init__(self, *args):
+        self.args, self.encoder = args, None
+
+    def get(self):
+        if self.args is not None:
+            self.encoder, self.args = _fast_query(*self.args), None
+        return self.encoder
+
+
+# query encoders run in fp32 ONNX: int8 gained little at 32 tokens and moves the query vectors (benchmarks/speed.md)
+QUERY_INT8 = False
+
+
+class BiEncoder:
+    """sentence-transformers model: one L2-normalised vector per text.
+
+    With `fast=True` queries are encoded by an ONNX Runtime export of the same model (same
+    tokenisation, same vector to float precision); passages always by the library."""
+
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False,
+                 sha256: str | None = None):
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(path), device=device or "cpu")
         self.batch_size = batch_size
+        self._fast = _LazyFast("biencoder", self.model, path, device, fast, sha256)
 
     @property
     def dim(self) -> int:
@@ -30,6 +65,8 @@ class BiEncoder:
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
 
     def encode_query(self, text: str) -> np.ndarray:
+        if self._fast.get() is not None:
+            return self._fast.get().encode(text)
         out = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out[0], dtype=np.float32)
 
@@ -37,17 +74,21 @@ class BiEncoder:
 class ColbertEncoder:
     """PyLate ColBERT model: one vector per token (documents without padding, queries expanded)."""
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32):
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False,
+                 sha256: str | None = None):
         from pylate import models
 
         self.model = models.ColBERT(model_name_or_path=str(path), device=device or "cpu")
         self.batch_size = batch_size
+        self._fast = _LazyFast("colbert", self.model, path, device, fast, sha256)
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> list[np.ndarray]:
         out = self.model.encode(list(texts), is_query=False, batch_size=self.batch_size, show_progress_bar=progress)
         return [np.asarray(x, dtype=np.float32) for x in out]
 
     def encode_query(self, text: str) -> np.ndarray:
+        if self._fast.get() is not None:
+            return self._fast.get().encode(text)
         out = self.model.encode([text], is_query=True, show_progress_bar=False)
         return np.asarray(out[0], dtype=np.float32)
 

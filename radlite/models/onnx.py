@@ -1,4 +1,5 @@
-"""The fast CPU path of the cross-encoder: ONNX Runtime, int8 weights, length-sorted batches.
+"""The fast CPU paths: ONNX Runtime exports of the cross-encoder (int8, length-sorted batches) and
+of the query encoders.
 
 The model is exported once from its sentence-transformers folder with `torch.onnx.export`, its
 matrix weights quantised to int8 per output channel (`onnxruntime.quantization.quantize_dynamic`;
@@ -34,23 +35,29 @@ FORMAT = 1  # bump when the exported graph or its quantisation changes
 
 def export_crossencoder(path: Path, sha256: str, quantize: bool = True, home: Path | None = None) -> Path:
     """The cached ONNX folder of the cross-encoder at `path` (exported on first use, atomically)."""
+    return export("crossencoder", Path(path), sha256, quantize, home)
+
+
+def export(kind: str, path: Path, sha256: str, quantize: bool, home: Path | None = None, model=None) -> Path:
+    """Export `kind` (crossencoder: logits; biencoder: sentence embeddings; colbert: projected token
+    embeddings) once into $RADLITE_HOME/onnx/<kind>-<sha>-<int8|fp32>-v<FORMAT>/model.onnx."""
     from radlite.models.resolve import radlite_home
 
-    kind = "int8" if quantize else "fp32"
-    target = (home or radlite_home()) / "onnx" / f"crossencoder-{sha256[:16]}-{kind}-v{FORMAT}"
+    precision = "int8" if quantize else "fp32"
+    target = (home or radlite_home()) / "onnx" / f"{kind}-{sha256[:16]}-{precision}-v{FORMAT}"
     if (target / "model.onnx").is_file():
         return target
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise ModelError("the fast reranker needs onnxruntime (pip install onnxruntime); or search with --exact") from None
+        raise ModelError("the fast path needs onnxruntime (pip install onnxruntime); or use --exact") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     holder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         tmp = holder / "model"
         tmp.mkdir()
-        logger.info("exporting the cross-encoder %s to ONNX (%s, once)", path, kind)
-        names = _export(path, tmp / "fp32.onnx")
+        logger.info("exporting the %s %s to ONNX (%s, once)", kind, path, precision)
+        names = _export(kind, path, tmp / "fp32.onnx", model)
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -60,8 +67,8 @@ def export_crossencoder(path: Path, sha256: str, quantize: bool = True, home: Pa
         else:
             (tmp / "fp32.onnx").rename(tmp / "model.onnx")
         (tmp / "radlite_onnx.json").write_text(json.dumps(
-            {"source": str(path), "sha256": sha256, "quantization": kind, "inputs": names, "format": FORMAT},
-            indent=2), encoding="utf-8")
+            {"kind": kind, "source": str(path), "sha256": sha256, "quantization": precision, "inputs": names,
+             "format": FORMAT}, indent=2), encoding="utf-8")
         if not (target / "model.onnx").is_file():  # another process may have finished first
             replace_folder(tmp, target)
     finally:
@@ -69,30 +76,70 @@ def export_crossencoder(path: Path, sha256: str, quantize: bool = True, home: Pa
     return target
 
 
-def _export(path: Path, dest: Path) -> list[str]:
+def _export(kind: str, path: Path, dest: Path, model=None) -> list[str]:
     import torch
-    from sentence_transformers import CrossEncoder
 
-    ce = CrossEncoder(str(path), device="cpu")
-    model = ce.model.eval()
-    enc = ce.tokenizer([("a query", "a passage to score")] * 2, padding=True, return_tensors="pt")
+    if kind == "crossencoder":
+        from sentence_transformers import CrossEncoder
+
+        ce = model or CrossEncoder(str(path), device="cpu")
+        enc = ce.tokenizer([("a query", "a passage to score")] * 2, padding=True, return_tensors="pt")
+        inner, output = ce.model.eval(), "logits"
+    else:  # a sentence-transformers / PyLate model: modules take and return a features dict
+        if model is None:
+            raise ModelError(f"exporting a {kind} model needs the loaded model")
+        enc = model.tokenize(["a query", "a longer passage to encode"])
+        inner, output = model.eval(), "sentence_embedding" if kind == "biencoder" else "token_embeddings"
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc]
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner):
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
             super().__init__()
             self.inner = inner
 
         def forward(self, *tensors):
-            return self.inner(**dict(zip(names, tensors))).logits
+            feats = dict(zip(names, tensors))
+            if kind == "crossencoder":
+                return self.inner(**feats).logits
+            return self.inner(feats)[output]
 
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
-    axes["logits"] = {0: "batch"}
+    axes["output"] = {0: "batch"} if kind != "colbert" else {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Logits(model), tuple(enc[n] for n in names), str(dest), input_names=names,
-                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(Wrapped(), tuple(enc[n] for n in names), str(dest), input_names=names,
+                          output_names=["output"], dynamic_axes=axes, opset_version=17, dynamo=False)
     return names
+
+
+def session(folder: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxQueryEncoder:
+    """A query encoder's forward pass in ONNX Runtime; tokenisation stays the library model's own
+    (`model.tokenize`, with PyLate's [Q] prefix and mask expansion), so inputs are identical."""
+
+    def __init__(self, kind: str, model, path: Path, sha256: str, quantize: bool = False):
+        self.kind = kind
+        self.model = model
+        self.session = session(export(kind, Path(path), sha256, quantize, model=model))
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def encode(self, text: str) -> np.ndarray:
+        if self.kind == "colbert":
+            feats = self.model.tokenize([text], is_query=True)
+        else:
+            feats = self.model.tokenize([text])
+        out = self.session.run(None, {n: feats[n].numpy().astype(np.int64) for n in self.inputs})[0][0]
+        norm = np.linalg.norm(out, axis=-1, keepdims=True)
+        return (out / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
 class OnnxCrossEncoder:
@@ -100,18 +147,13 @@ class OnnxCrossEncoder:
 
     def __init__(self, path: Path, sha256: str, quantize: bool = True, max_length: int = 512, batch_size: int = 8,
                  threads: int | None = None):
-        import onnxruntime as ort
         from transformers import AutoTokenizer
 
         folder = export_crossencoder(Path(path), sha256, quantize)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.max_length = max_length
         self.batch_size = batch_size
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = session(folder, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.folder = folder
 
