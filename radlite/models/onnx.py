@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -56,7 +57,9 @@ def export(kind: str, path: Path, sha256: str, quantize: bool, home: Path | None
     try:
         tmp = holder / "model"
         tmp.mkdir()
-        logger.info("exporting the %s %s to ONNX (%s, once)", kind, path, precision)
+        # once per model and machine, and it takes a while: say so even when logging is quiet
+        print(f"radlite: preparing the fast {kind} ({precision} ONNX export of {Path(path).name}, once)...",
+              file=sys.stderr, flush=True)
         names = _export(kind, path, tmp / "fp32.onnx", model)
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
