@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -316,7 +315,8 @@ def serve_child(path: Path, queries: list[str], candidates: int, exact: bool) ->
     engine = RadLITESearch.load(path, exact=exact)
     load_s = time.perf_counter() - t
     laps = search_laps(engine, queries, candidates)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: the latter carries the parent's peak across fork+exec
+    rss = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")) / 1024
     return {"passages": len(engine.index.passages), "load_s": load_s, "latency": laps, "peak_rss_mb": rss}
 
 
@@ -430,17 +430,26 @@ def main() -> None:
         for name in args.sections:
             print(name, json.dumps(quick[name](), default=float, indent=1))
         return
+    partial = args.out.with_suffix(".partial.json")  # each section is kept as soon as it is measured
+
+    def keep():
+        partial.write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
+
     r["gflops"] = machine_gflops()
     print("A. reranker", file=sys.stderr, flush=True)
     r["reranker"] = reranker_section(args.rerank_queries)
+    keep()
     print("B. query encoding", file=sys.stderr, flush=True)
     r["query"] = query_section(queries)
+    keep()
     print("D. medline end to end", file=sys.stderr, flush=True)
     r["medline"] = medline_section(args.work, queries, args.candidates)
+    keep()
     print("C. indexing", file=sys.stderr, flush=True)
     engine = RadLITESearch.load(args.work / "medline-index")
     texts = [engine.index.encoder_input(p) for p in range(0, len(engine.index.passages), 7)][:256]
     r["indexing"] = indexing_section(texts)
+    keep()
     if args.synthetic:
         print("E. synthetic end to end", file=sys.stderr, flush=True)
         path = synthetic_index(args.synthetic, args.work)
