@@ -11,18 +11,26 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+def _fast_or_exact(what: str, build):
+    """`build()` (an ONNX Runtime fast path), or None with a warning why, so the exact path is used."""
+    try:
+        return build()
+    except Exception as exc:
+        logger.warning("fast %s unavailable (%s: %s); using the exact PyTorch path", what, type(exc).__name__, exc)
+        return None
+
+
 def _fast_query(kind: str, model, path: Path, device: str | None, fast: bool, sha256: str | None):
-    """The ONNX Runtime query encoder if asked for and possible, else None (with a warning why)."""
+    """The ONNX Runtime query encoder if asked for and possible, else None."""
     if not (fast and sha256 and (device or "cpu") == "cpu"):
         return None
-    try:
+
+    def build():
         from radlite.models.onnx import OnnxQueryEncoder
 
         return OnnxQueryEncoder(kind, model, path, sha256, quantize=QUERY_INT8)
-    except Exception as exc:
-        logger.warning("fast %s query encoder unavailable (%s: %s); using the exact PyTorch path", kind,
-                       type(exc).__name__, exc)
-        return None
+
+    return _fast_or_exact(f"{kind} query encoder", build)
 
 
 class _LazyFast:
@@ -37,7 +45,7 @@ class _LazyFast:
         return self.encoder
 
 
-# query encoders run in fp32 ONNX: int8 gained little at 32 tokens and moves the query vectors (benchmarks/speed.md)
+# query encoders run in fp32 ONNX (vectors equal to the exact ones); int8 is untried against the 15 ms target
 QUERY_INT8 = False
 
 
@@ -97,7 +105,7 @@ class CrossEncoderReranker:
     """A one-logit cross-encoder returning raw logits (calibration happens in fusion).
 
     `fast=True` (the default in the engine) scores with the int8 ONNX Runtime export of the same
-    model (radlite.models.onnx: about 2.5x faster on CPU, Spearman >= 0.98 with the exact logits);
+    model (radlite.models.onnx: 2.4x faster on CPU, Spearman >= 0.98 with the exact logits);
     `fast=False` with sentence-transformers' `CrossEncoder.predict`, the exact path. If the fast
     path cannot be built (no onnxruntime, an architecture the exporter cannot trace), the exact
     one is used and a warning says why.
@@ -105,28 +113,29 @@ class CrossEncoderReranker:
 
     def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int = 512,
                  fast: bool = False, sha256: str | None = None):
+        from transformers import AutoConfig
+
         from radlite.errors import ModelError
 
+        labels = AutoConfig.from_pretrained(str(path)).num_labels  # checked for both paths, before either loads
+        if labels != 1:
+            raise ModelError(f"reranker {path} has {labels} outputs; a one-logit cross-encoder is needed")
         self.batch_size = batch_size
         self.cache_size = 50_000
         self._cache: dict[tuple[str, str], float] = {}
-        self.backend = "torch"
-        self.fast = None
-        self.model = None
+        self.model = self.fast = None
         if fast and (device or "cpu") == "cpu" and sha256:
-            try:
+            def build():
                 from radlite.models.onnx import OnnxCrossEncoder
 
-                self.fast = OnnxCrossEncoder(path, sha256, max_length=max_length)
-                self.backend = "onnx-int8"
-                return
-            except Exception as exc:  # the exact path still works; say why the fast one does not
-                logger.warning("fast reranker unavailable (%s: %s); using the exact PyTorch path", type(exc).__name__, exc)
-        from sentence_transformers import CrossEncoder
+                return OnnxCrossEncoder(path, sha256, max_length=max_length)
 
-        self.model = CrossEncoder(str(path), device=device or "cpu", max_length=max_length)
-        if self.model.config.num_labels != 1:
-            raise ModelError(f"reranker {path} has {self.model.config.num_labels} outputs; a one-logit cross-encoder is needed")
+            self.fast = _fast_or_exact("reranker", build)
+        self.backend = "onnx-int8" if self.fast is not None else "torch"
+        if self.fast is None:
+            from sentence_transformers import CrossEncoder
+
+            self.model = CrossEncoder(str(path), device=device or "cpu", max_length=max_length)
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Logits of the pairs, uncached."""

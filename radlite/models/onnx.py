@@ -8,7 +8,7 @@ SHA-256, so a changed model is exported again. Pairs are tokenised exactly as
 `CrossEncoder.predict` does (same tokenizer, `truncation=True`, the same max_length), sorted by
 length and run in small batches, so padding costs little.
 
-Measured on the 2-core machine (benchmarks/speed.md): about 2.5x the pairs/s of
+Measured on the 2-core machine (benchmarks/speed.md): 2.4x the pairs/s of
 `CrossEncoder.predict`, Spearman >= 0.98 against the fp32 logits. `exact=True` on the engine
 (`--exact` on the command line) uses the PyTorch model instead.
 """
@@ -32,11 +32,6 @@ from radlite.fsutil import replace_folder
 logger = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the exported graph or its quantisation changes
-
-
-def export_crossencoder(path: Path, sha256: str, quantize: bool = True, home: Path | None = None) -> Path:
-    """The cached ONNX folder of the cross-encoder at `path` (exported on first use, atomically)."""
-    return export("crossencoder", Path(path), sha256, quantize, home)
 
 
 def export(kind: str, path: Path, sha256: str, quantize: bool, home: Path | None = None, model=None) -> Path:
@@ -155,7 +150,7 @@ class OnnxCrossEncoder:
                  threads: int | None = None):
         from transformers import AutoTokenizer
 
-        folder = export_crossencoder(Path(path), sha256, quantize)
+        folder = export("crossencoder", Path(path), sha256, quantize)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.max_length = max_length
         self.batch_size = batch_size
