@@ -21,6 +21,7 @@ from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex, manifest_in
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
+from radlite.models.encoders import encode_query_pair
 from radlite.retrieve import QueryVectors, retrieve, score_passages, unique_docs
 from radlite.types import Document
 
@@ -240,9 +241,12 @@ class RadLITESearch:
 
     def _encode_query(self, query: str, active: list[str], t: "_Timer") -> QueryVectors:
         q = QueryVectors(query)
-        if "biencoder" in active:
+        if "biencoder" in active and "colbert" in active:
+            q.biencoder, q.colbert = encode_query_pair(self._encoder("biencoder"), self._encoder("colbert"), query,
+                                                       parallel=not self.exact)
+        elif "biencoder" in active:
             q.biencoder = self._encoder("biencoder").encode_query(query)
-        if "colbert" in active:
+        elif "colbert" in active:
             q.colbert = self._encoder("colbert").encode_query(query)
         t.lap("encode_query")
         return q

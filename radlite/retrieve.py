@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from radlite.index import SearchIndex
+from radlite.index.linalg import matmul_t
 
 
 @dataclass
@@ -57,7 +58,7 @@ def score_passages(index: SearchIndex, q: QueryVectors, signal: str, pids: np.nd
     if signal == "bm25":
         return bm25_scores(index, q)[pids]
     if signal == "biencoder":
-        return np.asarray(index.dense.embeddings[pids], dtype=np.float32) @ q.biencoder
+        return matmul_t(q.biencoder, np.take(index.dense.embeddings, pids, axis=0))
     raise ValueError(f"unknown first-stage signal {signal!r}")
 
 

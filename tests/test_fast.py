@@ -75,6 +75,7 @@ def test_fast_query_encoders_give_the_exact_vectors(kind, tiny_models, tmp_path,
     from radlite.models.resolve import weights_sha256
 
     monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    monkeypatch.setattr("radlite.models.encoders.QUERY_INT8", {kind: False})
     cls = BiEncoder if kind == "biencoder" else ColbertEncoder
     path = Path(tiny_models[kind])
     exact, fast = cls(path), cls(path, fast=True, sha256=weights_sha256(path))
@@ -82,3 +83,21 @@ def test_fast_query_encoders_give_the_exact_vectors(kind, tiny_models, tmp_path,
         a, b = exact.encode_query(q), fast.encode_query(q)
         assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
     assert exact._fast.get() is None and fast._fast.get() is not None
+
+
+def test_int8_colbert_queries_stay_close_and_pair_encoding_runs_in_parallel(tiny_models, tmp_path, monkeypatch):
+    from radlite.models.encoders import QUERY_INT8, BiEncoder, ColbertEncoder, encode_query_pair
+    from radlite.models.resolve import weights_sha256
+
+    assert QUERY_INT8 == {"biencoder": False, "colbert": True}  # the defaults the benchmark measured
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    bp, cp = Path(tiny_models["biencoder"]), Path(tiny_models["colbert"])
+    bi_exact, col_exact = BiEncoder(bp), ColbertEncoder(cp)
+    bi_fast, col_fast = BiEncoder(bp, fast=True, sha256=weights_sha256(bp)), ColbertEncoder(cp, fast=True, sha256=weights_sha256(cp))
+    for q in QUERIES:
+        b_seq, c_seq = encode_query_pair(bi_exact, col_exact, q, parallel=False)
+        b_par, c_par = encode_query_pair(bi_fast, col_fast, q, parallel=True)
+        assert np.allclose(b_seq, b_par, atol=1e-5)  # fp32 bi-encoder: the exact vector
+        cos = (c_seq * c_par).sum(axis=1)  # int8 ColBERT: unit token vectors, each close to the exact one
+        assert c_par.shape == c_seq.shape and cos.min() > 0.95 and cos.mean() > 0.98, cos
+        assert np.allclose(np.linalg.norm(c_par, axis=1), 1.0, atol=1e-5)

@@ -208,3 +208,23 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     with pytest.raises(IndexFormatError, match="not a radlite index"):
         write_generation(tmp_path, lambda f: f.mkdir())
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("nprobe", [1, 3, 10_000])
+def test_approximate_scores_take_each_tokens_best_probed_cell(nprobe):
+    passages, _ = clustered_passages(80, seed=3)
+    idx = ColbertIndex.build(passages, ColbertIndexConfig(n_centroids=16))
+    q = passages[5][:6]
+    cscores = q @ idx.centroids.T
+    # the definition, one token and one passage at a time
+    want = np.zeros(len(passages), dtype=np.float32)
+    for t in range(len(q)):
+        order = np.argsort(-cscores[t])
+        probed = order[: min(nprobe, len(order))]
+        floor = cscores[t, order[nprobe]] if nprobe < len(order) else cscores[t].min()
+        for p in range(len(passages)):
+            cells = set(np.asarray(idx.codes[idx.offsets[p] : idx.offsets[p + 1]]).tolist())
+            hit = [cscores[t, c] - floor for c in probed if c in cells]
+            want[p] += max(hit) if hit else 0.0
+    assert np.allclose(idx.approximate_scores(cscores, nprobe), want, atol=1e-5)
+    assert want.any()

@@ -38,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from radlite.config import ColbertIndexConfig
+from radlite.index.linalg import as_tensor, matmul_t
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def maxsim(query: np.ndarray, tokens: np.ndarray, seg_starts: np.ndarray) -> np.
     """
     if len(seg_starts) == 0:
         return np.zeros(0, dtype=np.float32)
-    sims = query @ tokens.T  # (Lq, T)
+    sims = matmul_t(query, tokens)  # (Lq, T); stored fp16 tokens are widened in torch (radlite.index.linalg)
     return np.maximum.reduceat(sims, seg_starts, axis=1).sum(axis=0)
 
 
@@ -75,6 +76,7 @@ class ColbertIndex:
         self.offsets = offsets
         self.ivf_offsets = ivf_offsets
         self.ivf_pids = ivf_pids
+        self._centroids_cache = None
         self.vectors = vectors
         self.residuals = residuals
         self.codebooks = codebooks
@@ -171,7 +173,9 @@ class ColbertIndex:
             return np.zeros(0, dtype=np.float32)
         lengths = np.diff(self.offsets)[pids]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        tokens = self.token_vectors(_segment_rows(self.offsets, pids))
+        rows = _segment_rows(self.offsets, pids)
+        # stored fp16 rows go to maxsim as they are (widened there, in torch); PQ rows are decoded
+        tokens = np.take(self.vectors, rows, axis=0) if self.vectors is not None else self.decode(rows)
         return maxsim(query.astype(np.float32, copy=False), tokens, starts)
 
     def search(self, query: np.ndarray, k: int, nprobe: int = 8, rescore: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -193,29 +197,44 @@ class ColbertIndex:
         """The `keep` passages with the best approximate score from the probed inverted lists."""
         if len(self) <= keep:
             return np.arange(len(self), dtype=np.int64)
-        approx = self.approximate_scores(query @ self.centroids.T, nprobe)
+        approx = self.approximate_scores(matmul_t(query, self._centroids_t()), nprobe)
         return np.sort(np.argpartition(-approx, keep - 1)[:keep]).astype(np.int64)
+
+    def _centroids_t(self):
+        """The centroids as a float32 tensor, made once (radlite.index.linalg)."""
+        if self._centroids_cache is None:
+            self._centroids_cache = as_tensor(self.centroids)
+        return self._centroids_cache
 
     def approximate_scores(self, cscores: np.ndarray, nprobe: int) -> np.ndarray:
         """Per passage: sum over query tokens of the excess of its best probed centroid score
-        over the token's floor (its best unprobed centroid score); 0 for untouched passages."""
+        over the token's floor (its best unprobed centroid score); 0 for untouched passages.
+
+        Each token's probed cells are taken in rising order of score, and each cell's list (no
+        passage twice in a list) overwrites the last: what remains per (token, passage) is the
+        best cell's excess. 8 vectorised writes replace np.maximum.at over ~100k updates (50k
+        passages: 6.5 vs 12 ms)."""
         n_query, n_cells = cscores.shape
         nprobe = min(nprobe, n_cells)
         if nprobe < n_cells:
-            order = np.argpartition(-cscores, nprobe, axis=1)
-            probe = order[:, :nprobe]
-            floor = np.take_along_axis(cscores, order[:, nprobe : nprobe + 1], axis=1)
+            top = np.argpartition(cscores, n_cells - nprobe - 1, axis=1)[:, n_cells - nprobe - 1 :]
         else:
-            probe = np.broadcast_to(np.arange(n_cells), cscores.shape)
-            floor = cscores.min(axis=1, keepdims=True)
-        excess = (np.take_along_axis(cscores, probe, axis=1) - floor).ravel()  # (Lq * nprobe,)
-        cells = probe.ravel()
-        lengths = np.asarray(self.ivf_offsets[cells + 1] - self.ivf_offsets[cells])
-        pids = np.asarray(self.ivf_pids)[_segment_rows(self.ivf_offsets, cells)]
-        token = np.repeat(np.arange(n_query).repeat(nprobe), lengths)
-        best = np.zeros(n_query * len(self), dtype=np.float32)
-        np.maximum.at(best, token * len(self) + pids, np.repeat(excess, lengths).astype(np.float32))
-        return best.reshape(n_query, len(self)).sum(axis=0)
+            top = np.broadcast_to(np.arange(n_cells), cscores.shape)
+        scores = np.take_along_axis(cscores, top, axis=1)
+        rising = np.argsort(scores, axis=1, kind="stable")
+        top, scores = np.take_along_axis(top, rising, axis=1), np.take_along_axis(scores, rising, axis=1)
+        if nprobe < n_cells:  # column 0 is the best unprobed cell: the floor
+            floor, top, scores = scores[:, :1], top[:, 1:], scores[:, 1:]
+        else:
+            floor = scores[:, :1]
+        ivf_offsets, ivf_pids = np.asarray(self.ivf_offsets), np.asarray(self.ivf_pids)
+        best = np.zeros((n_query, len(self)), dtype=np.float32)
+        for j in range(top.shape[1]):
+            cells = top[:, j]
+            lengths = ivf_offsets[cells + 1] - ivf_offsets[cells]
+            rows = np.repeat(np.arange(n_query), lengths)
+            best[rows, ivf_pids[_segment_rows(ivf_offsets, cells)]] = np.repeat(scores[:, j] - floor[:, 0], lengths)
+        return best.sum(axis=0)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from radlite.index.linalg import matmul_t
+
 FILE = "embeddings.npy"
 
 
@@ -29,7 +31,7 @@ class DenseIndex:
 
     def scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Dot product of the (normalised) query with every passage."""
-        return self.embeddings @ query_vector.astype(np.float32, copy=False)
+        return matmul_t(query_vector, self.embeddings)  # in torch, like ColBERT (radlite.index.linalg)
 
     def appended(self, more: np.ndarray) -> "DenseIndex":
         return DenseIndex(np.concatenate([np.asarray(self.embeddings), more.astype(np.float32)], axis=0))

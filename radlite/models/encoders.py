@@ -28,7 +28,7 @@ def _fast_query(kind: str, model, path: Path, device: str | None, fast: bool, sh
     def build():
         from radlite.models.onnx import OnnxQueryEncoder
 
-        return OnnxQueryEncoder(kind, model, path, sha256, quantize=QUERY_INT8)
+        return OnnxQueryEncoder(kind, model, path, sha256, quantize=QUERY_INT8[kind])
 
     return _fast_or_exact(f"{kind} query encoder", build)
 
@@ -45,8 +45,30 @@ class _LazyFast:
         return self.encoder
 
 
-# query encoders run in fp32 ONNX (vectors equal to the exact ones); int8 is untried against the 15 ms target
-QUERY_INT8 = False
+# Precision of the fast query encoders. Measured with the shipped defaults (nDCG@10 of the signal
+# alone, fp32 -> int8 query vectors, passages unchanged; benchmarks/speed_limits.md): ColBERT
+# medline 0.770 -> 0.770, liveqa-med 0.610 -> 0.618, radbench9 0.712 -> 0.711 (passes the 0.005
+# no-loss check, 1.4x faster); bi-encoder medline 0.793 -> 0.782 and radbench9 0.552 -> 0.544
+# (fails it), so the bi-encoder stays fp32 (vectors equal to the exact ones).
+QUERY_INT8 = {"biencoder": False, "colbert": True}
+
+_query_pool = None
+
+
+def encode_query_pair(biencoder, colbert, text: str, parallel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Both first-stage query vectors. In parallel the bi-encoder runs on a worker thread while
+    ColBERT runs here: ONNX Runtime releases the GIL, and two 20-30-token forward passes use two
+    cores better side by side than one after the other (12.6 vs 16.3 ms, speed_limits.md)."""
+    global _query_pool
+    if not parallel:
+        return biencoder.encode_query(text), colbert.encode_query(text)
+    if _query_pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _query_pool = ThreadPoolExecutor(1, thread_name_prefix="radlite-query")
+    future = _query_pool.submit(biencoder.encode_query, text)
+    col = colbert.encode_query(text)
+    return future.result(), col
 
 
 class BiEncoder:
