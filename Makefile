@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.radlite-installed
 
-.PHONY: install demo test bench results clean
+.PHONY: install demo test bench results clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
-	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev,elastic]"
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps pylate==1.6.0
 	touch $(STAMP)
 
@@ -18,8 +18,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/radlite demo
 
-test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+# the search page's test drives Debian's Chromium (no browser download; nothing from the internet)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q >/dev/null 2>&1 && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+	  echo "could not install chromium: the browser test will fail (make test RADLITE_REQUIRE_BROWSER= skips it)"; \
+	fi
+
+# set RADLITE_REQUIRE_BROWSER= (empty) to let the browser test skip where Chromium cannot be installed
+RADLITE_REQUIRE_BROWSER ?= 1
+test: $(STAMP) browser
+	RADLITE_REQUIRE_BROWSER=$(RADLITE_REQUIRE_BROWSER) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --out benchmarks/speed.md

@@ -320,9 +320,34 @@ def serve_child(path: Path, queries: list[str], candidates: int, exact: bool) ->
     engine = RadLITESearch.load(path, exact=exact)
     load_s = time.perf_counter() - t
     laps = search_laps(engine, queries, candidates)
+    out = {}
+    if not exact:
+        out["colbert"] = colbert_at_scale(engine, queries)
+        no_rerank = RadLITESearch.load(path, use_reranker=False)
+        out["no_rerank"] = search_laps(no_rerank, queries, candidates)
     # VmHWM, not ru_maxrss: the latter carries the parent's peak across fork+exec
     rss = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")) / 1024
-    return {"passages": len(engine.index.passages), "load_s": load_s, "latency": laps, "peak_rss_mb": rss}
+    return {"passages": len(engine.index.passages), "load_s": load_s, "latency": laps, "peak_rss_mb": rss, **out}
+
+
+def colbert_at_scale(engine: RadLITESearch, queries: list[str], k: int = 100) -> dict:
+    """ColBERT search alone: p50/p95 for the top `k` with the index's settings, top-10 agreement with
+    brute-force MaxSim over every passage, and bytes per token of the whole ColBERT index."""
+    col, cfg = engine.index.colbert, engine.index.config.colbert
+    enc = engine._encoder("colbert")
+    vecs = [enc.encode_query(q) for q in queries]
+    col.search(vecs[0], k, nprobe=cfg.nprobe, rescore=max(cfg.rescore, k))
+    laps, tops = [], []
+    for q in vecs:
+        t = time.perf_counter()
+        pids, _ = col.search(q, k, nprobe=cfg.nprobe, rescore=max(cfg.rescore, k))
+        laps.append((time.perf_counter() - t) * 1000)
+        tops.append(pids[:10])
+    overlap = [len(set(top.tolist()) & set(col.exact_search(q, 10)[0].tolist())) / 10 for q, top in zip(vecs, tops)]
+    n_bytes = sum(col.nbytes().values())
+    return {"k": k, "nprobe": cfg.nprobe, "rescore": max(cfg.rescore, k), "p50": pct(laps, 50), "p95": pct(laps, 95),
+            "top10_overlap": float(np.mean(overlap)), "tokens": col.n_tokens, "bytes_per_token": n_bytes / col.n_tokens,
+            "vector_bytes_per_token": col.nbytes().get("vectors", 0) / col.n_tokens}
 
 
 def run_child(path: Path, queries: list[str], candidates: int, exact: bool) -> dict:
@@ -369,6 +394,17 @@ def report(r: dict, command: str) -> str:
         f, x = e["fast"], e["exact"]
         lines.append(f"| end to end, {f['passages']} passages, p50 / p95 | <= 150 / 300 ms | "
                      f"{ms(f['latency']['total'])} ms | {'yes' if f['latency']['total'][0] <= 150 and f['latency']['total'][1] <= 300 else 'no'} |")
+        if "no_rerank" in f:
+            lines.append(f"| ... same, without the cross-encoder (first stage + fusion) | (not a target) | "
+                         f"{ms(f['no_rerank']['total'])} ms | - |")
+        if "colbert" in f:
+            cb = f["colbert"]
+            lines.append(f"| ColBERT search, top {cb['k']} of {f['passages']} passages, p50 | <= 20 ms | "
+                         f"{cb['p50']:.1f} ms (p95 {cb['p95']:.1f}) | {'yes' if cb['p50'] <= 20 else 'no'} |")
+            lines.append(f"| ColBERT top-10 agreement with exact MaxSim | >= 0.95 | {cb['top10_overlap']:.3f} | "
+                         f"{'yes' if cb['top10_overlap'] >= 0.95 else 'no'} |")
+            lines.append(f"| ColBERT index size per token | <= 40 B | {cb['bytes_per_token']:.0f} B ({cb['vector_bytes_per_token']:.0f} B "
+                         f"fp16 vectors + codes and lists) | {'yes' if cb['bytes_per_token'] <= 40 else 'no'} |")
         lines.append(f"| serving memory, {f['passages']} passages (peak RSS) | stated | {f['peak_rss_mb']:.0f} MB | - |")
     ref_ratio = d["reference"][0] / d["fast"]["total"][0]
     lines.append(f"| end to end vs the seed card's reference loop (medline, p50) | >= 20x | {ref_ratio:.2f}x | "
@@ -416,6 +452,7 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=50_000, help="passages of section E (0: skip)")
     ap.add_argument("--sections", default="ABCDE", help="a quick check: run only these sections (no report)")
     ap.add_argument("--compose", action="store_true", help="only rewrite the report from its .json and speed_limits.md")
+    ap.add_argument("--rerun-e", action="store_true", help="measure section E again, keep A-D from speed.partial.json")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -440,6 +477,12 @@ def main() -> None:
             print(name, json.dumps(quick[name](), default=float, indent=1))
         return
     partial = args.out.with_suffix(".partial.json")  # each section is kept as soon as it is measured
+    if args.rerun_e:  # sections A-D from the last run's partial results, E measured again
+        r = json.loads(partial.read_text(encoding="utf-8"))
+        path = synthetic_index(args.synthetic, args.work)
+        r["synthetic"] = {m: run_child(path, queries, args.candidates, m == "exact") for m in ("exact", "fast")}
+        partial.write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
+        return finish(args, r, limits)
 
     def keep():
         partial.write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
@@ -463,10 +506,16 @@ def main() -> None:
         print("E. synthetic end to end", file=sys.stderr, flush=True)
         path = synthetic_index(args.synthetic, args.work)
         r["synthetic"] = {m: run_child(path, queries, args.candidates, m == "exact") for m in ("exact", "fast")}
+    finish(args, r, limits)
+
+
+def finish(args, r: dict, limits: Path) -> None:
     r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
     command = "python benchmarks/speed.py" + "".join(f" --{k.replace('_', '-')} {v}" for k, v in
                                                      (("queries", args.queries), ("rerank_queries", args.rerank_queries),
                                                       ("synthetic", args.synthetic)))
+    if args.rerun_e:  # the report wraps the command in backticks
+        command += f"` for sections A-D, then `{command} --rerun-e"
     r["command"] = command
     args.out.write_text(report(r, command), encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2,

@@ -86,14 +86,22 @@ class RadLITESearch:
         return self
 
     def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
-        index = self._require_index()
+        added = self.with_documents(documents, text_field)
+        n = len(added.documents) - len(self._require_index().documents)
+        self.index = added
+        return n
+
+    def with_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text",
+                       index: SearchIndex | None = None) -> SearchIndex:
+        """A new index: `index` (default: this engine's) plus the documents, encoded by this
+        engine's models. Neither index is changed, so a caller can save first and swap after."""
+        index = index or self._require_index()
         numeric = [int(d.id) for d in index.documents if d.id.isdigit()]
         docs = documents_from_records(documents, text_field=text_field, first_id=max(numeric, default=-1) + 1)
         if not docs:
             raise IndexFormatError("no documents to add")
         encoders = {s: self._encoder(s) for s in index.signals if s in _ENCODERS}
-        self.index = index.with_documents(docs, encoders, progress=self.show_progress)
-        return len(docs)
+        return index.with_documents(docs, encoders, progress=self.show_progress)
 
     def delete_documents(self, ids: Sequence[str]) -> int:
         self.index = self._require_index().without_documents(list(ids))
@@ -142,7 +150,16 @@ class RadLITESearch:
     def search(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
                weights: dict[str, float] | None = None, method: str | None = None,
                category: str | None = None) -> list[dict[str, Any]]:
-        """Best documents for the query, each with its matched passage and every signal's scores."""
+        """Best documents for the query, each with its matched passage and every signal's scores.
+        The stage times (ms) are left in `last_timings`; `search_timed` returns them instead."""
+        results, self.last_timings = self.search_timed(query, top_k, candidates, signals, weights, method, category)
+        return results
+
+    def search_timed(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
+                     weights: dict[str, float] | None = None, method: str | None = None,
+                     category: str | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
+        add/delete: it reads one snapshot of the index (writes swap in a new one)."""
         index = self._require_index()
         query = self._check_query(query, top_k, candidates)
         active = self._active_signals(signals)
@@ -170,8 +187,7 @@ class RadLITESearch:
             t.lap(s)
         pool = np.unique(np.concatenate(list(retrieved.values()))) if retrieved else np.zeros(0, np.int64)
         if len(pool) == 0:
-            self.last_timings = t.done()
-            return []
+            return [], t.done()
 
         # 2. every signal scores every passage of the pooled documents; each document is
         #    represented by its passage with the best first-stage fused score
@@ -206,14 +222,23 @@ class RadLITESearch:
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
         order = np.argsort(-fused, kind="stable")[:top_k]
         results = [
-            self._result(rank, int(pool[keep[i]]), int(best_pid[keep[i]]), float(fused[i]),
+            self._result(index, rank, int(pool[keep[i]]), int(best_pid[keep[i]]), float(fused[i]),
                          {s: (raws[s][i], norm[s][i] if method == "weighted" or s == "crossencoder" else None,
                               ranks[s][i]) for s in active})
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
-        self.last_timings = t.done()
-        return results
+        return results, t.done()
+
+    def fusion_settings(self, signals: Sequence[str] | None = None, weights: dict[str, float] | None = None,
+                        method: str | None = None) -> dict[str, Any]:
+        """The fusion a search with these arguments uses: method, the active signals' weights, rrf_k,
+        temperature (what a client needs to show each signal's contribution)."""
+        fcfg = self._require_index().config.fusion
+        active = self._active_signals(signals)
+        merged = {**fcfg.weights, **_check_weights(weights or {})}
+        return {"method": method or fcfg.method, "weights": fusion.active_weights(merged, active),
+                "rrf_k": fcfg.rrf_k, "temperature": fcfg.temperature}
 
     def _check_query(self, query: Any, top_k: int, candidates: int) -> str:
         if not isinstance(query, str) or not query.strip():
@@ -251,8 +276,8 @@ class RadLITESearch:
         t.lap("encode_query")
         return q
 
-    def _result(self, rank: int, doc_i: int, pid: int, score: float, signals: dict[str, tuple]) -> dict[str, Any]:
-        index = self._require_index()
+    def _result(self, index: SearchIndex, rank: int, doc_i: int, pid: int, score: float,
+                signals: dict[str, tuple]) -> dict[str, Any]:
         doc = index.documents[doc_i]
         start, end = (int(x) for x in index.passages[pid, 1:])
         first_pid = int(index.doc_passages(np.array([doc_i]))[0])

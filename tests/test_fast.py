@@ -101,3 +101,5 @@ def test_int8_colbert_queries_stay_close_and_pair_encoding_runs_in_parallel(tiny
         cos = (c_seq * c_par).sum(axis=1)  # int8 ColBERT: unit token vectors, each close to the exact one
         assert c_par.shape == c_seq.shape and cos.min() > 0.95 and cos.mean() > 0.98, cos
         assert np.allclose(np.linalg.norm(c_par, axis=1), 1.0, atol=1e-5)
+    # both fast encoders were exported at once on the first parallel query; neither fell back
+    assert bi_fast._fast.get() is not None and col_fast._fast.get() is not None

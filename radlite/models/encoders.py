@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+
+def _locked(method):
+    """One call at a time per model: tokenizers are not safe to share between threads (their
+    truncation settings are changed per call), nor is the reranker's score cache. A server's
+    concurrent searches queue here, per model, for the model work only."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        lock = self.__dict__.get("_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_lock", threading.RLock())
+        with lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _fast_or_exact(what: str, build):
@@ -89,11 +107,13 @@ class BiEncoder:
     def dim(self) -> int:
         return int(self.model.get_sentence_embedding_dimension())
 
+    @_locked
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         out = self.model.encode_document(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                          convert_to_numpy=True, show_progress_bar=progress)
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
 
+    @_locked
     def encode_query(self, text: str) -> np.ndarray:
         if self._fast.get() is not None:
             return self._fast.get().encode(text)
@@ -112,15 +132,57 @@ class ColbertEncoder:
         self.batch_size = batch_size
         self._fast = _LazyFast("colbert", self.model, path, device, fast, sha256)
 
+    @_locked
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> list[np.ndarray]:
         out = self.model.encode(list(texts), is_query=False, batch_size=self.batch_size, show_progress_bar=progress)
         return [np.asarray(x, dtype=np.float32) for x in out]
 
+    @_locked
     def encode_query(self, text: str) -> np.ndarray:
         if self._fast.get() is not None:
             return self._fast.get().encode(text)
         out = self.model.encode([text], is_query=True, show_progress_bar=False)
         return np.asarray(out[0], dtype=np.float32)
+
+
+    @_locked
+    def align(self, query: str, text: str) -> dict:
+        """The MaxSim alignment of `query` on `text`: for each query token, the document token it
+        matched best and their similarity (the sum of these is the ColBERT score of `text`).
+
+        The document is re-encoded here with every token kept (PyLate drops punctuation tokens
+        from the index; they are excluded from the matching too), so each vector maps back to a
+        span of `text` through the tokenizer's character offsets."""
+        m = self.model
+        q_vecs = np.asarray(self.encode_query(query), dtype=np.float32)
+        q_ids = m.tokenize([query], is_query=True)["input_ids"][0].tolist()
+        d = m.encode(text, is_query=False, output_value=None, convert_to_numpy=True, show_progress_bar=False)
+        d_vecs = np.asarray(d["token_embeddings"], dtype=np.float32)
+        d_ids = np.asarray(d["input_ids"]).tolist()
+        keep = np.asarray(d["masks"], dtype=bool)
+        plain = m.tokenizer(text, return_offsets_mapping=True, truncation=True,
+                            max_length=len(d_ids) - (1 if m.document_prefix_id is not None else 0))
+        shift = 1 if m.document_prefix_id is not None else 0  # PyLate puts [D] after [CLS]
+        offsets = [None] * len(d_ids)
+        for i, (a, b) in enumerate(plain["offset_mapping"]):
+            j = i + shift if i > 0 else 0
+            if j < len(offsets) and b > a and plain["input_ids"][i] == d_ids[j]:
+                offsets[j] = (int(a), int(b))
+        sims = q_vecs @ d_vecs.T
+        sims[:, ~keep] = -np.inf
+        best = sims.argmax(axis=1)
+        tok = m.tokenizer.convert_ids_to_tokens
+        q_tokens, d_tokens = tok(q_ids), tok(d_ids)
+        matches = []
+        for i, j in enumerate(best.tolist()):
+            span = offsets[j]
+            matches.append({"query_token": q_tokens[i] if i < len(q_tokens) else "[MASK]",
+                            "doc_token": d_tokens[j], "doc_token_index": j,
+                            "start": span[0] if span else None, "end": span[1] if span else None,
+                            "similarity": float(sims[i, j])})
+        return {"score": float(sum(x["similarity"] for x in matches)), "matches": matches,
+                "doc_tokens": [{"token": d_tokens[j], "start": o[0] if o else None, "end": o[1] if o else None}
+                               for j, o in enumerate(offsets)]}
 
 
 class CrossEncoderReranker:
@@ -159,6 +221,7 @@ class CrossEncoderReranker:
 
             self.model = CrossEncoder(str(path), device=device or "cpu", max_length=max_length)
 
+    @_locked
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Logits of the pairs, uncached."""
         if self.fast is not None:
@@ -169,6 +232,7 @@ class CrossEncoderReranker:
                                  show_progress_bar=False)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
+    @_locked
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """Logits of (query, text) pairs; pairs scored before (same query, same text) come from a cache."""
         if not texts:

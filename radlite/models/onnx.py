@@ -20,6 +20,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -42,6 +43,16 @@ def export(kind: str, path: Path, sha256: str, quantize: bool, home: Path | None
     precision = "int8" if quantize else "fp32"
     target = (home or radlite_home()) / "onnx" / f"{kind}-{sha256[:16]}-{precision}-v{FORMAT}"
     if (target / "model.onnx").is_file():
+        return target
+    with _EXPORT_LOCK:  # torch.onnx.export is not thread-safe (the two query encoders start together)
+        return _export_once(kind, path, sha256, quantize, target, precision, model)
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+def _export_once(kind: str, path: Path, sha256: str, quantize: bool, target: Path, precision: str, model) -> Path:
+    if (target / "model.onnx").is_file():  # exported by another thread meanwhile
         return target
     try:
         import onnxruntime  # noqa: F401

@@ -1,0 +1,1 @@
+"""Integrations with other search systems (radlite.integrations.elastic: rerank Elasticsearch/OpenSearch hits)."""

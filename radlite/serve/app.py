@@ -1,0 +1,292 @@
+"""The FastAPI app: search, documents, explanations, health and info, plus the search page.
+
+`create_app(ServeConfig(...))` builds the app; nothing is loaded at import time, and the engine
+is opened when the server starts (lifespan). Every worker process serves one engine:
+
+* searches read one snapshot of the index (`RadLITESearch.search_timed`), so a write landing
+  meanwhile is seen whole or not at all;
+* writes (`--allow-writes`) take the index's writer lock, start from the newest generation on
+  disk, save a new generation atomically and only then swap it in;
+* before each request a worker compares the index's CURRENT generation with the one it holds and
+  reloads the index if another worker (or `radlite add`) wrote a newer one.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the request models (built per app, inside
+# create_app, from the configured limits) from real annotations, not strings
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from radlite.errors import IndexFormatError, QueryError, RadliteError
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+ENV = "RADLITE_SERVE_CONFIG"  # how `radlite serve --workers N` hands the settings to each worker
+
+
+@dataclass
+class ServeConfig:
+    index_dir: str
+    allow_writes: bool = False
+    max_query_chars: int = 2000
+    max_top_k: int = 100
+    max_candidates: int = 200
+    max_body_bytes: int = 10_000_000
+    max_documents_per_request: int = 1000
+    exact: bool = False
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> "ServeConfig":
+        try:
+            return cls(**json.loads(os.environ[ENV]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RadliteError(f"{ENV} is missing or invalid ({exc}); start the server with `radlite serve`") from None
+
+
+class Engine:
+    """One worker's engine, kept in step with the index directory."""
+
+    def __init__(self, config: ServeConfig):
+        from radlite.index.store import live_generation
+        from radlite.pipeline import RadLITESearch
+
+        self.config = config
+        self.root = Path(config.index_dir)
+        self.search = RadLITESearch.load(self.root, exact=config.exact, max_query_chars=config.max_query_chars)
+        self.generation = live_generation(self.root).name
+        # load every model (and build the fast paths) now, not on the first user's request
+        self.search.search_timed("radlite warm-up query", top_k=1, candidates=1)
+        self._reload = threading.Lock()
+        self._write = threading.Lock()
+
+    def current(self):
+        """The engine, its index reloaded first if CURRENT names a newer generation."""
+        from radlite.index import SearchIndex
+        from radlite.index.store import live_generation
+
+        for attempt in range(5):
+            gen = live_generation(self.root)
+            if gen.name == self.generation:
+                break
+            with self._reload:
+                if gen.name == self.generation:
+                    break
+                try:
+                    self.search.index = SearchIndex.load(gen)
+                    self.generation = gen.name
+                    break
+                except IndexFormatError:
+                    # a writer in another process replaced and removed that generation while it
+                    # was being read: read the newer one (a real corruption fails every time)
+                    if attempt == 4 or live_generation(self.root).name == gen.name:
+                        raise
+        return self.search
+
+    def write(self, change) -> Any:
+        """Apply `change(engine, index) -> (new index, result)` to the newest index on disk, save
+        it as a new generation, then swap it in; returns `result`."""
+        from radlite.index.store import live_generation, writer_lock
+
+        with self._write, writer_lock(self.root):
+            engine = self.current()
+            updated, result = change(engine, engine.index)
+            updated.save(self.root)
+            engine.index = updated
+            self.generation = live_generation(self.root).name
+        return result
+
+
+def create_app(config: ServeConfig | None = None):
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from pydantic import BaseModel, ConfigDict, Field
+
+    config = config or ServeConfig.from_env()
+    state: dict[str, Engine] = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        state["engine"] = Engine(config)
+        yield
+        state.clear()
+
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, which hospital networks
+    # often cannot reach; the schema itself is at /openapi.json
+    app = FastAPI(title="radlite", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Multi-stage search over radiology knowledge: BM25, bi-encoder and ColBERT first "
+                              "stage, cross-encoder rerank, calibrated fusion.")
+
+    def engine() -> Engine:
+        if "engine" not in state:
+            raise RadliteError("the index is still loading")
+        return state["engine"]
+
+    # -- request and response shapes -------------------------------------------------------
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    class SearchRequest(Strict):
+        query: str = Field(..., description=f"At most {config.max_query_chars} characters.")
+        top_k: int = Field(10, ge=1, le=config.max_top_k)
+        candidates: int = Field(50, ge=1, le=config.max_candidates,
+                                description="Documents pooled and passed to the cross-encoder.")
+        weights: Optional[dict[str, float]] = Field(None, description="Fusion weights by signal (overrides the index's).")
+        signals: Optional[list[str]] = Field(None, description="bm25, biencoder, colbert, crossencoder (default: all).")
+        method: Optional[Literal["weighted", "rrf"]] = None
+        category: Optional[str] = None
+
+    class ExplainRequest(Strict):
+        query: str
+        id: str
+        passage_index: Optional[int] = Field(None, ge=0)
+
+    class NewDocument(Strict):
+        id: Optional[str] = None
+        title: Optional[str] = None
+        text: str = Field(..., min_length=1)
+        category: Optional[str] = None
+        metadata: Optional[dict[str, Any]] = None
+
+    class AddRequest(Strict):
+        documents: list[NewDocument] = Field(..., min_length=1, max_length=config.max_documents_per_request)
+
+    # -- errors: a clear 4xx for every kind of bad input ------------------------------------
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+            problems.append("malformed JSON body" if e.get("type") == "json_invalid" else f"{where}: {e.get('msg')}")
+        return JSONResponse({"detail": "; ".join(problems), "errors": exc.errors()}, status_code=422)
+
+    @app.exception_handler(QueryError)
+    async def bad_query(request: Request, exc: QueryError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RadliteError)
+    async def radlite_error(request: Request, exc: RadliteError):
+        return JSONResponse({"detail": str(exc)}, status_code=409 if isinstance(exc, IndexFormatError) else 400)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > config.max_body_bytes):
+            return JSONResponse({"detail": f"request body over {config.max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    def need_writes():
+        if not config.allow_writes:
+            raise _http(403, "writes are disabled; start the server with --allow-writes to add or delete documents")
+
+    # -- endpoints -------------------------------------------------------------------------
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok" if "engine" in state else "loading"}
+
+    @app.get("/info")
+    def info() -> dict:
+        from radlite.index import FORMAT_VERSION
+
+        eng = engine()
+        search = eng.current()
+        index = search.index
+        return {
+            "radlite_version": _version(), "index_format_version": FORMAT_VERSION, "generation": eng.generation,
+            "documents": len(index.documents), "passages": len(index.passages), "signals": index.signals,
+            "categories": sorted({d.category for d in index.documents if d.category}),
+            "models": {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in search.models.items()},
+            "fusion": search.fusion_settings(), "writes_allowed": config.allow_writes, "exact": config.exact,
+            "limits": {"max_query_chars": config.max_query_chars, "max_top_k": config.max_top_k,
+                       "max_candidates": config.max_candidates},
+        }
+
+    @app.post("/search")
+    def search(req: SearchRequest) -> dict:
+        search = engine().current()
+        t = time.perf_counter()
+        results, timings = search.search_timed(req.query, top_k=req.top_k, candidates=max(req.candidates, req.top_k),
+                                               signals=req.signals, weights=req.weights, method=req.method,
+                                               category=req.category)
+        return {"query": req.query.strip(), "results": results,
+                "fusion": search.fusion_settings(req.signals, req.weights, req.method),
+                "timings": timings, "took_ms": (time.perf_counter() - t) * 1000}
+
+    @app.post("/explain")
+    def explain(req: ExplainRequest) -> dict:
+        from radlite.explain import explain as explain_match
+
+        try:
+            return explain_match(engine().current(), req.query, req.id, req.passage_index)
+        except KeyError:
+            raise _http(404, f"no document with id {req.id!r}") from None
+
+    @app.get("/documents/{doc_id:path}")
+    def get_document(doc_id: str) -> dict:
+        index = engine().current().index
+        for d in index.documents:
+            if d.id == doc_id:
+                return d.to_json()
+        raise _http(404, f"no document with id {doc_id!r}")
+
+    @app.post("/documents", status_code=201)
+    def add_documents(req: AddRequest) -> dict:
+        need_writes()
+        records = [d.model_dump(exclude_none=True) for d in req.documents]
+        ids = [r["id"] for r in records if "id" in r]
+        if len(set(ids)) != len(ids):
+            raise _http(422, "the same document id appears twice in the request")
+
+        def change(search, index):
+            updated = search.with_documents(records, index=index)
+            new = [d.id for d in updated.documents[len(index.documents):]]
+            return updated, {"added": new, "documents": len(updated.documents)}
+
+        return engine().write(change)
+
+    @app.delete("/documents/{doc_id:path}")
+    def delete_document(doc_id: str) -> dict:
+        need_writes()
+
+        def change(search, index):
+            if not any(d.id == doc_id for d in index.documents):
+                raise _http(404, f"no document with id {doc_id!r}")
+            updated = index.without_documents([doc_id])
+            return updated, {"deleted": doc_id, "documents": len(updated.documents)}
+
+        return engine().write(change)
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def app_from_env():
+    """Factory for uvicorn workers (`radlite serve` passes the settings in RADLITE_SERVE_CONFIG)."""
+    return create_app(ServeConfig.from_env())
+
+
+def _http(status: int, detail: str):
+    from fastapi import HTTPException
+
+    return HTTPException(status_code=status, detail=detail)
+
+
+def _version() -> str:
+    import radlite
+
+    return radlite.__version__

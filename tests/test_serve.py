@@ -1,0 +1,151 @@
+"""The HTTP API in-process (FastAPI's TestClient), on the tiny index with the tiny models."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from radlite.serve.app import ServeConfig, create_app  # noqa: E402
+
+
+@pytest.fixture()
+def served(tiny_index, tmp_path):
+    """A private copy of the tiny index, served with writes allowed."""
+    root = tmp_path / "idx"
+    shutil.copytree(tiny_index, root)
+
+    def start(**options):
+        client = TestClient(create_app(ServeConfig(index_dir=str(root), **options)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    clients = []
+    yield start, root
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def test_importing_the_app_module_loads_no_model():
+    import subprocess
+    import sys
+
+    code = ("import sys, radlite.serve.app as a; a.create_app; "
+            "print(any(m in sys.modules for m in ('torch', 'sentence_transformers', 'pylate')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
+    from radlite.pipeline import RadLITESearch
+
+    start, _ = served
+    client = start()
+    resp = client.post("/search", json={"query": "filling defect pulmonary artery", "top_k": 3})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert [r["id"] for r in body["results"]][:1] == ["pe"]
+    direct = RadLITESearch.load(tiny_index).search("filling defect pulmonary artery", top_k=3)
+    assert [r["id"] for r in body["results"]] == [r["id"] for r in direct]
+    assert set(body["results"][0]) == set(direct[0])  # the same fields as `radlite search --json`
+    assert {"encode_query", "bm25", "biencoder", "colbert", "pool", "rerank", "fusion", "total"} <= set(body["timings"])
+    assert body["fusion"]["method"] == "weighted" and set(body["fusion"]["weights"]) == {"bm25", "biencoder", "colbert", "crossencoder"}
+    # weights and signals from the request are applied
+    only = client.post("/search", json={"query": "odontoid fracture", "signals": ["bm25"], "top_k": 2}).json()
+    assert only["results"][0]["id"] == "cspine" and set(only["results"][0]["signals"]) == {"bm25"}
+    neuro = client.post("/search", json={"query": "lesions", "category": "neuro"}).json()
+    assert [r["id"] for r in neuro["results"]] == ["ms"]
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"query": ""}, 422, "empty query"),
+    ({"query": "   "}, 422, "empty query"),
+    ({"query": "x" * 101}, 422, "limit is 100"),
+    ({"query": "mass", "top_k": 0}, 422, "top_k"),
+    ({"query": "mass", "top_k": 101}, 422, "top_k"),
+    ({"query": "mass", "candidates": 5000}, 422, "candidates"),
+    ({"query": "mass", "colour": "red"}, 422, "colour"),
+    ({"query": "mass", "signals": ["tfidf"]}, 422, "tfidf"),
+    ({"query": "mass", "weights": {"bm25": -1}}, 422, ">= 0"),
+    ({"query": "mass", "method": "borda"}, 422, "method"),
+    ({"top_k": 3}, 422, "query"),
+])
+def test_bad_search_requests_get_a_clear_4xx(served, body, status, words):
+    start, _ = served
+    client = start(max_query_chars=100)
+    resp = client.post("/search", json=body)
+    assert resp.status_code == status, resp.text
+    assert words in resp.json()["detail"]
+
+
+def test_malformed_json_and_huge_bodies_are_refused(served):
+    start, _ = served
+    client = start(max_body_bytes=1000)
+    resp = client.post("/search", content=b'{"query": "mass", ', headers={"Content-Type": "application/json"})
+    assert resp.status_code == 422 and "malformed JSON" in resp.json()["detail"]
+    resp = client.post("/search", content=b'{"query": "' + b"a" * 2000 + b'"}', headers={"Content-Type": "application/json"})
+    assert resp.status_code == 413
+
+
+def test_documents_read_add_delete_and_persist(served):
+    from radlite.index import SearchIndex
+
+    start, root = served
+    client = start(allow_writes=True)
+    assert client.get("/documents/pe").json()["title"] == "Pulmonary embolism"
+    assert client.get("/documents/nope").status_code == 404
+    new = {"id": "appy", "title": "Appendicitis", "text": "Ultrasound shows a non-compressible appendix over 6 mm with a fecalith.",
+           "category": "gi"}
+    resp = client.post("/documents", json={"documents": [new]})
+    assert resp.status_code == 201 and resp.json() == {"added": ["appy"], "documents": 6}
+    assert client.post("/documents", json={"documents": [new]}).status_code == 409  # already there
+    hits = client.post("/search", json={"query": "non-compressible appendix fecalith", "top_k": 1}).json()["results"]
+    assert hits[0]["id"] == "appy"
+    assert [d.id for d in SearchIndex.load(root).documents][-1] == "appy"  # saved before it was served
+    assert client.delete("/documents/pe").json() == {"deleted": "pe", "documents": 5}
+    assert client.get("/documents/pe").status_code == 404
+    assert client.delete("/documents/pe").status_code == 404
+    assert "pe" not in [d.id for d in SearchIndex.load(root).documents]
+    info = client.get("/info").json()
+    assert info["documents"] == 5 and info["writes_allowed"] is True and info["index_format_version"] == 1
+    assert "gi" in info["categories"] and set(info["models"]) == {"biencoder", "colbert", "crossencoder"}
+
+
+def test_writes_are_refused_unless_allowed(served):
+    start, _ = served
+    client = start()
+    doc = {"documents": [{"text": "a new note"}]}
+    assert client.post("/documents", json=doc).status_code == 403
+    resp = client.delete("/documents/pe")
+    assert resp.status_code == 403 and "--allow-writes" in resp.json()["detail"]
+    assert client.get("/documents/pe").status_code == 200
+
+
+def test_a_worker_sees_writes_made_by_another(served):
+    start, _ = served
+    writer, reader = start(allow_writes=True), start()
+    assert reader.get("/info").json()["documents"] == 5
+    writer.post("/documents", json={"documents": [{"id": "x1", "text": "pneumothorax with a visible pleural line"}]})
+    assert reader.get("/info").json()["documents"] == 6 and reader.get("/documents/x1").status_code == 200
+
+
+def test_health_openapi_page_and_explanation(served):
+    start, _ = served
+    client = start()
+    assert client.get("/health").json() == {"status": "ok"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/search", "/explain", "/documents", "/documents/{doc_id}", "/health", "/info"} <= set(paths)
+    page = client.get("/")
+    assert page.status_code == 200 and "search-form" in page.text and "http" not in page.text.replace("http-equiv", "")
+    assert client.get("/static/app.js").status_code == 200
+    ex = client.post("/explain", json={"query": "filling defect pulmonary artery", "id": "pe"}).json()
+    spans = [(m["start"], m["end"]) for m in ex["colbert"]["matches"] if m["start"] is not None]
+    assert spans and all(0 <= a < b <= len(ex["text"]) for a, b in spans)
+    # the alignment is the MaxSim the index scored: its similarities add up to the stored score
+    assert abs(ex["colbert"]["score"] - ex["colbert"]["index_score"]) < 0.05
+    words = {ex["text"][s["start"]:s["end"]].lower() for s in ex["bm25"]["spans"]}
+    assert {"filling", "defect", "pulmonary", "artery"} <= words
+    assert client.post("/explain", json={"query": "x", "id": "nope"}).status_code == 404
