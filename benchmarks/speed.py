@@ -228,7 +228,8 @@ class SeedReferenceLoop:
 
 
 def search_laps(engine: RadLITESearch, queries: list[str], candidates: int) -> dict:
-    engine._encoder("crossencoder").cache_size = 0  # real reranking, not cache hits
+    if "crossencoder" in engine.models:
+        engine._encoder("crossencoder").cache_size = 0  # real reranking, not cache hits
     engine.search(queries[0], top_k=10, candidates=candidates)
     laps = {s: [] for s in STAGES}
     for q in queries:
@@ -320,13 +321,14 @@ def serve_child(path: Path, queries: list[str], candidates: int, exact: bool) ->
     engine = RadLITESearch.load(path, exact=exact)
     load_s = time.perf_counter() - t
     laps = search_laps(engine, queries, candidates)
-    out = {}
-    if not exact:
-        out["colbert"] = colbert_at_scale(engine, queries)
-        no_rerank = RadLITESearch.load(path, use_reranker=False)
-        out["no_rerank"] = search_laps(no_rerank, queries, candidates)
+    # serving memory, read before the brute-force check below touches every token vector;
     # VmHWM, not ru_maxrss: the latter carries the parent's peak across fork+exec
     rss = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")) / 1024
+    out = {}
+    if not exact:
+        no_rerank = RadLITESearch.load(path, use_reranker=False)
+        out["no_rerank"] = search_laps(no_rerank, queries, candidates)
+        out["colbert"] = colbert_at_scale(engine, queries)
     return {"passages": len(engine.index.passages), "load_s": load_s, "latency": laps, "peak_rss_mb": rss, **out}
 
 
@@ -352,7 +354,9 @@ def colbert_at_scale(engine: RadLITESearch, queries: list[str], k: int = 100) ->
 
 def run_child(path: Path, queries: list[str], candidates: int, exact: bool) -> dict:
     args = [sys.executable, __file__, "--child", str(path), "--candidates", str(candidates)] + (["--exact"] if exact else [])
-    out = subprocess.run(args, input=json.dumps(queries), capture_output=True, text=True, check=True)
+    out = subprocess.run(args, input=json.dumps(queries), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"section E child failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

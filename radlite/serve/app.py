@@ -72,22 +72,23 @@ class Engine:
         from radlite.index import SearchIndex
         from radlite.index.store import live_generation
 
-        for attempt in range(5):
-            gen = live_generation(self.root)
-            if gen.name == self.generation:
-                break
-            with self._reload:
+        if live_generation(self.root).name == self.generation:
+            return self.search
+        with self._reload:  # one reload at a time, always of the newest generation
+            for attempt in range(5):
+                gen = live_generation(self.root)
                 if gen.name == self.generation:
                     break
                 try:
-                    self.search.index = SearchIndex.load(gen)
-                    self.generation = gen.name
-                    break
+                    index = SearchIndex.load(gen)
                 except IndexFormatError:
                     # a writer in another process replaced and removed that generation while it
                     # was being read: read the newer one (a real corruption fails every time)
                     if attempt == 4 or live_generation(self.root).name == gen.name:
                         raise
+                    continue
+                self.search.index, self.generation = index, gen.name
+                break
         return self.search
 
     def write(self, change) -> Any:
@@ -99,8 +100,8 @@ class Engine:
             engine = self.current()
             updated, result = change(engine, engine.index)
             updated.save(self.root)
-            engine.index = updated
-            self.generation = live_generation(self.root).name
+            with self._reload:
+                engine.index, self.generation = updated, live_generation(self.root).name
         return result
 
 
