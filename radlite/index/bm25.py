@@ -74,6 +74,7 @@ class BM25Index:
     def build(cls, texts: Sequence[str], cfg: BM25Config) -> "BM25Index":
         import bm25s
 
+        _quiet(bm25s)
         vocab: dict[str, int] = {"": 0}  # bm25s reserves an empty token for empty passages
         ids = []
         for text in texts:
@@ -99,7 +100,16 @@ class BM25Index:
     def load(cls, folder: Path) -> "BM25Index":
         import bm25s
 
+        _quiet(bm25s)
         retriever = bm25s.BM25.load(str(folder), mmap=True, load_vocab=False, show_progress=False)
         vocab = json.loads((folder / "radlite_vocab.json").read_text(encoding="utf-8"))
         meta = json.loads((folder / "radlite_bm25.json").read_text(encoding="utf-8"))
         return cls(retriever, vocab, int(meta["n_passages"]))
+
+
+def _quiet(module) -> None:
+    """bm25s sets its logger to DEBUG on import, so every build printed "Building index from IDs"
+    wherever logging has a handler (a server's log, the CLI)."""
+    import logging
+
+    logging.getLogger(module.__name__).setLevel(logging.WARNING)
