@@ -11,6 +11,10 @@ import numpy as np
 from radlite.errors import QueryError
 from radlite.index.bm25 import tokenize
 
+class UnknownDocument(LookupError):
+    """No document with that id in the index."""
+
+
 _WORD = re.compile(r"[^\s,;:()\[\]{}\"'!?]+")
 
 
@@ -21,7 +25,7 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
     query = engine._check_query(query, 1, 1)
     position = next((i for i, d in enumerate(index.documents) if d.id == doc_id), None)
     if position is None:
-        raise KeyError(doc_id)
+        raise UnknownDocument(doc_id)
     pids = index.doc_passages(np.array([position]))
     if passage_index is not None:
         if not 0 <= passage_index < len(pids):

@@ -96,7 +96,7 @@ class RadLITESearch:
         """A new index: `index` (default: this engine's) plus the documents, encoded by this
         engine's models. Neither index is changed, so a caller can save first and swap after."""
         index = index or self._require_index()
-        numeric = [int(d.id) for d in index.documents if d.id.isdigit()]
+        numeric = [int(d.id) for d in index.documents if d.id.isascii() and d.id.isdigit()]
         docs = documents_from_records(documents, text_field=text_field, first_id=max(numeric, default=-1) + 1)
         if not docs:
             raise IndexFormatError("no documents to add")

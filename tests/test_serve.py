@@ -144,8 +144,33 @@ def test_health_openapi_page_and_explanation(served):
     ex = client.post("/explain", json={"query": "filling defect pulmonary artery", "id": "pe"}).json()
     spans = [(m["start"], m["end"]) for m in ex["colbert"]["matches"] if m["start"] is not None]
     assert spans and all(0 <= a < b <= len(ex["text"]) for a, b in spans)
+    for m in ex["colbert"]["matches"]:  # each span is the word piece the query token matched
+        if m["start"] is not None:
+            assert ex["text"][m["start"]:m["end"]].lower() == m["doc_token"].removeprefix("##"), m
     # the alignment is the MaxSim the index scored: its similarities add up to the stored score
     assert abs(ex["colbert"]["score"] - ex["colbert"]["index_score"]) < 0.05
     words = {ex["text"][s["start"]:s["end"]].lower() for s in ex["bm25"]["spans"]}
     assert {"filling", "defect", "pulmonary", "artery"} <= words
     assert client.post("/explain", json={"query": "x", "id": "nope"}).status_code == 404
+
+
+def test_documents_that_would_break_later_requests_are_refused(served):
+    start, _ = served
+    client = start(allow_writes=True, max_body_bytes=100_000)
+    nan = b'{"documents": [{"id": "n1", "text": "a note", "metadata": {"size": NaN}}]}'
+    resp = client.post("/documents", content=nan, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 422 and "plain JSON" in resp.json()["detail"]
+    resp = client.post("/documents", json={"documents": [{"id": "w1", "text": "   "}]})
+    assert resp.status_code == 422 and "whitespace" in resp.json()["detail"]
+    assert client.get("/info").json()["documents"] == 5  # nothing was stored
+
+    def chunks():
+        yield b'{"query": '
+        yield b'"mass"}'
+
+    resp = client.post("/search", content=chunks(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 411
+    # a non-ASCII digit id does not break later adds (the next free number is computed from ASCII ids)
+    assert client.post("/documents", json={"documents": [{"id": "\u00b2", "text": "squared note"}]}).status_code == 201
+    resp = client.post("/documents", json={"documents": [{"text": "an id-less note about renal cysts"}]})
+    assert resp.status_code == 201 and resp.json()["added"] == ["0"]

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from radlite.errors import IndexFormatError, QueryError, RadliteError
+from radlite.errors import CorpusError, IndexFormatError, QueryError, RadliteError
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -60,12 +60,20 @@ class Engine:
 
         self.config = config
         self.root = Path(config.index_dir)
-        self.search = RadLITESearch.load(self.root, exact=config.exact, max_query_chars=config.max_query_chars)
-        self.generation = live_generation(self.root).name
+        # load the generation named now, and remember that one: a write landing while this worker
+        # loads makes CURRENT newer than what it holds, and the next request reloads it
+        gen = live_generation(self.root)
+        self.search = self._open(gen)
+        self.generation = gen.name
         # load every model (and build the fast paths) now, not on the first user's request
         self.search.search_timed("radlite warm-up query", top_k=1, candidates=1)
         self._reload = threading.Lock()
         self._write = threading.Lock()
+
+    def _open(self, gen: Path):
+        from radlite.pipeline import RadLITESearch
+
+        return RadLITESearch.load(gen, exact=self.config.exact, max_query_chars=self.config.max_query_chars)
 
     def current(self):
         """The engine, its index reloaded first if CURRENT names a newer generation."""
@@ -80,16 +88,27 @@ class Engine:
                 if gen.name == self.generation:
                     break
                 try:
-                    index = SearchIndex.load(gen)
+                    if self._same_models(gen):
+                        self.search.index = SearchIndex.load(gen)
+                    else:  # rebuilt with other models or signals (`radlite index` into this folder)
+                        self.search = self._open(gen)
                 except IndexFormatError:
                     # a writer in another process replaced and removed that generation while it
                     # was being read: read the newer one (a real corruption fails every time)
                     if attempt == 4 or live_generation(self.root).name == gen.name:
                         raise
                     continue
-                self.search.index, self.generation = index, gen.name
+                self.generation = gen.name
                 break
         return self.search
+
+    def _same_models(self, gen: Path) -> bool:
+        from radlite.index import manifest_in
+
+        manifest = manifest_in(gen, self.root)
+        built = manifest["models"]
+        return manifest["signals"] == self.search.index.signals and all(
+            built.get(kind, {}).get("sha256") == m.sha256 for kind, m in self.search.models.items() if kind != "crossencoder")
 
     def write(self, change) -> Any:
         """Apply `change(engine, index) -> (new index, result)` to the newest index on disk, save
@@ -112,7 +131,7 @@ def create_app(config: ServeConfig | None = None):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
 
     config = config or ServeConfig.from_env()
     state: dict[str, Engine] = {}
@@ -131,7 +150,7 @@ def create_app(config: ServeConfig | None = None):
 
     def engine() -> Engine:
         if "engine" not in state:
-            raise RadliteError("the index is still loading")
+            raise _http(503, "the index is still loading")
         return state["engine"]
 
     # -- request and response shapes -------------------------------------------------------
@@ -154,11 +173,27 @@ def create_app(config: ServeConfig | None = None):
         passage_index: Optional[int] = Field(None, ge=0)
 
     class NewDocument(Strict):
-        id: Optional[str] = None
+        id: Optional[str] = Field(None, min_length=1)
         title: Optional[str] = None
         text: str = Field(..., min_length=1)
         category: Optional[str] = None
         metadata: Optional[dict[str, Any]] = None
+
+        @field_validator("text")
+        @classmethod
+        def has_words(cls, v: str) -> str:
+            if not v.strip():
+                raise ValueError("text is only whitespace")
+            return v
+
+        @field_validator("metadata")
+        @classmethod
+        def plain_json(cls, v):
+            try:  # NaN / Infinity would be stored, then fail every response that includes the document
+                json.dumps(v, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"metadata must be plain JSON ({exc})") from None
+            return v
 
     class AddRequest(Strict):
         documents: list[NewDocument] = Field(..., min_length=1, max_length=config.max_documents_per_request)
@@ -170,7 +205,10 @@ def create_app(config: ServeConfig | None = None):
         for e in exc.errors():
             where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
             problems.append("malformed JSON body" if e.get("type") == "json_invalid" else f"{where}: {e.get('msg')}")
-        return JSONResponse({"detail": "; ".join(problems), "errors": exc.errors()}, status_code=422)
+        # only location, message and type: the input itself may not be JSON (NaN, exceptions in ctx)
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": "; ".join(problems), "errors": errors}, status_code=422)
 
     @app.exception_handler(QueryError)
     async def bad_query(request: Request, exc: QueryError):
@@ -178,11 +216,18 @@ def create_app(config: ServeConfig | None = None):
 
     @app.exception_handler(RadliteError)
     async def radlite_error(request: Request, exc: RadliteError):
-        return JSONResponse({"detail": str(exc)}, status_code=409 if isinstance(exc, IndexFormatError) else 400)
+        # bad requests are answered before they reach here (422/404/409); what is left is the
+        # server's own state: an unreadable index on disk, a model that fails to load
+        status = 400 if isinstance(exc, CorpusError) else 503
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         size = request.headers.get("content-length")
+        if size is None and request.method in ("POST", "PUT", "PATCH") and "transfer-encoding" in request.headers:
+            # a chunked body has no length to check before it is read into memory
+            return JSONResponse({"detail": "send the body with a Content-Length (chunked bodies are not accepted)"},
+                                status_code=411)
         if size is not None and (not size.isdigit() or int(size) > config.max_body_bytes):
             return JSONResponse({"detail": f"request body over {config.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
@@ -226,11 +271,11 @@ def create_app(config: ServeConfig | None = None):
 
     @app.post("/explain")
     def explain(req: ExplainRequest) -> dict:
-        from radlite.explain import explain as explain_match
+        from radlite.explain import UnknownDocument, explain as explain_match
 
         try:
             return explain_match(engine().current(), req.query, req.id, req.passage_index)
-        except KeyError:
+        except UnknownDocument:
             raise _http(404, f"no document with id {req.id!r}") from None
 
     @app.get("/documents/{doc_id:path}")
@@ -250,6 +295,10 @@ def create_app(config: ServeConfig | None = None):
             raise _http(422, "the same document id appears twice in the request")
 
         def change(search, index):
+            known = {d.id for d in index.documents}
+            clash = [i for i in ids if i in known]
+            if clash:
+                raise _http(409, f"document id already in the index: {clash[0]!r}; delete it first")
             updated = search.with_documents(records, index=index)
             new = [d.id for d in updated.documents[len(index.documents):]]
             return updated, {"added": new, "documents": len(updated.documents)}
@@ -263,6 +312,8 @@ def create_app(config: ServeConfig | None = None):
         def change(search, index):
             if not any(d.id == doc_id for d in index.documents):
                 raise _http(404, f"no document with id {doc_id!r}")
+            if len(index.documents) == 1:
+                raise _http(409, "this is the index's last document; an index cannot be empty")
             updated = index.without_documents([doc_id])
             return updated, {"deleted": doc_id, "documents": len(updated.documents)}
 

@@ -130,8 +130,10 @@ async function explain(result, box, button) {
 }
 
 function renderExplanation(ex) {
-  // per character: which query tokens matched it (ColBERT MaxSim) and whether a BM25 term covers it
-  const n = ex.text.length;
+  // per character: which query tokens matched it (ColBERT MaxSim) and whether a BM25 term covers it.
+  // The server's offsets count code points (Python); Array.from splits the text the same way.
+  const chars = Array.from(ex.text);
+  const n = chars.length;
   const colbert = Array.from({length: n}, () => []);
   const bm25 = new Array(n).fill(null);
   for (const m of (ex.colbert ? ex.colbert.matches : [])) {
@@ -145,7 +147,7 @@ function renderExplanation(ex) {
     const key = colbert[i].join("|") + "#" + bm25[i];
     let j = i + 1;
     while (j < n && colbert[j].join("|") + "#" + bm25[j] === key) j++;
-    const text = ex.text.slice(i, j);
+    const text = chars.slice(i, j).join("");
     if (!colbert[i].length && bm25[i] === null) out.append(text);
     else {
       const classes = (colbert[i].length ? "hl-colbert " : "") + (bm25[i] !== null ? "hl-bm25" : "");
@@ -161,7 +163,7 @@ function renderExplanation(ex) {
   if (ex.colbert) {
     const table = el("table", {class: "alignments"});
     for (const m of ex.colbert.matches) {
-      const where = m.start == null ? m.doc_token : `"${ex.text.slice(m.start, m.end)}"`;
+      const where = m.start == null ? m.doc_token : `"${chars.slice(m.start, m.end).join("")}"`;
       table.append(el("tr", {}, el("td", {text: m.query_token}), el("td", {text: "→ " + where}),
                       el("td", {text: m.similarity.toFixed(3)})));
     }
