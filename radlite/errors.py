@@ -17,5 +17,13 @@ class IndexFormatError(RadliteError):
     """A missing, corrupted or incompatible index directory."""
 
 
+class UnknownDocument(IndexFormatError, LookupError):
+    """A document id that is not in the index (delete, explain)."""
+
+
+class DocumentConflict(IndexFormatError):
+    """A change the index refuses as it stands: an id already there, deleting its last document."""
+
+
 class ModelError(RadliteError):
     """A model that cannot be found, or differs from the one that built the index."""

@@ -8,12 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from radlite.errors import QueryError
+from radlite.errors import QueryError, UnknownDocument
 from radlite.index.bm25 import tokenize
-
-class UnknownDocument(LookupError):
-    """No document with that id in the index."""
-
+from radlite.retrieve import QueryVectors, score_passages
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}\"'!?]+")
 
@@ -25,23 +22,30 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
     query = engine._check_query(query, 1, 1)
     position = next((i for i, d in enumerate(index.documents) if d.id == doc_id), None)
     if position is None:
-        raise UnknownDocument(doc_id)
+        raise UnknownDocument(f"no document with id {doc_id!r}")
     pids = index.doc_passages(np.array([position]))
+    # the query encoded once, by the signal that explains best: ColBERT, else BM25, else the bi-encoder
+    if index.colbert is not None and "colbert" in engine.models:
+        signal = "colbert"
+    else:
+        signal = "bm25" if index.bm25 is not None else "biencoder"
+    q = QueryVectors(query)
+    if signal != "bm25":
+        setattr(q, signal, engine._encoder(signal).encode_query(query))
     if passage_index is not None:
         if not 0 <= passage_index < len(pids):
             raise QueryError(f"document {doc_id!r} has {len(pids)} passages; passage_index must be 0-{len(pids) - 1}")
         pid = int(pids[passage_index])
     else:
-        pid = _best_passage(engine, index, query, pids)
+        pid = int(pids[int(np.argmax(score_passages(index, q, signal, pids)))]) if len(pids) > 1 else int(pids[0])
     text = index.encoder_input(pid)
     doc = index.documents[position]
     start, end = (int(x) for x in index.passages[pid, 1:])
     out: dict[str, Any] = {"id": doc.id, "title": doc.title, "passage_index": int(pid - pids[0]),
                            "passage_span": [start, end], "text": text, "body_offset": len(text) - (end - start)}
-    if index.colbert is not None and "colbert" in engine.models:
-        out["colbert"] = engine._encoder("colbert").align(query, text)
-        out["colbert"]["index_score"] = float(index.colbert.score(engine._encoder("colbert").encode_query(query),
-                                                                  np.array([pid]))[0])
+    if signal == "colbert":
+        out["colbert"] = engine._encoder("colbert").align(query, text, q.colbert)
+        out["colbert"]["index_score"] = float(score_passages(index, q, "colbert", np.array([pid]))[0])
     if index.bm25 is not None:
         out["bm25"] = bm25_matches(query, text)
     return out
@@ -58,15 +62,3 @@ def bm25_matches(query: str, text: str) -> dict[str, Any]:
             spans.append({"start": m.start(), "end": m.end(), "terms": hit})
             found.update(hit)
     return {"query_terms": sorted(terms), "matched_terms": sorted(found), "spans": spans}
-
-
-def _best_passage(engine, index, query: str, pids: np.ndarray) -> int:
-    if len(pids) == 1:
-        return int(pids[0])
-    if index.colbert is not None and "colbert" in engine.models:
-        scores = index.colbert.score(engine._encoder("colbert").encode_query(query), pids)
-    elif index.bm25 is not None:
-        scores = index.bm25.scores(query)[pids]
-    else:
-        scores = np.asarray(index.dense.embeddings[pids], dtype=np.float32) @ engine._encoder("biencoder").encode_query(query)
-    return int(pids[int(np.argmax(scores))])

@@ -17,7 +17,7 @@ import numpy as np
 import radlite
 from radlite.config import IndexConfig
 from radlite.corpus import passage_input, split_passages
-from radlite.errors import CorpusError, IndexFormatError
+from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, UnknownDocument
 from radlite.index.bm25 import BM25Index
 from radlite.index.colbert import ColbertIndex
 from radlite.index.dense import DenseIndex
@@ -96,7 +96,7 @@ class SearchIndex:
         known = {d.id for d in self.documents}
         clash = [d.id for d in new_docs if d.id in known]
         if clash:
-            raise IndexFormatError(f"document id already in the index: {clash[0]!r} ({len(clash)} in all); delete it first")
+            raise DocumentConflict(f"document id already in the index: {clash[0]!r} ({len(clash)} in all); delete it first")
         docs = self.documents + list(new_docs)
         added = _passages_array(new_docs, self.config, first_doc=len(self.documents))
         if len(added) == 0:
@@ -116,11 +116,11 @@ class SearchIndex:
         position = {d.id: i for i, d in enumerate(self.documents)}
         missing = [i for i in ids if i not in position]
         if missing:
-            raise IndexFormatError(f"document id not in the index: {missing[0]!r} ({len(missing)} in all); nothing was deleted")
+            raise UnknownDocument(f"document id not in the index: {missing[0]!r} ({len(missing)} in all); nothing was deleted")
         drop = np.array(sorted({position[i] for i in ids}), dtype=np.int64)
         keep_docs = np.setdiff1d(np.arange(len(self.documents)), drop)
         if len(keep_docs) == 0:
-            raise IndexFormatError("deleting these ids would leave the index empty; delete the index folder instead")
+            raise DocumentConflict("deleting these ids would leave the index empty; delete the index folder instead")
         keep_pids = np.flatnonzero(~np.isin(self.passages[:, 0], drop))
         renumber = np.full(len(self.documents), -1, dtype=np.int64)
         renumber[keep_docs] = np.arange(len(keep_docs))

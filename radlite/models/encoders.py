@@ -146,15 +146,16 @@ class ColbertEncoder:
 
 
     @_locked
-    def align(self, query: str, text: str) -> dict:
+    def align(self, query: str, text: str, query_vectors: np.ndarray | None = None) -> dict:
         """The MaxSim alignment of `query` on `text`: for each query token, the document token it
         matched best and their similarity (the sum of these is the ColBERT score of `text`).
 
         The document is re-encoded here with every token kept (PyLate drops punctuation tokens
         from the index; they are excluded from the matching too), so each vector maps back to a
-        span of `text` through the tokenizer's character offsets."""
+        span of `text` through the tokenizer's character offsets. `query_vectors`: the query's
+        ColBERT vectors if the caller has them already."""
         m = self.model
-        q_vecs = np.asarray(self.encode_query(query), dtype=np.float32)
+        q_vecs = np.asarray(self.encode_query(query) if query_vectors is None else query_vectors, dtype=np.float32)
         q_ids = m.tokenize([query], is_query=True)["input_ids"][0].tolist()
         d = m.encode(text, is_query=False, output_value=None, convert_to_numpy=True, show_progress_bar=False)
         d_vecs = np.asarray(d["token_embeddings"], dtype=np.float32)

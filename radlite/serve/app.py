@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from radlite.errors import CorpusError, IndexFormatError, QueryError, RadliteError
+from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, QueryError, RadliteError, UnknownDocument
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -56,7 +56,6 @@ class Engine:
 
     def __init__(self, config: ServeConfig):
         from radlite.index.store import live_generation
-        from radlite.pipeline import RadLITESearch
 
         self.config = config
         self.root = Path(config.index_dir)
@@ -216,9 +215,15 @@ def create_app(config: ServeConfig | None = None):
 
     @app.exception_handler(RadliteError)
     async def radlite_error(request: Request, exc: RadliteError):
-        # bad requests are answered before they reach here (422/404/409); what is left is the
-        # server's own state: an unreadable index on disk, a model that fails to load
-        status = 400 if isinstance(exc, CorpusError) else 503
+        # the index's own refusals (unknown id, id clash, deleting the last document) are the
+        # client's; other index or model trouble is the server's state: unreadable files, a model
+        # that fails to load
+        if isinstance(exc, UnknownDocument):
+            status = 404
+        elif isinstance(exc, DocumentConflict):
+            status = 409
+        else:
+            status = 400 if isinstance(exc, CorpusError) else 503
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.middleware("http")
@@ -271,12 +276,9 @@ def create_app(config: ServeConfig | None = None):
 
     @app.post("/explain")
     def explain(req: ExplainRequest) -> dict:
-        from radlite.explain import UnknownDocument, explain as explain_match
+        from radlite.explain import explain as explain_match
 
-        try:
-            return explain_match(engine().current(), req.query, req.id, req.passage_index)
-        except UnknownDocument:
-            raise _http(404, f"no document with id {req.id!r}") from None
+        return explain_match(engine().current(), req.query, req.id, req.passage_index)  # unknown id: 404
 
     @app.get("/documents/{doc_id:path}")
     def get_document(doc_id: str) -> dict:
@@ -294,11 +296,7 @@ def create_app(config: ServeConfig | None = None):
         if len(set(ids)) != len(ids):
             raise _http(422, "the same document id appears twice in the request")
 
-        def change(search, index):
-            known = {d.id for d in index.documents}
-            clash = [i for i in ids if i in known]
-            if clash:
-                raise _http(409, f"document id already in the index: {clash[0]!r}; delete it first")
+        def change(search, index):  # an id already there: DocumentConflict from the index, a 409
             updated = search.with_documents(records, index=index)
             new = [d.id for d in updated.documents[len(index.documents):]]
             return updated, {"added": new, "documents": len(updated.documents)}
@@ -309,11 +307,7 @@ def create_app(config: ServeConfig | None = None):
     def delete_document(doc_id: str) -> dict:
         need_writes()
 
-        def change(search, index):
-            if not any(d.id == doc_id for d in index.documents):
-                raise _http(404, f"no document with id {doc_id!r}")
-            if len(index.documents) == 1:
-                raise _http(409, "this is the index's last document; an index cannot be empty")
+        def change(search, index):  # unknown id: 404, the last document: 409 (the index's own errors)
             updated = index.without_documents([doc_id])
             return updated, {"deleted": doc_id, "documents": len(updated.documents)}
 
