@@ -17,7 +17,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from radlite.serve.process import running_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,21 +110,8 @@ def main() -> None:
         subprocess.run([str(exe), "index", str(SAMPLE / "radiology_sample.jsonl"), "-o", str(base_index)], check=True)
     shutil.rmtree(index, ignore_errors=True)  # the mixed scenario writes: serve a fresh copy each run
     shutil.copytree(base_index, index)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(exe), "serve", str(index), "--port", str(port), "--allow-writes"])
-    try:
-        t0 = time.time()
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).json()["status"] == "ok":
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                time.sleep(1)
-            if time.time() - t0 > 600 or proc.poll() is not None:
-                raise SystemExit("server did not start")
+    t0 = time.time()
+    with running_server(index, "--allow-writes", ready_s=600) as base:
         startup = time.time() - t0
         info = httpx.get(base + "/info").json()
         runs = [
@@ -134,9 +122,6 @@ def main() -> None:
             scenario(base, "mixed: 80% search (10 candidates), 10% add, 10% delete", args.clients, args.seconds,
                      {"candidates": 10}, writes=True),
         ]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     models = ", ".join(f"{k}: {m['name']}" for k, m in info["models"].items())
     lines = ["# radlite serve: throughput and latency", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "

@@ -291,7 +291,7 @@ def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
         for p, _ in picks:  # a span of up to 40 real token vectors of each source passage
             a, b = int(offsets[p]), int(offsets[p + 1])
             start = int(rng.integers(a, max(a + 1, b - 40)))
-            spans.append(token_vectors(idx.colbert, start, min(b, start + 40)))
+            spans.append(idx.colbert.token_vectors(np.arange(start, min(b, start + 40))))
         col_vecs.append(np.concatenate(spans))
 
     class Given:  # hands the synthesised vectors to SearchIndex.build in place of an encoder
@@ -307,13 +307,6 @@ def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
                               base._models_json())
     index.save(path)
     return path
-
-
-def token_vectors(colbert, a: int, b: int) -> np.ndarray:
-    """Token vectors a..b of a ColBERT index (decoded if the index stores them compressed)."""
-    if getattr(colbert, "vectors", None) is not None:
-        return np.asarray(colbert.vectors[a:b], dtype=np.float32)
-    return np.asarray(colbert.decode(np.arange(a, b)), dtype=np.float32)
 
 
 def serve_child(path: Path, queries: list[str], candidates: int, exact: bool) -> dict:

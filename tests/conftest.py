@@ -102,49 +102,16 @@ def minilm_engine(sample_docs, tmp_path_factory):
 
 @pytest.fixture()
 def live_server():
-    """Start `radlite serve INDEX ...` on a free 127.0.0.1 port; yields its base URL, stops it after."""
+    """Start `radlite serve INDEX ...` on a free 127.0.0.1 port; yields its base URL, stops it after
+    (its output goes to serve-PORT.log beside the index)."""
     import contextlib
-    import socket
-    import subprocess
-    import sys
-    import time
 
-    import httpx
-
-    procs = []
+    from radlite.serve.process import running_server
 
     @contextlib.contextmanager
-    def start(index, *args, ready_s: float = 180):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        exe = Path(sys.executable).with_name("radlite")
-        log = open(Path(index).parent / f"serve-{port}.log", "w")
-        proc = subprocess.Popen([str(exe), "serve", str(index), "--port", str(port), *args], stdout=log, stderr=log)
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + ready_s
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).json().get("status") == "ok":
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.flush()
-                raise RuntimeError(f"server did not start: {Path(log.name).read_text()[-2000:]}")
-            time.sleep(0.5)
-        try:
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+    def start(index, *args):
+        with open(Path(index).parent / f"serve-{Path(index).name}.log", "w") as log:
+            with running_server(index, *args, log=log) as base:
+                yield base
 
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
+    return start

@@ -19,7 +19,7 @@ compressed top-10 agreement with exact MaxSim was 0.96 on a 5k synthetic set but
 medline (0.87 with M = 32; benchmarks/colbert_index.md). The speed-up is the candidate stage,
 the same in both. `nprobe=0` searches by brute force over every passage.
 
-Search (PLAID-like, numpy only):
+Search (PLAID-like; the matrix products in torch, radlite/index/linalg.py):
   1. every query token scores all centroids and probes its `nprobe` best;
   2. a passage's approximate score is, per query token, the best probed-centroid score among
      its tokens, or the token's next-best centroid score (an upper bound for what was not
@@ -141,11 +141,13 @@ class ColbertIndex:
         """Whether re-scoring reads exact (fp16) token vectors rather than decoded ones."""
         return self.vectors is not None
 
-    def token_vectors(self, rows: np.ndarray) -> np.ndarray:
-        """float32 vectors of the given token rows: stored ones if kept, else decoded."""
-        if self.vectors is not None:
-            return np.asarray(self.vectors[rows], dtype=np.float32)
-        return self.decode(rows)
+    def token_vectors(self, rows: np.ndarray, widen: bool = True) -> np.ndarray:
+        """Vectors of the given token rows: stored ones if kept (fp16 widened to float32 unless
+        `widen=False`, for callers that widen in torch), else decoded (float32)."""
+        if self.vectors is None:
+            return self.decode(rows)
+        stored = np.take(self.vectors, rows, axis=0)
+        return stored.astype(np.float32) if widen else stored
 
     def decode(self, rows: np.ndarray) -> np.ndarray:
         """Centroid plus product-quantised residual of the given token rows."""
@@ -173,9 +175,8 @@ class ColbertIndex:
             return np.zeros(0, dtype=np.float32)
         lengths = np.diff(self.offsets)[pids]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        rows = _segment_rows(self.offsets, pids)
         # stored fp16 rows go to maxsim as they are (widened there, in torch); PQ rows are decoded
-        tokens = np.take(self.vectors, rows, axis=0) if self.vectors is not None else self.decode(rows)
+        tokens = self.token_vectors(_segment_rows(self.offsets, pids), widen=False)
         return maxsim(query.astype(np.float32, copy=False), tokens, starts)
 
     def search(self, query: np.ndarray, k: int, nprobe: int = 8, rescore: int = 256) -> tuple[np.ndarray, np.ndarray]:
