@@ -101,6 +101,15 @@ def index_cmd(
     passage_words: int = typer.Option(128, help="Words per passage for long documents."),
     overlap_words: int = typer.Option(32, help="Words shared by consecutive passages."),
     batch_size: int = typer.Option(32, min=1),
+    backend: str = typer.Option("local", help="Where the signals live: 'local' (the index folder) or 'qdrant'."),
+    qdrant_url: Optional[str] = typer.Option(None, help="Qdrant server or cluster URL (with --backend qdrant; API key from $QDRANT_API_KEY)."),
+    qdrant_path: Optional[Path] = typer.Option(None, help="Folder for qdrant-client's embedded local mode (with --backend qdrant)."),
+    qdrant_collection: str = typer.Option("radlite", help="Collection name prefix (a build stamp is appended)."),
+    shards: int = typer.Option(1, min=1, help="Qdrant shards of the collection (applies on a cluster)."),
+    replicas: int = typer.Option(1, min=1, help="Qdrant replication factor (applies on a cluster)."),
+    ray: Optional[str] = typer.Option(None, "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+                                      help="Encode passages on Ray Data: --ray alone starts a local Ray instance, --ray ADDRESS joins a cluster."),
+    ray_actors: Optional[int] = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU)."),
 ):
     """Index a collection with every first-stage signal."""
     from radlite.config import IndexConfig
@@ -114,17 +123,63 @@ def index_cmd(
     config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
     if not 0 <= overlap_words < passage_words:
         raise RadliteError("--overlap-words must be smaller than --passage-words")
-    err.print(f"indexing {len(docs)} documents from {escape(str(corpus))}")
+    settings = _backend_settings(backend, qdrant_url, qdrant_path, qdrant_collection, shards, replicas)
+    err.print(f"indexing {len(docs)} documents from {escape(str(corpus))}"
+              + (f" into Qdrant at {escape(str(qdrant_url or qdrant_path))}" if settings else "")
+              + (f", encoding on Ray ({escape(ray)})" if ray else ""))
     start = time.perf_counter()
     engine = RadLITESearch(biencoder=biencoder, colbert=colbert_model, reranker=reranker, signals=chosen,
-                           config=config, batch_size=batch_size, show_progress=True)
+                           config=config, batch_size=batch_size, show_progress=True, backend=settings, ray=ray,
+                           ray_actors=ray_actors)
     engine.index_corpus(docs)
-    with writer_lock(output):
-        engine.save(output)
+    try:
+        with writer_lock(output):
+            replaced = _previous_backend(output)
+            engine.save(output)
+    except BaseException:
+        if engine.index.remote is not None:  # the catalog was not written: its new collection goes too
+            engine.index.remote.drop()
+        raise
+    _drop_replaced(replaced, engine.index.backend)
     idx = engine.index
     err.print(f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
-              f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s")
+              f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s"
+              + (f" (vectors in Qdrant collection {idx.backend['collection']})" if idx.remote is not None else ""))
     _print_notes(engine)
+
+
+def _backend_settings(backend, url, path, collection, shards, replicas):
+    if backend == "local":
+        if url or path:
+            raise RadliteError("--qdrant-url / --qdrant-path need --backend qdrant")
+        return None
+    if backend != "qdrant":
+        raise RadliteError(f"unknown --backend {backend!r}; choose 'local' or 'qdrant'")
+    from radlite.index.qdrant import settings_for
+
+    return settings_for(url, path, collection, shards, replicas)
+
+
+def _previous_backend(output: Path):
+    """The backend of the index a rebuild replaces (None if there is none or it is unreadable)."""
+    from radlite.index import read_manifest
+
+    try:
+        return read_manifest(output).get("backend") if output.is_dir() else None
+    except RadliteError:
+        return None
+
+
+def _drop_replaced(previous, current) -> None:
+    """A rebuild into the same folder leaves the old Qdrant collection unreferenced: drop it."""
+    if not previous or previous.get("kind") != "qdrant" or previous == current:
+        return
+    from radlite.index.qdrant import QdrantSignals
+
+    try:
+        QdrantSignals(previous, [], {}).drop()
+    except RadliteError as exc:
+        err.print(f"note: the replaced index's Qdrant collection {previous['collection']} was not dropped ({exc})")
 
 
 def _load_documents(corpus: Path, text_field: Optional[str]):
@@ -399,7 +454,11 @@ def serve_cmd(
     from radlite.index import read_manifest
     from radlite.serve.app import ENV, ServeConfig
 
-    read_manifest(index)  # a clear error now rather than in every worker
+    manifest = read_manifest(index)  # a clear error now rather than in every worker
+    backend = manifest.get("backend") or {}
+    if workers > 1 and backend.get("kind") == "qdrant" and backend.get("path"):
+        raise RadliteError("this index's vectors are in qdrant-client's local mode, which one process opens at a "
+                           "time: serve it with --workers 1, or build it on a Qdrant server (--qdrant-url)")
     config = ServeConfig(index_dir=str(index.resolve()), allow_writes=allow_writes, max_query_chars=max_query_chars,
                          exact=exact)
     os.environ[ENV] = config.to_env()
@@ -504,9 +563,15 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
         ("format", f"{manifest['format']} v{manifest['format_version']} (radlite {manifest['radlite_version']})"),
         ("created / updated", f"{manifest['created']} / {manifest['updated']}"),
         ("documents / passages", f"{c['documents']} / {c['passages']}"),
-        ("ColBERT token vectors", str(c["colbert_tokens"])),
+        ("ColBERT token vectors", "in the Qdrant collection" if c.get("colbert_tokens") is None else str(c["colbert_tokens"])),
         ("signals", ", ".join(manifest["signals"])),
     ]
+    b = manifest.get("backend") or {"kind": "local"}
+    if b["kind"] == "qdrant":
+        rows.append(("backend", f"qdrant {b['url'] or b['path']} collection {b['collection']} "
+                                f"(shards {b['shards']}, replicas {b['replicas']})"))
+    else:
+        rows.append(("backend", "local (this folder)"))
     for kind, m in manifest["models"].items():
         state = "untrained" if m.get("trained") is False else ("trained" if m.get("trained") else "")
         rows.append((f"model: {kind}", f"{m['name']}  sha256 {m['sha256'][:12]}  {state}".strip()))

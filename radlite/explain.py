@@ -25,10 +25,10 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
         raise UnknownDocument(f"no document with id {doc_id!r}")
     pids = index.doc_passages(np.array([position]))
     # the query encoded once, by the signal that explains best: ColBERT, else BM25, else the bi-encoder
-    if index.colbert is not None and "colbert" in engine.models:
+    if "colbert" in index.signals and "colbert" in engine.models:
         signal = "colbert"
     else:
-        signal = "bm25" if index.bm25 is not None else "biencoder"
+        signal = "bm25" if "bm25" in index.signals else "biencoder"
     q = QueryVectors(query)
     if signal != "bm25":
         setattr(q, signal, engine._encoder(signal).encode_query(query))
@@ -46,7 +46,7 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
     if signal == "colbert":
         out["colbert"] = engine._encoder("colbert").align(query, text, q.colbert)
         out["colbert"]["index_score"] = float(score_passages(index, q, "colbert", np.array([pid]))[0])
-    if index.bm25 is not None:
+    if "bm25" in index.signals:
         out["bm25"] = bm25_matches(query, text)
     return out
 

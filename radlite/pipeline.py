@@ -40,7 +40,8 @@ class RadLITESearch:
 
     def __init__(self, biencoder: str | None = DEFAULT, colbert: str | None = DEFAULT, reranker: str | None = DEFAULT,
                  signals: Sequence[str] = FIRST_STAGE, config: IndexConfig | None = None, device: str | None = None,
-                 batch_size: int = 32, show_progress: bool = False, max_query_chars: int = 4000, exact: bool = False):
+                 batch_size: int = 32, show_progress: bool = False, max_query_chars: int = 4000, exact: bool = False,
+                 backend: dict[str, Any] | None = None, ray: str | None = None, ray_actors: int | None = None):
         self.config = config or IndexConfig()
         self.config.signals = _check_signals(signals, FIRST_STAGE)
         names = {"biencoder": biencoder, "colbert": colbert}
@@ -52,6 +53,9 @@ class RadLITESearch:
         self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
         self.max_query_chars = max_query_chars
         self.exact = exact  # True: every model runs its exact PyTorch path (no ONNX / int8 fast path)
+        # where a new index keeps its signals (None: the index folder; radlite.index.qdrant.settings_for:
+        # a Qdrant collection), and where passages are encoded (None: here; "local" or an address: Ray)
+        self.backend, self.ray, self.ray_actors = backend, ray, ray_actors
         self.index: SearchIndex | None = None
         self.last_timings: dict[str, float] = {}
         self._encoders: dict[str, Any] = {}
@@ -81,8 +85,8 @@ class RadLITESearch:
         docs = documents_from_records(documents, text_field=text_field)
         if not docs:
             raise IndexFormatError("no documents to index")
-        encoders = {s: self._encoder(s) for s in self.config.signals if s in _ENCODERS}
-        self.index = SearchIndex.build(docs, self.config, encoders, self._models_json(), progress=self.show_progress)
+        self.index = SearchIndex.build(docs, self.config, self._passage_encoders(self.config.signals), self._models_json(),
+                                       progress=self.show_progress, backend=self.backend)
         return self
 
     def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
@@ -100,8 +104,17 @@ class RadLITESearch:
         docs = documents_from_records(documents, text_field=text_field, first_id=max(numeric, default=-1) + 1)
         if not docs:
             raise IndexFormatError("no documents to add")
-        encoders = {s: self._encoder(s) for s in index.signals if s in _ENCODERS}
-        return index.with_documents(docs, encoders, progress=self.show_progress)
+        return index.with_documents(docs, self._passage_encoders(index.signals), progress=self.show_progress)
+
+    def _passage_encoders(self, signals: Sequence[str]):
+        """This process's models, or a Ray Data encoding of the same model folders."""
+        kinds = [s for s in signals if s in _ENCODERS]
+        if self.ray is None:
+            return {s: self._encoder(s) for s in kinds}
+        from radlite.encoding import RayEncoding
+
+        return RayEncoding({s: self.models[s].path for s in kinds}, address=None if self.ray == "local" else self.ray,
+                           actors=self.ray_actors, batch_size=self.batch_size)
 
     def delete_documents(self, ids: Sequence[str]) -> int:
         self.index = self._require_index().without_documents(list(ids))
@@ -176,13 +189,9 @@ class RadLITESearch:
         first = [s for s in active if s in FIRST_STAGE]
 
         # 1. first stage: each signal's own ranking of documents
-        allowed = None
-        if category is not None:
-            in_category = np.array([d.category == category for d in index.documents], dtype=bool)
-            allowed = in_category[index.passages[:, 0]]
         retrieved: dict[str, np.ndarray] = {}
         for s in first:
-            pids, _ = retrieve(index, q, s, depth=candidates * 3, allowed=allowed)
+            pids, _ = retrieve(index, q, s, depth=candidates * 3, category=category)
             retrieved[s] = unique_docs(index, pids, candidates)
             t.lap(s)
         pool = np.unique(np.concatenate(list(retrieved.values()))) if retrieved else np.zeros(0, np.int64)

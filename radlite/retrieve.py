@@ -1,4 +1,9 @@
-"""First stage: each signal's own ranking, and the scores of any passage under each signal."""
+"""First stage: each signal's own ranking, and the scores of any passage under each signal.
+
+These two functions are the seam between the pipeline and where the signals live: an index with
+a remote backend (`index.remote`, e.g. radlite.index.qdrant.QdrantSignals) answers both itself;
+otherwise the index's own parts (BM25, dense, ColBERT) answer here. Everything after them
+(pooling, reranking, fusion) is the same code for every backend."""
 
 from __future__ import annotations
 
@@ -19,18 +24,26 @@ class QueryVectors:
 
 
 def bm25_scores(index: SearchIndex, q: QueryVectors) -> np.ndarray:
+    if index.remote is not None:
+        raise ValueError("BM25 scores of every passage exist only for the local backend")
     if q._bm25 is None:
         q._bm25 = index.bm25.scores(q.text)
     return q._bm25
 
 
 def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int,
-             allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top `depth` passages of one signal: (passage ids, raw scores), best first.
 
-    `allowed` (a boolean mask over passages) restricts the search, e.g. to one category: exact
-    for BM25 and the bi-encoder; ColBERT searches deeper and keeps the allowed passages.
+    `category` restricts the search to one category's documents: exact for BM25 and the
+    bi-encoder; the local ColBERT index searches deeper and keeps the allowed passages.
     """
+    if index.remote is not None:
+        return index.remote.search(index, q, signal, depth, category)
+    allowed = None
+    if category is not None:
+        in_category = np.array([d.category == category for d in index.documents], dtype=bool)
+        allowed = in_category[index.passages[:, 0]]
     if signal == "colbert":
         cfg = index.config.colbert
         deeper = depth if allowed is None else depth * 4
@@ -53,6 +66,8 @@ def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int,
 
 def score_passages(index: SearchIndex, q: QueryVectors, signal: str, pids: np.ndarray) -> np.ndarray:
     """Raw score of the given passages under one signal (exact for all three)."""
+    if index.remote is not None:
+        return index.remote.score(index, q, signal, np.asarray(pids, dtype=np.int64))
     if signal == "colbert":
         return index.colbert.score(q.colbert, pids)
     if signal == "bm25":

@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from radlite.index.colbert import ColbertIndex
 from radlite.index.dense import DenseIndex
 from radlite.index.store import MANIFEST, live_generation, write_generation, writer_lock  # noqa: F401
 from radlite.types import Document
+
+if TYPE_CHECKING:
+    from radlite.encoding import Encoding
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +47,21 @@ class SearchIndex:
     dense: DenseIndex | None = None
     colbert: ColbertIndex | None = None
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    # where the signals live: None = in this folder (the three parts above); or a remote backend
+    # (radlite.index.qdrant.QdrantSignals) that searches and scores them itself
+    remote: Any = None
 
     # -- lookups ----------------------------------------------------------------------------
     @property
     def signals(self) -> list[str]:
+        if self.remote is not None:
+            return list(self.remote.signals)
         return [s for s, part in (("bm25", self.bm25), ("biencoder", self.dense), ("colbert", self.colbert)) if part is not None]
+
+    @property
+    def backend(self) -> dict[str, Any]:
+        """The manifest's description of where the signals live."""
+        return self.remote.settings if self.remote is not None else {"kind": "local"}
 
     def passage_doc(self, pids: np.ndarray) -> np.ndarray:
         return self.passages[np.asarray(pids, dtype=np.int64), 0]
@@ -72,25 +85,31 @@ class SearchIndex:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def build(cls, documents: Sequence[Document], config: IndexConfig, encoders: dict[str, PassageEncoder],
-              models: dict[str, dict], progress: bool = False) -> "SearchIndex":
+    def build(cls, documents: Sequence[Document], config: IndexConfig, encoders: dict[str, PassageEncoder] | Encoding,
+              models: dict[str, dict], progress: bool = False, backend: dict[str, Any] | None = None) -> "SearchIndex":
+        """Index `documents`. `encoders` is a dict of passage encoders (run here) or an Encoding
+        (radlite.encoding: e.g. RayEncoding); `backend` None or {"kind": "local"} keeps the signals in
+        the index folder, radlite.index.qdrant.settings_for(...) puts them in a Qdrant collection."""
         documents = list(documents)
         passages = _passages_array(documents, config, first_doc=0)
         if len(passages) == 0:
             raise CorpusError("nothing to index: every document is empty")
         index = cls(config=config, models=models, documents=documents, passages=passages)
         texts = [index.encoder_input(p) for p in range(len(passages))]
+        encoding = _encoding(encoders, config.signals)
+        if backend is not None and backend.get("kind", "local") != "local":
+            index.remote = _remote_class(backend).build(backend, index, texts, encoding, progress=progress)
+            return index
         if "bm25" in config.signals:
             index.bm25 = BM25Index.build(texts, config.bm25)
+        vectors = _encode_all(encoders, encoding, texts, progress)
         if "biencoder" in config.signals:
-            logger.info("bi-encoder: encoding %d passages", len(texts))
-            index.dense = DenseIndex(encoders["biencoder"].encode_passages(texts, progress=progress))
+            index.dense = DenseIndex(vectors["biencoder"])
         if "colbert" in config.signals:
-            logger.info("ColBERT: encoding %d passages", len(texts))
-            index.colbert = ColbertIndex.build(encoders["colbert"].encode_passages(texts, progress=progress), config.colbert)
+            index.colbert = ColbertIndex.build(vectors["colbert"], config.colbert)
         return index
 
-    def with_documents(self, new_docs: Sequence[Document], encoders: dict[str, PassageEncoder],
+    def with_documents(self, new_docs: Sequence[Document], encoders: dict[str, PassageEncoder] | Encoding,
                        progress: bool = False) -> "SearchIndex":
         """A new index with `new_docs` appended; only the new passages are encoded."""
         known = {d.id for d in self.documents}
@@ -103,7 +122,14 @@ class SearchIndex:
             raise CorpusError("no documents with text to add")
         out = SearchIndex(self.config, self.models, docs, np.concatenate([self.passages, added]), created=self.created)
         new_texts = [_input(docs[d], s, e, self.config) for d, s, e in added]
+        encoding = _encoding(encoders, self.signals)
+        if self.remote is not None:
+            out.remote = self.remote.with_added(out, len(self.passages), new_texts, encoding, progress=progress)
+            return out
         out.bm25 = self._rebuilt_bm25(out)
+        if not isinstance(encoders, dict):  # an Encoding (e.g. Ray): gather its batches
+            vectors = _encode_all(encoders, encoding, new_texts, progress)
+            encoders = {s: _Given(v) for s, v in vectors.items()}
         if self.dense is not None:
             out.dense = self.dense.appended(encoders["biencoder"].encode_passages(new_texts, progress=progress))
         if self.colbert is not None:
@@ -127,6 +153,9 @@ class SearchIndex:
         passages = self.passages[keep_pids].copy()
         passages[:, 0] = renumber[passages[:, 0]]
         out = SearchIndex(self.config, self.models, [self.documents[i] for i in keep_docs], passages, created=self.created)
+        if self.remote is not None:
+            out.remote = self.remote.without(sorted({self.documents[i].id for i in drop.tolist()}), out)
+            return out
         out.bm25 = self._rebuilt_bm25(out)
         out.dense = self.dense.subset(keep_pids) if self.dense is not None else None
         out.colbert = self.colbert.subset(keep_pids) if self.colbert is not None else None
@@ -147,12 +176,14 @@ class SearchIndex:
             "created": self.created,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "signals": self.signals,
+            "backend": self.backend,
             "models": self.models,
             "config": self.config.to_json(),
             "counts": {
                 "documents": len(self.documents),
                 "passages": int(len(self.passages)),
-                "colbert_tokens": self.colbert.n_tokens if self.colbert is not None else 0,
+                # the local ColBERT part counts its tokens; a remote backend's are in its collection
+                "colbert_tokens": self.colbert.n_tokens if self.colbert is not None else None,
             },
         }
 
@@ -170,6 +201,8 @@ class SearchIndex:
                 self.dense.save(folder / "biencoder")
             if self.colbert is not None:
                 self.colbert.save(folder / "colbert")
+            if self.remote is not None:
+                self.remote.save(folder)
             (folder / MANIFEST).write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
 
         return write_generation(Path(root), write)
@@ -180,18 +213,22 @@ class SearchIndex:
         folder = live_generation(Path(root))
         manifest = manifest_in(folder, root)
         parts = {"bm25": BM25Index, "biencoder": DenseIndex, "colbert": ColbertIndex}
+        backend = manifest.get("backend") or {"kind": "local"}
+        local = backend["kind"] == "local"
         try:
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
                 documents = [Document.from_json(json.loads(line)) for line in fh]
             passages = np.load(folder / "passages.npy")
             if passages.ndim != 2 or passages.shape[1] != 3:
                 raise ValueError(f"passages.npy has shape {passages.shape}")
-            loaded = {s: parts[s].load(folder / s) for s in manifest["signals"]}
+            loaded = {s: parts[s].load(folder / s) for s in manifest["signals"]} if local else {}
         except Exception as exc:  # any unreadable file means the same thing to the user
             raise IndexFormatError(f"{root}: index files are corrupted or unreadable ({type(exc).__name__}: {exc}); rebuild it with `radlite index`") from None
         index = cls(IndexConfig.from_json(manifest["config"]), manifest["models"], documents, passages,
                     bm25=loaded.get("bm25"), dense=loaded.get("biencoder"), colbert=loaded.get("colbert"),
                     created=manifest.get("created", ""))
+        if not local:
+            index.remote = _remote_class(backend).open(backend, manifest["signals"], folder, len(passages), root)
         index._check_counts(manifest, root)
         return index
 
@@ -251,10 +288,59 @@ def _check_schema(manifest: dict, root) -> None:
             bad(f"model entry '{kind}'")
     if not isinstance(manifest.get("config"), dict):
         bad("'config'")
+    backend = manifest.get("backend", {"kind": "local"})
+    if not isinstance(backend, dict) or backend.get("kind") not in ("local", "qdrant"):
+        bad("'backend'")
+    if backend["kind"] == "qdrant" and not (isinstance(backend.get("collection"), str)
+                                             and bool(backend.get("url")) != bool(backend.get("path"))):
+        bad("'backend': a Qdrant backend needs a collection and one of url or path")
     try:
         IndexConfig.from_json(manifest["config"])
     except (TypeError, ValueError, AttributeError):
         bad("'config'")
+
+
+def _remote_class(backend: dict[str, Any]):
+    if backend.get("kind") == "qdrant":
+        from radlite.index.qdrant import QdrantSignals
+
+        return QdrantSignals
+    raise IndexFormatError(f"unknown index backend {backend.get('kind')!r} (radlite knows 'local' and 'qdrant')")
+
+
+def _encoding(encoders, signals: Sequence[str]) -> Encoding | None:
+    """The Encoding for the signals that need a model (None when BM25 is the only signal)."""
+    from radlite.encoding import LocalEncoding
+
+    if isinstance(encoders, dict):
+        wanted = {s: encoders[s] for s in signals if s in ("biencoder", "colbert")}
+        return LocalEncoding(wanted) if wanted else None
+    return encoders
+
+
+def _encode_all(encoders, encoding: Encoding | None, texts: Sequence[str], progress: bool) -> dict[str, Any]:
+    if encoding is None:
+        return {}
+    if isinstance(encoders, dict):  # in this process: one call per model, with the model's own progress bar
+        out = {}
+        for s, enc in encoding.encoders.items():
+            logger.info("%s: encoding %d passages", s, len(texts))
+            out[s] = enc.encode_passages(texts, progress=progress)
+        return out
+    from radlite.encoding import gather
+
+    return gather(encoding, texts, progress=progress)
+
+
+class _Given:
+    """Vectors encoded elsewhere, handed on where a passage encoder is expected."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+
+    def encode_passages(self, texts, progress: bool = False):
+        assert len(texts) == len(self.vectors)
+        return self.vectors
 
 
 def _passages_array(docs: Sequence[Document], config: IndexConfig, first_doc: int) -> np.ndarray:

@@ -113,3 +113,33 @@ def _quiet(module) -> None:
     import logging
 
     logging.getLogger(module.__name__).setLevel(logging.WARNING)
+
+
+def term_weights(token_lists: Sequence[Sequence[str]], vocab: dict[str, int], cfg: BM25Config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each passage's document-side BM25 term weights, as (term ids, weights) with ids from `vocab`
+    (extended in place with new terms): tf / (tf + k1 * (1 - b + b * dl / avgdl)), bm25s' "lucene"
+    form without the IDF. An engine that multiplies these by ln(1 + (N - n + 0.5) / (n + 0.5)) for
+    each query term (Qdrant's IDF modifier, or radlite's shards with global statistics) scores
+    exactly as BM25Index does over the same passages."""
+    if cfg.method != "lucene":
+        raise ValueError(f"BM25 method {cfg.method!r}: only 'lucene' has a sparse-vector form here")
+    lengths = np.array([len(t) for t in token_lists], dtype=np.float64)
+    avgdl = float(lengths.mean()) if len(lengths) else 1.0
+    out = []
+    for tokens, dl in zip(token_lists, lengths):
+        terms, tf = np.unique(np.array([vocab.setdefault(t, len(vocab)) for t in tokens], dtype=np.int64),
+                              return_counts=True)
+        tf = tf.astype(np.float64)
+        out.append((terms, (tf / (tf + cfg.k1 * (1 - cfg.b + cfg.b * dl / avgdl))).astype(np.float32)))
+    return out
+
+
+def query_terms(query: str, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The query's known terms and how often each occurs (BM25Index counts a repeated term again)."""
+    ids = [vocab[t] for t in tokenize(query) if t in vocab]
+    terms, counts = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
+    return terms, counts.astype(np.float32)
+
+
+def lucene_idf(n_docs: int, doc_freq: np.ndarray) -> np.ndarray:
+    return np.log(1 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))

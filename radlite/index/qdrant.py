@@ -1,0 +1,362 @@
+"""First-stage signals stored and searched in Qdrant (a cluster, or qdrant-client's local mode).
+
+One collection per index, one point per passage:
+  vectors  "biencoder"  dense, dot product, HNSW index
+           "colbert"    multivector of token vectors (fp16 values), MAX_SIM comparator, no HNSW
+                        graph (m=0): it only re-scores candidates, as in Qdrant's multi-stage docs
+           "bm25"       sparse: radlite's document-side BM25 term weights with Qdrant's IDF
+                        modifier, which together give exactly bm25s' "lucene" scores
+  payload  doc_id, passage (its number within the document), title, text, category, metadata;
+           keyword payload indexes on category (search filter) and doc_id (deletes)
+Point ids are UUIDs derived from (document id, passage number), so they survive the renumbering
+of passages when documents are deleted, and re-adding a document overwrites its own points.
+
+radlite keeps the catalog (documents, passage spans, BM25 vocabulary, manifest) in the index
+folder, written atomically as for the local backend; the vectors live only in Qdrant. The cross-
+encoder and fusion run in radlite, the same code for both backends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from radlite.errors import IndexFormatError, RadliteError
+from radlite.index.bm25 import query_terms, term_weights, tokenize
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = uuid.UUID("6f1c8f57-3b0e-4c55-9a53-2b1d7d8e0a11")
+VOCAB_FILE = "qdrant_vocab.json"
+UPSERT_BATCH = 256
+TIE_SLACK = 8
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def settings_for(url: str | None, path: str | Path | None, collection: str | None = None, shards: int = 1,
+                 replicas: int = 1) -> dict[str, Any]:
+    """The manifest's "backend" entry for a Qdrant index (exactly one of url or path)."""
+    if bool(url) == bool(path):
+        raise RadliteError("the Qdrant backend needs exactly one of --qdrant-url (a server or cluster) or "
+                           "--qdrant-path (qdrant-client's embedded local mode)")
+    if shards < 1 or replicas < 1:
+        raise RadliteError("--shards and --replicas must be at least 1")
+    return {"kind": "qdrant", "url": url or None, "path": str(Path(path).resolve()) if path else None,
+            "collection": collection or "radlite", "shards": int(shards), "replicas": int(replicas)}
+
+
+def client_for(settings: dict[str, Any]):
+    """One client per server or local folder in this process (local mode locks its folder)."""
+    key = settings["url"] or f"path:{settings['path']}"
+    with _clients_lock:
+        if key not in _clients:
+            try:
+                from qdrant_client import QdrantClient
+            except ImportError:
+                raise RadliteError("the Qdrant backend needs qdrant-client: pip install qdrant-client "
+                                   "(or install radlite with the [qdrant] extra)") from None
+            try:
+                if settings["url"]:
+                    _clients[key] = QdrantClient(url=settings["url"], api_key=os.environ.get("QDRANT_API_KEY"), timeout=120)
+                else:
+                    _clients[key] = QdrantClient(path=settings["path"])
+            except Exception as exc:
+                where = settings["url"] or settings["path"]
+                hint = (" (qdrant-client's local mode lets one process open a folder: stop the other process, "
+                        "or use a Qdrant server with --qdrant-url)" if "already accessed" in str(exc) else "")
+                raise IndexFormatError(f"cannot open Qdrant at {where}: {type(exc).__name__}: {exc}{hint}") from None
+        return _clients[key]
+
+
+@atexit.register
+def _close_clients() -> None:
+    with _clients_lock:
+        for client in _clients.values():
+            try:
+                client.close()
+            except Exception:
+                pass
+        _clients.clear()
+
+
+def point_id(doc_id: str, passage: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{doc_id}\x1f{passage}"))
+
+
+class QdrantSignals:
+    """The first-stage signals of one index, served by one Qdrant collection."""
+
+    kind = "qdrant"
+
+    def __init__(self, settings: dict[str, Any], signals: Sequence[str], vocab: dict[str, int]):
+        self.settings = dict(settings)
+        self.signals = list(signals)
+        self.vocab = vocab
+        self.client = client_for(settings)
+        self.collection = settings["collection"]
+
+    # -- building -----------------------------------------------------------------------------
+    @classmethod
+    def build(cls, settings: dict[str, Any], index, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
+        """A new collection (named after settings' collection plus a build stamp, so a rebuild never
+        touches the collection the live index still uses) holding every passage of `index`."""
+        settings = {**settings, "collection": f"{settings['collection']}-{time.time_ns():x}"}
+        out = cls(settings, index.config.signals, {})
+        try:
+            weights = out._bm25_weights(index) if "bm25" in out.signals else None
+            if encoding is None or not encoding.signals:  # BM25 alone
+                out._create(dims={})
+                out._upsert(index, np.arange(len(texts)), {}, weights)
+            else:
+                created = False
+                for pids, vectors in encoding.stream(texts, progress=progress):
+                    if not created:
+                        out._create(dims={s: int(np.asarray(v[0]).shape[-1]) for s, v in vectors.items()})
+                        created = True
+                    out._upsert(index, pids, vectors, weights)
+            out._check_count(len(texts), "after building")
+        except BaseException:
+            out.drop()  # a half-built collection is never left behind
+            raise
+        return out
+
+    def _create(self, dims: dict[str, int]) -> None:
+        from qdrant_client import models as m
+
+        vectors = {}
+        if "biencoder" in self.signals:
+            vectors["biencoder"] = m.VectorParams(size=dims["biencoder"], distance=m.Distance.DOT)
+        if "colbert" in self.signals:
+            vectors["colbert"] = m.VectorParams(
+                size=dims["colbert"], distance=m.Distance.DOT, datatype=m.Datatype.FLOAT16, on_disk=True,
+                multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
+                hnsw_config=m.HnswConfigDiff(m=0))
+        sparse = {"bm25": m.SparseVectorParams(modifier=m.Modifier.IDF)} if "bm25" in self.signals else None
+        self.client.create_collection(self.collection, vectors_config=vectors, sparse_vectors_config=sparse,
+                                      shard_number=self.settings["shards"], replication_factor=self.settings["replicas"])
+        import warnings
+
+        with warnings.catch_warnings():  # local mode has no payload indexes and says so; filters still work
+            warnings.simplefilter("ignore")
+            for field in ("category", "doc_id"):
+                self.client.create_payload_index(self.collection, field, field_schema=m.PayloadSchemaType.KEYWORD)
+
+    def _upsert(self, index, pids: np.ndarray, vectors: dict[str, Any], weights) -> None:
+        from qdrant_client import models as m
+
+        pids = np.asarray(pids, dtype=np.int64)
+        firsts = _first_pids(index)
+        for lo in range(0, len(pids), UPSERT_BATCH):
+            points = []
+            for j in range(lo, min(lo + UPSERT_BATCH, len(pids))):
+                pid = int(pids[j])
+                d, start, end = (int(x) for x in index.passages[pid])
+                doc = index.documents[d]
+                vec: dict[str, Any] = {}
+                if "biencoder" in vectors:
+                    vec["biencoder"] = np.asarray(vectors["biencoder"][j], dtype=np.float32).tolist()
+                if "colbert" in vectors:  # the values the local index keeps (fp16), so scores agree exactly
+                    vec["colbert"] = np.asarray(vectors["colbert"][j], dtype=np.float16).astype(np.float32).tolist()
+                if weights is not None:
+                    terms, w = weights[pid]
+                    vec["bm25"] = m.SparseVector(indices=terms.tolist(), values=w.tolist())
+                payload = {"doc_id": doc.id, "passage": pid - int(firsts[d]), "title": doc.title,
+                           "text": doc.text[start:end], "category": doc.category, "metadata": doc.metadata}
+                points.append(m.PointStruct(id=point_id(doc.id, pid - int(firsts[d])), vector=vec, payload=payload))
+            self.client.upsert(self.collection, points=points, wait=True)
+
+    def _bm25_weights(self, index) -> list:
+        tokens = [tokenize(index.encoder_input(p)) for p in range(len(index.passages))]
+        return term_weights(tokens, self.vocab, index.config.bm25)
+
+    # -- changes --------------------------------------------------------------------------------
+    def with_added(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
+        """`index` (the new catalog) has passages from `first_new` on that are not in Qdrant yet."""
+        out = QdrantSignals(self.settings, self.signals, dict(self.vocab))
+        weights = out._bm25_weights(index) if "bm25" in out.signals else None  # avgdl changed for all
+        new = np.arange(first_new, len(index.passages))
+        if encoding is None or not encoding.signals:
+            out._upsert(index, new, {}, weights)
+        else:
+            for pids, vectors in encoding.stream(texts, progress=progress):
+                out._upsert(index, pids + first_new, vectors, weights)
+        if weights is not None:
+            out._rewrite_bm25(index, np.arange(first_new), weights)
+        out._check_count(len(index.passages), "after adding")
+        return out
+
+    def without(self, doc_ids: Sequence[str], index) -> "QdrantSignals":
+        """Delete the documents' points; `index` is the catalog without them."""
+        from qdrant_client import models as m
+
+        out = QdrantSignals(self.settings, self.signals, dict(self.vocab))
+        out.client.delete(out.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
+            must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids)))])))
+        if "bm25" in out.signals:
+            out._rewrite_bm25(index, np.arange(len(index.passages)), out._bm25_weights(index))
+        out._check_count(len(index.passages), "after deleting")
+        return out
+
+    def _rewrite_bm25(self, index, pids: np.ndarray, weights) -> None:
+        """BM25's average passage length changed: rewrite the stored weights (IDF is Qdrant's, live)."""
+        from qdrant_client import models as m
+
+        firsts = _first_pids(index)
+        for lo in range(0, len(pids), UPSERT_BATCH * 4):
+            batch = []
+            for pid in pids[lo:lo + UPSERT_BATCH * 4].tolist():
+                d = int(index.passages[pid, 0])
+                terms, w = weights[pid]
+                batch.append(m.PointVectors(id=point_id(index.documents[d].id, pid - int(firsts[d])),
+                                            vector={"bm25": m.SparseVector(indices=terms.tolist(), values=w.tolist())}))
+            self.client.update_vectors(self.collection, points=batch, wait=True)
+
+    def drop(self) -> None:
+        try:
+            if self.client.collection_exists(self.collection):
+                self.client.delete_collection(self.collection)
+        except Exception as exc:  # best effort: the collection is not referenced by any index
+            logger.warning("could not drop Qdrant collection %s: %s", self.collection, exc)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        (folder / VOCAB_FILE).write_text(json.dumps(self.vocab), encoding="utf-8")
+
+    @classmethod
+    def open(cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, n_passages: int, root) -> "QdrantSignals":
+        try:
+            vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{root}: {VOCAB_FILE} is unreadable ({exc}); rebuild the index") from None
+        out = cls(settings, signals, vocab)
+        try:
+            exists = out.client.collection_exists(out.collection)
+        except Exception as exc:
+            raise IndexFormatError(f"{root}: cannot reach Qdrant at {settings['url'] or settings['path']} "
+                                   f"({type(exc).__name__}: {exc})") from None
+        if not exists:
+            raise IndexFormatError(f"{root}: its Qdrant collection {out.collection!r} is missing at "
+                                   f"{settings['url'] or settings['path']}; rebuild the index with `radlite index`")
+        out._check_count(n_passages, str(root))
+        return out
+
+    def _check_count(self, expected: int, when: str) -> None:
+        n = self.client.count(self.collection, exact=True).count
+        if n != expected:
+            raise IndexFormatError(f"Qdrant collection {self.collection!r} holds {n} passages but the index has "
+                                   f"{expected} ({when}); rebuild the index with `radlite index`")
+
+    # -- search -----------------------------------------------------------------------------------
+    def search(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top `depth` passages of one signal, computed by Qdrant's query API. ColBERT re-scores the
+        candidates of the dense and sparse prefetches with MaxSim (every passage if neither exists)."""
+        from qdrant_client import models as m
+
+        flt = None if category is None else m.Filter(
+            must=[m.FieldCondition(key="category", match=m.MatchValue(value=category))])
+        # a few more than asked, so passages tied at the cut are chosen as locally (lowest id first)
+        kwargs: dict[str, Any] = {"limit": depth + TIE_SLACK, "query_filter": flt, "with_payload": ["doc_id", "passage"]}
+        if signal == "bm25":
+            sparse = self._sparse_query(q)
+            if sparse is None:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            res = self.client.query_points(self.collection, query=sparse, using="bm25", **kwargs)
+        elif signal == "biencoder":
+            if self.settings["url"]:  # HNSW breadth on a server; local mode searches exactly anyway
+                kwargs["search_params"] = m.SearchParams(hnsw_ef=max(128, depth))
+            res = self.client.query_points(self.collection, query=q.biencoder.tolist(), using="biencoder", **kwargs)
+        elif signal == "colbert":
+            cfg = index.config.colbert
+            wide = max(cfg.rescore, depth)
+            prefetch = []
+            if q.biencoder is not None and "biencoder" in self.signals:
+                prefetch.append(m.Prefetch(query=q.biencoder.tolist(), using="biencoder", limit=wide, filter=flt))
+            sparse = self._sparse_query(q) if "bm25" in self.signals else None
+            if sparse is not None:
+                prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
+            res = self.client.query_points(self.collection, prefetch=prefetch or None, query=q.colbert.tolist(),
+                                           using="colbert", **kwargs)
+        else:
+            raise ValueError(f"unknown first-stage signal {signal!r}")
+        pids, scores = self._passages(index, res.points)
+        return pids[:depth], scores[:depth]
+
+    def score(self, index, q, signal: str, pids: np.ndarray) -> np.ndarray:
+        """Each given passage's score under one signal, computed by Qdrant (exact: an id filter)."""
+        from qdrant_client import models as m
+
+        pids = np.asarray(pids, dtype=np.int64)
+        out = np.zeros(len(pids), dtype=np.float32)
+        if len(pids) == 0:
+            return out
+        if signal == "bm25":
+            query = self._sparse_query(q)
+            if query is None:
+                return out
+        else:
+            query = getattr(q, signal).tolist()
+        firsts = _first_pids(index)
+        ids = [point_id(index.documents[d].id, int(p) - int(firsts[d])) for p, d in zip(pids, index.passages[pids, 0])]
+        res = self.client.query_points(self.collection, query=query, using=signal, limit=len(ids),
+                                       query_filter=m.Filter(must=[m.HasIdCondition(has_id=ids)]),
+                                       with_payload=["doc_id", "passage"])
+        got, scores = self._passages(index, res.points, order=False)
+        where = {int(p): i for i, p in enumerate(pids)}
+        for p, s in zip(got.tolist(), scores.tolist()):
+            if p in where:
+                out[where[p]] = s
+        return out
+
+    def _sparse_query(self, q):
+        from qdrant_client import models as m
+
+        terms, counts = query_terms(q.text, self.vocab)
+        if len(terms) == 0:
+            return None
+        return m.SparseVector(indices=terms.tolist(), values=counts.tolist())
+
+    @staticmethod
+    def _passages(index, points, order: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Qdrant points -> this catalog's passage ids; points of documents this catalog does not
+        know (written by a concurrent add) are skipped. Ties are broken by passage id, as locally."""
+        position = _doc_positions(index)
+        firsts = _first_pids(index)
+        pids, scores = [], []
+        for p in points:
+            d = position.get(p.payload["doc_id"])
+            if d is None:
+                continue
+            pids.append(int(firsts[d]) + int(p.payload["passage"]))
+            scores.append(p.score)
+        pids_a, scores_a = np.array(pids, dtype=np.int64), np.array(scores, dtype=np.float32)
+        if order and len(pids_a):
+            o = np.lexsort((pids_a, -scores_a))
+            pids_a, scores_a = pids_a[o], scores_a[o]
+        return pids_a, scores_a
+
+
+def _doc_positions(index) -> dict[str, int]:
+    cache = index.__dict__.get("_doc_positions")
+    if cache is None:
+        cache = {d.id: i for i, d in enumerate(index.documents)}
+        index.__dict__["_doc_positions"] = cache
+    return cache
+
+
+def _first_pids(index) -> np.ndarray:
+    cache = index.__dict__.get("_first_pids")
+    if cache is None:
+        cache = np.searchsorted(index.passages[:, 0], np.arange(len(index.documents)), "left")
+        index.__dict__["_first_pids"] = cache
+    return cache

@@ -1,0 +1,190 @@
+"""The Qdrant backend (qdrant-client's embedded local mode) against the local backend: same top-10
+per signal, same fused results, kept in step by add/delete, and the CLI working unchanged on it."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from radlite.cli import app
+from radlite.config import IndexConfig
+from radlite.corpus import load_corpus
+from radlite.errors import IndexFormatError, RadliteError
+from radlite.index import SearchIndex
+from radlite.index.qdrant import settings_for
+from radlite.pipeline import RadLITESearch, _Timer
+from radlite.retrieve import retrieve
+from tests.conftest import SAMPLE
+
+pytest.importorskip("qdrant_client")
+
+NEW_DOCS = [
+    {"id": "new-1", "title": "Pneumothorax", "text": "Chest radiograph shows a visceral pleural line with no lung markings beyond it, a deep sulcus sign when supine.", "category": "thoracic"},
+    {"id": "new-2", "title": "Scaphoid fracture", "text": "Wrist radiographs after a fall on the outstretched hand; scaphoid waist fracture, risk of avascular necrosis of the proximal pole.", "category": "msk"},
+    {"id": "new-3", "title": "Pyloric stenosis", "text": "Ultrasound of a vomiting infant shows a thickened elongated pylorus, muscle over 3 mm and channel over 15 mm.", "category": "pediatric"},
+]
+
+
+def _queries():
+    return [json.loads(line)["text"] for line in (SAMPLE / "queries.jsonl").read_text().splitlines()] + [
+        "pleural line deep sulcus", "thickened pylorus infant", "scaphoid avascular necrosis"]
+
+
+def _engine(models, backend=None):
+    config = IndexConfig()
+    config.colbert.nprobe = 0  # the local ColBERT search exact, as Qdrant's re-scoring of all candidates is here
+    return RadLITESearch(biencoder=models["biencoder"], colbert=models["colbert"], reranker=models["reranker"],
+                         config=config, backend=backend)
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_models, tmp_path_factory):
+    """The bundled sample indexed by both backends, saved and loaded back."""
+    root = tmp_path_factory.mktemp("backends")
+    docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
+    _engine(tiny_models).index_corpus(docs).save(root / "local")
+    _engine(tiny_models, settings_for(None, root / "qdrant-data")).index_corpus(docs).save(root / "qdrant")
+    return root, RadLITESearch.load(root / "local"), RadLITESearch.load(root / "qdrant")
+
+
+def _assert_same(local, remote, queries, category=None):
+    assert len(local.index.passages) == len(remote.index.passages)
+    for query in queries:
+        q = local._encode_query(query, ["biencoder", "colbert"], _Timer())
+        for signal in ("bm25", "biencoder", "colbert"):
+            a_ids, a_scores = retrieve(local.index, q, signal, 11, category=category)
+            b_ids, b_scores = retrieve(remote.index, q, signal, 11, category=category)
+            _assert_same_top10(a_ids, a_scores, b_ids, b_scores, (signal, query))
+        a = local.search(query, top_k=10, candidates=20, category=category)
+        b = remote.search(query, top_k=10, candidates=20, category=category)
+        assert [r["id"] for r in a] == [r["id"] for r in b], query
+        assert [r["passage_span"] for r in a] == [r["passage_span"] for r in b]
+        np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-6)
+        for s in ("bm25", "biencoder", "colbert", "crossencoder"):
+            np.testing.assert_allclose([r["signals"][s]["raw"] for r in a], [r["signals"][s]["raw"] for r in b],
+                                       rtol=1e-4, atol=1e-5)
+
+
+def _assert_same_top10(a_ids, a_scores, b_ids, b_scores, what):
+    """Same passages in the same order with the same scores; two passages may swap only where their
+    scores tie to float rounding (bm25s and Qdrant add the same terms in different orders)."""
+    k = min(10, len(a_ids))
+    assert len(b_ids) >= k, what
+    np.testing.assert_allclose(a_scores[:k], b_scores[:k], rtol=1e-5, atol=1e-6, err_msg=str(what))
+    for i in range(k):
+        if a_ids[i] != b_ids[i]:  # then the passage Qdrant put here scores the same locally (a tie)
+            where = np.flatnonzero(a_ids == b_ids[i])
+            local_score = a_scores[where[0]] if len(where) else b_scores[i]  # past the local cut: Qdrant's
+            assert abs(local_score - a_scores[i]) <= 1e-6 * max(1.0, abs(float(a_scores[i]))), (what, i, a_ids, b_ids)
+    assert sum(a != b for a, b in zip(a_ids[:k].tolist(), b_ids[:k].tolist())) <= 2, what
+
+
+def test_same_top10_per_signal_and_same_fused_results(pair):
+    root, local, remote = pair
+    manifest = json.loads((root / "qdrant" / (root / "qdrant" / "CURRENT").read_text().strip() / "manifest.json").read_text())
+    assert manifest["backend"]["kind"] == "qdrant" and manifest["backend"]["path"].endswith("qdrant-data")
+    assert not (root / "qdrant" / "CURRENT").read_text().strip() == ""
+    assert remote.index.bm25 is None and remote.index.dense is None and remote.index.colbert is None  # all in Qdrant
+    _assert_same(local, remote, _queries())
+
+
+def test_category_filter_runs_inside_qdrant(pair):
+    _, local, remote = pair
+    results = remote.search("fracture", top_k=5, candidates=10, category="msk")
+    assert results and all(r["category"] == "msk" for r in results)
+    _assert_same(local, remote, ["fracture trauma", "mass on mammography"], category="msk")
+
+
+def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
+    root, local, remote = pair
+    for engine in (local, remote):
+        engine.index = engine.with_documents(NEW_DOCS)
+        engine.delete_documents(["new-2", engine.index.documents[0].id])
+    assert [d.id for d in local.index.documents] == [d.id for d in remote.index.documents]
+    _assert_same(local, remote, _queries())
+    assert remote.search("scaphoid waist fracture", top_k=3, candidates=10, signals=["bm25"])[0]["id"] != "new-2"
+    assert remote.search("pleural line deep sulcus", top_k=1, candidates=5, signals=["bm25"])[0]["id"] == "new-1"
+    # saved and loaded back, the Qdrant index is the same again
+    remote.save(root / "qdrant")
+    local.save(root / "local")
+    _assert_same(RadLITESearch.load(root / "local"), RadLITESearch.load(root / "qdrant"), _queries()[:4])
+
+
+def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):
+    root, _, remote = pair
+    with pytest.raises(RadliteError, match="exactly one of --qdrant-url"):
+        settings_for("http://localhost:6333", tmp_path / "q")
+    with pytest.raises(RadliteError, match="exactly one of --qdrant-url"):
+        settings_for(None, None)
+    broken = tmp_path / "broken"
+    import shutil
+
+    shutil.copytree(root / "qdrant", broken)
+    gen = broken / (broken / "CURRENT").read_text().strip()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["backend"]["collection"] = "radlite-gone"
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="collection 'radlite-gone' is missing"):
+        SearchIndex.load(broken)
+
+
+def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_path):
+    runner = CliRunner()
+    beir = _sample_beir(tmp_path / "beir")
+    models = ["--biencoder", tiny_models["biencoder"], "--colbert-model", tiny_models["colbert"],
+              "--reranker", tiny_models["reranker"]]
+    idx, local = tmp_path / "idx", tmp_path / "local"
+    build = runner.invoke(app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path",
+                                str(tmp_path / "qd"), *models])
+    assert build.exit_code == 0, build.output
+    assert runner.invoke(app, ["index", str(beir), "-o", str(local), *models]).exit_code == 0
+
+    def top(index, query, signals):
+        res = runner.invoke(app, ["search", str(index), query, "--json", "-k", "3", "--signals", signals])
+        assert res.exit_code == 0, res.output
+        return [(r["id"], round(r["score"], 5)) for r in json.loads(res.stdout)]
+
+    for signals in ("bm25", "biencoder", "bm25,biencoder,crossencoder"):
+        assert top(idx, "linguine sign silicone implant MRI", signals) == top(local, "linguine sign silicone implant MRI", signals)
+    info = runner.invoke(app, ["info", str(idx)])
+    assert "qdrant" in info.stdout and "collection radlite-" in info.stdout
+    (tmp_path / "more.jsonl").write_text("\n".join(json.dumps(d) for d in NEW_DOCS))
+    assert runner.invoke(app, ["add", str(idx), str(tmp_path / "more.jsonl")]).exit_code == 0
+    assert top(idx, "thickened pylorus infant", "bm25")[0][0] == "new-3"
+    deleted = runner.invoke(app, ["delete", str(idx), "new-3"])
+    assert deleted.exit_code == 0 and "deleted 1 documents" in deleted.output
+    assert "new-3" not in [i for i, _ in top(idx, "thickened pylorus infant", "bm25")]
+    evaluated = runner.invoke(app, ["eval", str(idx), "--dataset", str(beir), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["configurations"]["bm25"]["metrics"]["mrr@10"][0] > 0.5
+    tuned = runner.invoke(app, ["tune", str(idx), "--dataset", str(beir), "--split", "dev"])
+    assert tuned.exit_code == 0 and "dev: nDCG@10" in tuned.output, tuned.output
+    # a rebuild into the same folder moves to a new collection and drops the old one
+    from radlite.index import read_manifest
+    from radlite.index.qdrant import client_for
+
+    before = read_manifest(idx)["backend"]
+    again = runner.invoke(app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path",
+                                str(tmp_path / "qd"), *models])
+    assert again.exit_code == 0, again.output
+    after = read_manifest(idx)["backend"]
+    client = client_for(after)
+    assert after["collection"] != before["collection"]
+    assert client.collection_exists(after["collection"]) and not client.collection_exists(before["collection"])
+    refused = runner.invoke(app, ["serve", str(idx), "--workers", "2"])
+    assert refused.exit_code == 2 and "--workers 1" in refused.output
+    both = runner.invoke(app, ["index", str(beir), "-o", str(tmp_path / "x"), "--backend", "qdrant"])
+    assert both.exit_code == 2 and "exactly one of --qdrant-url" in both.output
+
+
+def _sample_beir(folder):
+    """The bundled sample as a BEIR folder; its 12 queries split 8 dev / 4 test."""
+    (folder / "qrels").mkdir(parents=True)
+    docs = [json.loads(line) for line in (SAMPLE / "radiology_sample.jsonl").read_text().splitlines()]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": d["id"], "title": d.get("title", ""), "text": d["text"]}) for d in docs))
+    queries = [json.loads(line) for line in (SAMPLE / "queries.jsonl").read_text().splitlines()]
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps({"_id": q["id"], "text": q["text"]}) for q in queries))
+    for name, part in (("dev", queries[:8]), ("test", queries[8:])):
+        (folder / "qrels" / f"{name}.tsv").write_text("".join(f"{q['id']}\t{r}\t1\n" for q in part for r in q["relevant"]))
+    return folder
