@@ -9,7 +9,7 @@ STAMP := $(VENV)/.radlite-installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
-	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev,elastic]"
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev,elastic,qdrant,ray]"
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps pylate==1.6.0
 	touch $(STAMP)
 

@@ -107,8 +107,8 @@ def index_cmd(
     qdrant_collection: str = typer.Option("radlite", help="Collection name prefix (a build stamp is appended)."),
     shards: int = typer.Option(1, min=1, help="Qdrant shards of the collection (applies on a cluster)."),
     replicas: int = typer.Option(1, min=1, help="Qdrant replication factor (applies on a cluster)."),
-    ray: Optional[str] = typer.Option(None, "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
-                                      help="Encode passages on Ray Data: --ray alone starts a local Ray instance, --ray ADDRESS joins a cluster."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                      help="Encode passages on Ray Data: --ray alone (or --ray local) starts a local Ray instance, --ray ADDRESS joins a cluster."),
     ray_actors: Optional[int] = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU)."),
 ):
     """Index a collection with every first-stage signal."""
@@ -655,8 +655,19 @@ def _print_notes(engine) -> None:
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
+def with_optional_values(argv: List[str]) -> List[str]:
+    """`--ray` may come without its ADDRESS (start a local Ray instance); Click options always take
+    a value, so a bare `--ray` becomes `--ray local` before parsing."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append("local")
+    return out
+
+
 def main() -> None:
-    app()
+    app(with_optional_values(sys.argv[1:]), prog_name="radlite")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,8 @@ class RayEncoding:
         env.update({"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(self.threads)})
         kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
                                   "logging_level": logging.WARNING}
+        if self.address and self.address != "auto":
+            _check_reachable(self.address)  # Ray's own connect waits a minute, then aborts the process
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
@@ -160,3 +162,19 @@ class RayEncoding:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
             raise RadliteError(f"cannot start or join {where}: {type(exc).__name__}: {exc}") from None
         return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds with a clear message when nothing listens at a Ray address."""
+    import socket
+
+    hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise RadliteError(f"--ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'") from None
+    try:
+        socket.create_connection((host or "127.0.0.1", port_n), timeout=timeout).close()
+    except OSError as exc:
+        raise RadliteError(f"cannot start or join the Ray cluster at {address}: nothing answers there ({exc})") from None

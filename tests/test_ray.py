@@ -1,0 +1,78 @@
+"""Distributed encoding on a local Ray instance: the index equals the one encoded in this process,
+for the local backend and streamed into Qdrant, and `radlite index --ray` works from the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from radlite.cli import app, with_optional_values
+from radlite.config import IndexConfig
+from radlite.corpus import load_corpus
+from radlite.encoding import RayEncoding
+from radlite.pipeline import RadLITESearch
+from tests.conftest import SAMPLE
+
+pytest.importorskip("ray")
+
+
+def _engine(models, **kwargs):
+    config = IndexConfig()
+    config.colbert.nprobe = 0
+    return RadLITESearch(biencoder=models["biencoder"], colbert=models["colbert"], reranker=None, config=config, **kwargs)
+
+
+def _searching(models, index):
+    engine = _engine(models)
+    engine.index = index
+    return engine
+
+
+def test_ray_encoding_builds_the_same_index(tiny_models):
+    docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
+    here = _engine(tiny_models).index_corpus(docs).index
+    engine = _engine(tiny_models, ray="local", ray_actors=2)
+    # small tasks, so both actors work and batches come back out of order
+    encoding = engine._passage_encoders(engine.config.signals)
+    assert isinstance(encoding, RayEncoding)
+    encoding.rows_per_task = 16
+    from radlite.index import SearchIndex
+
+    on_ray = SearchIndex.build(docs, engine.config, encoding, engine._models_json())
+    assert encoding.used_actors == 2
+    assert np.array_equal(here.passages, on_ray.passages)
+    # the same model on other batches: equal to float rounding (padding differs between batches)
+    np.testing.assert_allclose(np.asarray(here.dense.embeddings), np.asarray(on_ray.dense.embeddings), atol=1e-5)
+    np.testing.assert_array_equal(here.colbert.offsets, on_ray.colbert.offsets)
+    rows = np.arange(here.colbert.n_tokens)
+    np.testing.assert_allclose(here.colbert.token_vectors(rows), on_ray.colbert.token_vectors(rows), atol=2e-3)
+    for query in ("linguine sign silicone implant MRI", "Dawson fingers periventricular lesions"):
+        a, b = (_searching(tiny_models, idx).search(query, top_k=10, candidates=20) for idx in (here, on_ray))
+        assert [r["id"] for r in a] == [r["id"] for r in b]
+        np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-4)
+
+
+def test_cli_index_with_ray_streams_into_qdrant(tiny_models, tmp_path):
+    pytest.importorskip("qdrant_client")
+    runner = CliRunner()
+    models = ["--biencoder", tiny_models["biencoder"], "--colbert-model", tiny_models["colbert"],
+              "--reranker", tiny_models["reranker"]]
+    corpus = str(SAMPLE / "radiology_sample.jsonl")
+    # a bare --ray, as the `radlite` command line reads it
+    built = runner.invoke(app, with_optional_values(["index", corpus, "-o", str(tmp_path / "ray"), "--ray", "--backend",
+                                                     "qdrant", "--qdrant-path", str(tmp_path / "qd"), *models]))
+    assert built.exit_code == 0, built.output
+    assert "encoding on Ray (local)" in built.output
+    assert runner.invoke(app, ["index", corpus, "-o", str(tmp_path / "here"), *models]).exit_code == 0
+
+    def top(index):
+        res = runner.invoke(app, ["search", str(index), "Dawson fingers periventricular", "--json", "-k", "5",
+                                  "--signals", "bm25,biencoder"])
+        assert res.exit_code == 0, res.output
+        return [r["id"] for r in json.loads(res.stdout)]
+
+    assert top(tmp_path / "ray") == top(tmp_path / "here")
+    assert with_optional_values(["index", "c", "--ray"]) == ["index", "c", "--ray", "local"]
+    unreachable = runner.invoke(app, ["index", corpus, "-o", str(tmp_path / "x"), "--ray", "127.0.0.1:1", *models])
+    assert unreachable.exit_code == 2 and "cannot start or join the Ray cluster at 127.0.0.1:1" in unreachable.output
