@@ -4,14 +4,18 @@ One collection per index, one point per passage:
   vectors  "biencoder"  dense, dot product, HNSW index
            "colbert"    multivector of token vectors (fp16 values), MAX_SIM comparator, no HNSW
                         graph (m=0): it only re-scores candidates, as in Qdrant's multi-stage docs
-           "bm25"       sparse: radlite's document-side BM25 term weights with Qdrant's IDF
-                        modifier, which together give exactly bm25s' "lucene" scores
+           "bm25"       sparse: radlite's document-side BM25 term weights; the query vector
+                        carries each term's count x IDF, computed by radlite from the whole
+                        collection's document frequencies (kept in the catalog), so the dot
+                        product is exactly bm25s' "lucene" BM25 on any number of shards.
+                        (Qdrant's IDF modifier gives the same on one shard, but it counts per
+                        shard, so a sharded collection's BM25 would drift with the sharding.)
   payload  doc_id, passage (its number within the document), title, text, category, metadata;
            keyword payload indexes on category (search filter) and doc_id (deletes)
 Point ids are UUIDs derived from (document id, passage number), so they survive the renumbering
 of passages when documents are deleted, and re-adding a document overwrites its own points.
 
-radlite keeps the catalog (documents, passage spans, BM25 vocabulary, manifest) in the index
+radlite keeps the catalog (documents, passage spans, BM25 vocabulary and document frequencies, manifest) in the index
 folder, written atomically as for the local backend; the vectors live only in Qdrant. The cross-
 encoder and fusion run in radlite, the same code for both backends.
 """
@@ -31,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from radlite.errors import IndexFormatError, RadliteError
-from radlite.index.bm25 import query_terms, term_weights, tokenize
+from radlite.index.bm25 import lucene_idf, query_terms, term_weights, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +103,13 @@ class QdrantSignals:
 
     kind = "qdrant"
 
-    def __init__(self, settings: dict[str, Any], signals: Sequence[str], vocab: dict[str, int]):
+    def __init__(self, settings: dict[str, Any], signals: Sequence[str], vocab: dict[str, int],
+                 df: np.ndarray | None = None, n_passages: int = 0):
         self.settings = dict(settings)
         self.signals = list(signals)
         self.vocab = vocab
+        self.df = np.zeros(len(vocab), dtype=np.int64) if df is None else df  # passages holding each term
+        self.n_passages = n_passages
         self.client = client_for(settings)
         self.collection = settings["collection"]
 
@@ -142,7 +149,7 @@ class QdrantSignals:
                 size=dims["colbert"], distance=m.Distance.DOT, datatype=m.Datatype.FLOAT16, on_disk=True,
                 multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
                 hnsw_config=m.HnswConfigDiff(m=0))
-        sparse = {"bm25": m.SparseVectorParams(modifier=m.Modifier.IDF)} if "bm25" in self.signals else None
+        sparse = {"bm25": m.SparseVectorParams()} if "bm25" in self.signals else None  # IDF: in the query
         self.client.create_collection(self.collection, vectors_config=vectors, sparse_vectors_config=sparse,
                                       shard_number=self.settings["shards"], replication_factor=self.settings["replicas"])
         import warnings
@@ -177,8 +184,13 @@ class QdrantSignals:
             self.client.upsert(self.collection, points=points, wait=True)
 
     def _bm25_weights(self, index) -> list:
+        """Every passage's BM25 weights, and the collection's document frequencies with them."""
         tokens = [tokenize(index.encoder_input(p)) for p in range(len(index.passages))]
-        return term_weights(tokens, self.vocab, index.config.bm25)
+        weights = term_weights(tokens, self.vocab, index.config.bm25)
+        ids = np.concatenate([t for t, _ in weights]) if weights else np.zeros(0, np.int64)
+        self.df = np.bincount(ids, minlength=len(self.vocab)).astype(np.int64)
+        self.n_passages = len(weights)
+        return weights
 
     # -- changes --------------------------------------------------------------------------------
     def with_added(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
@@ -193,7 +205,7 @@ class QdrantSignals:
                 out._upsert(index, pids + first_new, vectors, weights)
         if weights is not None:
             out._rewrite_bm25(index, np.arange(first_new), weights)
-        out._check_count(len(index.passages), "after adding")
+        out._check_count(len(index.passages), "after adding", strict=False)
         return out
 
     def without(self, doc_ids: Sequence[str], index) -> "QdrantSignals":
@@ -205,7 +217,7 @@ class QdrantSignals:
             must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids)))])))
         if "bm25" in out.signals:
             out._rewrite_bm25(index, np.arange(len(index.passages)), out._bm25_weights(index))
-        out._check_count(len(index.passages), "after deleting")
+        out._check_count(len(index.passages), "after deleting", strict=False)
         return out
 
     def _rewrite_bm25(self, index, pids: np.ndarray, weights) -> None:
@@ -231,15 +243,19 @@ class QdrantSignals:
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        (folder / VOCAB_FILE).write_text(json.dumps(self.vocab), encoding="utf-8")
+        (folder / VOCAB_FILE).write_text(json.dumps({"vocab": self.vocab, "df": self.df.tolist(), "passages": self.n_passages}),
+                                         encoding="utf-8")
 
     @classmethod
     def open(cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, n_passages: int, root) -> "QdrantSignals":
         try:
-            vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            stats = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
+            vocab, df, n = stats["vocab"], np.asarray(stats["df"], dtype=np.int64), int(stats["passages"])
+            if len(df) != len(vocab):
+                raise ValueError("vocabulary and document frequencies differ in length")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexFormatError(f"{root}: {VOCAB_FILE} is unreadable ({exc}); rebuild the index") from None
-        out = cls(settings, signals, vocab)
+        out = cls(settings, signals, vocab, df, n)
         try:
             exists = out.client.collection_exists(out.collection)
         except Exception as exc:
@@ -248,14 +264,24 @@ class QdrantSignals:
         if not exists:
             raise IndexFormatError(f"{root}: its Qdrant collection {out.collection!r} is missing at "
                                    f"{settings['url'] or settings['path']}; rebuild the index with `radlite index`")
-        out._check_count(n_passages, str(root))
+        n = out.client.count(out.collection, exact=True).count
+        if n != n_passages:
+            # an add or delete interrupted between Qdrant and the catalog's save: the index still
+            # searches (points of unknown documents are skipped, missing ones score 0), and
+            # re-running the same command brings the two back in step (point ids are deterministic)
+            logger.warning("%s: Qdrant collection %r holds %d passages, the index %d: re-run the interrupted "
+                           "add/delete, or rebuild with `radlite index`", root, out.collection, n, n_passages)
         return out
 
-    def _check_count(self, expected: int, when: str) -> None:
+    def _check_count(self, expected: int, when: str, strict: bool = True) -> None:
         n = self.client.count(self.collection, exact=True).count
-        if n != expected:
-            raise IndexFormatError(f"Qdrant collection {self.collection!r} holds {n} passages but the index has "
-                                   f"{expected} ({when}); rebuild the index with `radlite index`")
+        if n == expected:
+            return
+        message = (f"Qdrant collection {self.collection!r} holds {n} passages but the index has {expected} ({when})")
+        if strict:
+            raise IndexFormatError(message + "; rebuild the index with `radlite index`")
+        # points of an interrupted earlier add, or another writer: searches skip unknown documents
+        logger.warning("%s; re-run the interrupted add/delete, or rebuild with `radlite index`", message)
 
     # -- search -----------------------------------------------------------------------------------
     def search(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -322,9 +348,13 @@ class QdrantSignals:
         from qdrant_client import models as m
 
         terms, counts = query_terms(q.text, self.vocab)
+        terms, counts = terms[terms < len(self.df)], counts[terms < len(self.df)]
+        keep = self.df[terms] > 0  # a term of deleted passages only
+        terms, counts = terms[keep], counts[keep]
         if len(terms) == 0:
             return None
-        return m.SparseVector(indices=terms.tolist(), values=counts.tolist())
+        values = counts * lucene_idf(self.n_passages, self.df[terms].astype(np.float64))
+        return m.SparseVector(indices=terms.tolist(), values=values.astype(np.float32).tolist())
 
     @staticmethod
     def _passages(index, points, order: bool = True) -> tuple[np.ndarray, np.ndarray]:

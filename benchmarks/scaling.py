@@ -1,0 +1,293 @@
+"""Measurements behind docs/scaling.md (python benchmarks/scaling.py --out benchmarks/scaling.md).
+
+  A. bytes per passage of each signal in a real index (MEDLINE, 1,834 passages, default models),
+     and what a passage holds: ColBERT tokens, BM25 terms, text;
+  B. the Qdrant backend on the same vectors (qdrant-client's embedded local mode: no server can be
+     installed here): upsert rate, top-10 agreement with the local backend per signal, latency;
+  C. passage encoding, both encoders: passages/s in one process vs Ray Data on a local instance;
+  D. fan-out: per-signal search latency of one 50,000-passage index vs the same split over 2 and
+     4 shards (the slowest shard of each query is the latency of a parallel fan-out), the merge,
+     and the merged top-10 against the single index's.
+Indexes are reused from benchmarks/speed.py's work folder (/tmp/radlite-speed), built if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.speed import SHARED, machine, pct, synthetic_index  # noqa: E402
+from radlite.corpus import load_corpus  # noqa: E402
+from radlite.pipeline import RadLITESearch, _Timer  # noqa: E402
+from radlite.retrieve import retrieve  # noqa: E402
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else Path(path).stat().st_size
+
+
+def medline_index(work: Path) -> Path:
+    path = work / "medline-index"
+    if not (path / "CURRENT").exists():
+        print("[medline] indexing with the default models", file=sys.stderr, flush=True)
+        RadLITESearch(show_progress=True).index_corpus(load_corpus(SHARED / "medline")).save(path)
+    return path
+
+
+def queries() -> list[str]:
+    return [json.loads(x)["text"] for x in (SHARED / "medline" / "queries.jsonl").read_text().splitlines() if x.strip()]
+
+
+# -- A ---------------------------------------------------------------------------------------------
+def bytes_section(path: Path) -> dict:
+    from radlite.index.bm25 import term_weights, tokenize
+
+    engine = RadLITESearch.load(path, use_reranker=False)
+    idx = engine.index
+    gen = path / (path / "CURRENT").read_text().strip()
+    n = len(idx.passages)
+    parts = {"bm25": du(gen / "bm25"), "biencoder": du(gen / "biencoder"), "colbert": du(gen / "colbert"),
+             "catalog (documents.jsonl + passages.npy)": du(gen / "documents.jsonl") + du(gen / "passages.npy")}
+    texts = [idx.encoder_input(p) for p in range(n)]
+    weights = term_weights([tokenize(t) for t in texts], {}, idx.config.bm25)
+    return {"passages": n, "documents": len(idx.documents), "bytes": parts,
+            "per_passage": {k: v / n for k, v in parts.items()},
+            "colbert_tokens_per_passage": idx.colbert.n_tokens / n,
+            "colbert_bytes_per_token": parts["colbert"] / idx.colbert.n_tokens,
+            "bm25_terms_per_passage": float(np.mean([len(t) for t, _ in weights])),
+            "text_chars_per_passage": float(np.mean([len(t) for t in texts])),
+            "biencoder_dim": idx.dense.dim}
+
+
+# -- B ---------------------------------------------------------------------------------------------
+class _Replay:
+    """Hands an existing index's vectors to SearchIndex.build in order, chunk by chunk."""
+
+    def __init__(self, vectors):
+        self.vectors, self.at = vectors, 0
+
+    def encode_passages(self, texts, progress=False):
+        out = self.vectors[self.at:self.at + len(texts)]
+        self.at += len(texts)
+        return out
+
+
+def qdrant_section(path: Path, qs: list[str]) -> dict:
+    from radlite.index import SearchIndex
+    from radlite.index.qdrant import settings_for
+
+    local = RadLITESearch.load(path, use_reranker=False)
+    idx = local.index
+    n = len(idx.passages)
+    dense = np.asarray(idx.dense.embeddings)
+    tokens = [idx.colbert.token_vectors(np.arange(idx.colbert.offsets[p], idx.colbert.offsets[p + 1])) for p in range(n)]
+    folder = Path(tempfile.mkdtemp(prefix="radlite-qdrant-bench-"))
+    t = time.perf_counter()
+    built = SearchIndex.build(idx.documents, idx.config, {"biencoder": _Replay(dense), "colbert": _Replay(tokens)},
+                              idx.models, backend=settings_for(None, folder / "qd"))
+    upsert_s = time.perf_counter() - t
+    remote = RadLITESearch.load(path, use_reranker=False)
+    remote.index = built
+    out = {"passages": n, "upsert_s": upsert_s, "upsert_per_s": n / upsert_s, "local_mode_disk_bytes": du(folder)}
+    overlap = {s: [] for s in ("bm25", "biencoder", "colbert")}
+    exact_overlap, lat = [], {s: {"local": [], "qdrant": []} for s in overlap}
+    for query in qs:
+        q = local._encode_query(query, ["biencoder", "colbert"], _Timer())
+        for s in overlap:
+            t = time.perf_counter()
+            a, _ = retrieve(idx, q, s, 10)
+            lat[s]["local"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            b, _ = retrieve(built, q, s, 10)
+            lat[s]["qdrant"].append((time.perf_counter() - t) * 1000)
+            overlap[s].append(len(set(a.tolist()) & set(b.tolist())) / 10)
+            if s == "colbert":
+                exact = set(idx.colbert.exact_search(q.colbert, 10)[0].tolist())
+                exact_overlap.append((len(set(a.tolist()) & exact) / 10, len(set(b.tolist()) & exact) / 10))
+    out["top10_overlap"] = {s: float(np.mean(v)) for s, v in overlap.items()}
+    out["colbert_vs_exact"] = {"local": float(np.mean([x for x, _ in exact_overlap])),
+                               "qdrant": float(np.mean([y for _, y in exact_overlap]))}
+    out["latency_p50_ms"] = {s: {k: pct(v, 50) for k, v in d.items()} for s, d in lat.items()}
+    built.remote.drop()
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+# -- C ---------------------------------------------------------------------------------------------
+def encoding_section(path: Path, n: int) -> dict:
+    import ray
+
+    from radlite.encoding import LocalEncoding, RayEncoding, gather
+
+    engine = RadLITESearch.load(path, use_reranker=False)
+    idx = engine.index
+    texts = [idx.encoder_input(p) for p in range(0, len(idx.passages), max(1, len(idx.passages) // n))][:n]
+    models = {s: engine.models[s].path for s in ("biencoder", "colbert")}
+    local = LocalEncoding({s: engine._encoder(s) for s in models})
+    gather(local, texts[:8])  # warm-up
+    runs = {}
+    t = time.perf_counter()
+    gather(local, texts)
+    runs["one process (torch: 2 threads)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray_start = time.perf_counter() - t
+    startup = {}
+    for actors, threads in ((2, 1), (1, 2)):
+        name = f"Ray Data, {actors} actor(s) x {threads} thread(s)"
+        enc = RayEncoding(models, actors=actors, threads=threads, rows_per_task=32)
+        t = time.perf_counter()
+        gather(enc, texts[:actors * 2])  # a run of 2 passages per actor: starting the pool and loading models
+        startup[name] = time.perf_counter() - t
+        t = time.perf_counter()
+        gather(enc, texts)
+        runs[name] = time.perf_counter() - t
+    ray.shutdown()
+    out = {}
+    for k, v in runs.items():
+        out[k] = {"seconds": v, "passages_per_s": len(texts) / v}
+        if k in startup:  # throughput once the actors are up (what a long job sees)
+            out[k].update({"startup_s": startup[k], "steady_passages_per_s": len(texts) / max(1e-9, v - startup[k])})
+    return {"passages": len(texts), "ray_init_s": ray_start, "runs": out}
+
+
+# -- D ---------------------------------------------------------------------------------------------
+def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
+    from radlite.index.shards import ShardedSignals, _merge
+
+    engine = RadLITESearch.load(path, use_reranker=False)
+    idx = engine.index
+    qv = [engine._encode_query(q, ["biencoder", "colbert"], _Timer()) for q in qs]
+    signals = ("biencoder", "colbert")
+    single = {s: [] for s in signals}
+    tops = {s: [] for s in signals}
+    for q in qv[:2]:  # warm-up
+        for s in signals:
+            retrieve(idx, q, s, depth)
+    for q in qv:
+        for s in signals:
+            t = time.perf_counter()
+            pids, _ = retrieve(idx, q, s, depth)
+            single[s].append((time.perf_counter() - t) * 1000)
+            tops[s].append(set(pids[:10].tolist()))
+    out = {"passages": len(idx.passages), "depth": depth,
+           "single_p50_ms": {s: pct(v, 50) for s, v in single.items()},
+           "single_p95_ms": {s: pct(v, 95) for s, v in single.items()}, "sharded": {}}
+    for n in (2, 4):
+        t = time.perf_counter()
+        sharded = ShardedSignals(idx, n)
+        split_s = time.perf_counter() - t
+        slowest = {s: [] for s in signals}
+        merge = {s: [] for s in signals}
+        agree = {s: [] for s in signals}
+        for i, q in enumerate(qv):
+            for s in signals:
+                hits, times = [], []
+                for shard in sharded.shards:
+                    t = time.perf_counter()
+                    pids, scores = retrieve(shard.index, q, s, depth)
+                    times.append((time.perf_counter() - t) * 1000)
+                    hits.append((shard.global_pids[pids], scores))
+                t = time.perf_counter()
+                merged, _ = _merge(hits, depth)
+                merge[s].append((time.perf_counter() - t) * 1000)
+                slowest[s].append(max(times))
+                agree[s].append(len(set(merged[:10].tolist()) & tops[s][i]) / 10)
+        out["sharded"][n] = {"split_s": split_s,
+                             "slowest_shard_p50_ms": {s: pct(v, 50) for s, v in slowest.items()},
+                             "slowest_shard_p95_ms": {s: pct(v, 95) for s, v in slowest.items()},
+                             "merge_p50_ms": {s: pct(v, 50) for s, v in merge.items()},
+                             "top10_agreement_with_single": {s: float(np.mean(v)) for s, v in agree.items()}}
+        del sharded
+    return out
+
+
+def report(r: dict, command: str) -> str:
+    a, b, c, d = r["bytes"], r["qdrant"], r["encoding"], r["fanout"]
+    lines = [f"# radlite scaling measurements\n\nMachine: {r['machine']}. Date {r['date']}. Command: `{command}`.\n",
+             f"## A. Bytes per passage (MEDLINE, {a['passages']} passages of {a['documents']} documents, default models)\n",
+             "| part | bytes | bytes per passage |", "|---|---|---|"]
+    lines += [f"| {k} | {v:,} | {a['per_passage'][k]:,.0f} |" for k, v in a["bytes"].items()]
+    lines += ["", f"A passage holds {a['colbert_tokens_per_passage']:.0f} ColBERT tokens "
+              f"({a['colbert_bytes_per_token']:.0f} bytes per token in the local index, fp16 vectors + codes), "
+              f"{a['bm25_terms_per_passage']:.0f} distinct BM25 terms and {a['text_chars_per_passage']:.0f} characters "
+              f"of text; the bi-encoder vector is {a['biencoder_dim']}-d float32.\n",
+              f"## B. The Qdrant backend on the same vectors (embedded local mode)\n",
+              f"Upsert of {b['passages']} passages (dense + ColBERT multivector + BM25 sparse + payload): "
+              f"{b['upsert_s']:.1f} s, {b['upsert_per_s']:.0f} passages/s; local-mode folder {b['local_mode_disk_bytes']:,} bytes "
+              f"(qdrant-client's local mode pickles points into SQLite: not a server's storage format).\n",
+              "| signal | top-10 overlap, Qdrant vs local | p50 ms local | p50 ms Qdrant (local mode) |", "|---|---|---|---|"]
+    for s in ("bm25", "biencoder", "colbert"):
+        lat = b["latency_p50_ms"][s]
+        lines.append(f"| {s} | {b['top10_overlap'][s]:.3f} | {lat['local']:.1f} | {lat['qdrant']:.1f} |")
+    lines += ["", f"ColBERT top-10 overlap with brute-force MaxSim over every passage: local IVF "
+              f"{b['colbert_vs_exact']['local']:.3f}, Qdrant (dense + sparse prefetch, MaxSim re-score) "
+              f"{b['colbert_vs_exact']['qdrant']:.3f}. Local mode searches by brute force in Python; a Qdrant server's "
+              f"latency is not measured here.\n",
+              f"## C. Passage encoding, both encoders ({c['passages']} MEDLINE passages)\n",
+              "| run | seconds | passages/s | actor start-up s (a 2-passage run) | passages/s without start-up |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['seconds']:.1f} | {v['passages_per_s']:.1f} | "
+              + (f"{v['startup_s']:.1f} | {v['steady_passages_per_s']:.1f} |" if "startup_s" in v else "- | - |")
+              for k, v in c["runs"].items()]
+    lines += ["", f"Starting the local Ray instance took {c['ray_init_s']:.1f} s (not in the table). Each Ray run starts "
+              "its actor pool and loads the models in every actor; the last column subtracts that (measured by a "
+              "run of 2 passages per actor), which is what a long job sees.\n",
+              f"## D. Fan-out ({d['passages']:,} synthetic passages, depth {d['depth']}, {r['n_queries']} MEDLINE queries)\n",
+              "| layout | bi-encoder p50 / p95 ms | ColBERT p50 / p95 ms | merge p50 ms | top-10 agreement with one index (bi-encoder / ColBERT) |",
+              "|---|---|---|---|---|",
+              f"| one index | {d['single_p50_ms']['biencoder']:.1f} / {d['single_p95_ms']['biencoder']:.1f} | "
+              f"{d['single_p50_ms']['colbert']:.1f} / {d['single_p95_ms']['colbert']:.1f} | - | 1 / 1 |"]
+    for n, v in d["sharded"].items():
+        lines.append(f"| {n} shards (slowest shard) | {v['slowest_shard_p50_ms']['biencoder']:.1f} / {v['slowest_shard_p95_ms']['biencoder']:.1f} | "
+                     f"{v['slowest_shard_p50_ms']['colbert']:.1f} / {v['slowest_shard_p95_ms']['colbert']:.1f} | "
+                     f"{v['merge_p50_ms']['biencoder']:.2f} / {v['merge_p50_ms']['colbert']:.2f} | "
+                     f"{v['top10_agreement_with_single']['biencoder']:.3f} / {v['top10_agreement_with_single']['colbert']:.3f} |")
+    lines += ["", "Shards run one after another here (2 cores); the slowest shard per query is what a parallel fan-out "
+              "waits for, before the network. Exactness of the merge is tested in tests/test_shards.py (exact search in "
+              "each shard); here each shard uses the index's own ColBERT IVF, so its candidates are per shard.\n"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scaling.md")
+    ap.add_argument("--work", type=Path, default=Path(os.environ.get("RADLITE_SPEED_WORK", "/tmp/radlite-speed")))
+    ap.add_argument("--encode", type=int, default=192, help="passages for section C")
+    ap.add_argument("--synthetic", type=int, default=50_000)
+    ap.add_argument("--sections", default="ABCD")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    path = medline_index(args.work)
+    qs = queries()
+    partial = args.out.with_suffix(".json")
+    r = json.loads(partial.read_text()) if partial.is_file() else {}
+    r.update({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "n_queries": len(qs)})
+    steps = {"A": ("bytes", lambda: bytes_section(path)), "B": ("qdrant", lambda: qdrant_section(path, qs)),
+             "C": ("encoding", lambda: encoding_section(path, args.encode)),
+             "D": ("fanout", lambda: fanout_section(synthetic_index(args.synthetic, args.work), qs))}
+    for name in args.sections:
+        key, fn = steps[name]
+        print(f"{name}. {key}", file=sys.stderr, flush=True)
+        r[key] = fn()
+        partial.write_text(json.dumps(r, indent=2, default=float))
+    if all(k in r for k in ("bytes", "qdrant", "encoding", "fanout")):
+        args.out.write_text(report(r, "python benchmarks/scaling.py"), encoding="utf-8")
+        print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
