@@ -107,6 +107,7 @@ def index_cmd(
     qdrant_collection: str = typer.Option("radlite", help="Collection name prefix (a build stamp is appended)."),
     shards: int = typer.Option(1, min=1, help="Qdrant shards of the collection (applies on a cluster)."),
     replicas: int = typer.Option(1, min=1, help="Qdrant replication factor (applies on a cluster)."),
+    bm25_avgdl_tolerance: float = typer.Option(0.0, help="Qdrant: rewrite BM25 weights on add/delete only when the average passage length moved more than this (0: always, exact)."),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                       help="Encode passages on Ray Data: --ray alone (or --ray local) starts a local Ray instance, --ray ADDRESS joins a cluster."),
     ray_actors: Optional[int] = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU)."),
@@ -123,7 +124,7 @@ def index_cmd(
     config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
     if not 0 <= overlap_words < passage_words:
         raise RadliteError("--overlap-words must be smaller than --passage-words")
-    settings = _backend_settings(backend, qdrant_url, qdrant_path, qdrant_collection, shards, replicas)
+    settings = _backend_settings(backend, qdrant_url, qdrant_path, qdrant_collection, shards, replicas, bm25_avgdl_tolerance)
     err.print(f"indexing {len(docs)} documents from {escape(str(corpus))}"
               + (f" into Qdrant at {escape(str(qdrant_url or qdrant_path))}" if settings else "")
               + (f", encoding on Ray ({escape(ray)})" if ray else ""))
@@ -148,7 +149,7 @@ def index_cmd(
     _print_notes(engine)
 
 
-def _backend_settings(backend, url, path, collection, shards, replicas):
+def _backend_settings(backend, url, path, collection, shards, replicas, tolerance):
     if backend == "local":
         if url or path:
             raise RadliteError("--qdrant-url / --qdrant-path need --backend qdrant")
@@ -157,7 +158,7 @@ def _backend_settings(backend, url, path, collection, shards, replicas):
         raise RadliteError(f"unknown --backend {backend!r}; choose 'local' or 'qdrant'")
     from radlite.index.qdrant import settings_for
 
-    return settings_for(url, path, collection, shards, replicas)
+    return settings_for(url, path, collection, shards, replicas, tolerance)
 
 
 def _previous_backend(output: Path):
@@ -177,7 +178,7 @@ def _drop_replaced(previous, current) -> None:
     from radlite.index.qdrant import QdrantSignals
 
     try:
-        QdrantSignals(previous, [], {}).drop()
+        QdrantSignals(previous, []).drop()
     except RadliteError as exc:
         err.print(f"note: the replaced index's Qdrant collection {previous['collection']} was not dropped ({exc})")
 

@@ -101,6 +101,8 @@ def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
         engine.index = engine.with_documents(NEW_DOCS)
         engine.delete_documents(["new-2", engine.index.documents[0].id])
     assert [d.id for d in local.index.documents] == [d.id for d in remote.index.documents]
+    state = remote.index.remote
+    assert state.weights_avgdl == state.counts.avgdl  # tolerance 0: every change rewrote the weights
     _assert_same(local, remote, _queries())
     assert remote.search("scaphoid waist fracture", top_k=3, candidates=10, signals=["bm25"])[0]["id"] != "new-2"
     assert remote.search("pleural line deep sulcus", top_k=1, candidates=5, signals=["bm25"])[0]["id"] == "new-1"
@@ -108,6 +110,29 @@ def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
     remote.save(root / "qdrant")
     local.save(root / "local")
     _assert_same(RadLITESearch.load(root / "local"), RadLITESearch.load(root / "qdrant"), _queries()[:4])
+
+
+def test_avgdl_tolerance_skips_rewriting_weights_for_small_changes(tiny_models, tmp_path):
+    docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
+    engine = _engine(tiny_models, settings_for(None, tmp_path / "qd", bm25_avgdl_tolerance=0.5)).index_corpus(docs)
+    before = engine.index.remote.weights_avgdl
+    engine.index = engine.with_documents(NEW_DOCS)
+    state = engine.index.remote
+    assert state.counts.avgdl != before and state.weights_avgdl == before  # moved, but by less than 50%
+    # the new passages were weighted at the stored average length, like the old ones
+    pid = len(engine.index.passages) - 1
+    terms, w = state.counts.weights([pid], before, engine.index.config.bm25)[0]
+    point = state.client.retrieve(state.collection, [remote_id(engine.index, pid)], with_vectors=["bm25"])[0]
+    assert point.vector["bm25"].indices == terms.tolist()
+    np.testing.assert_allclose(point.vector["bm25"].values, w, rtol=1e-6)
+    assert engine.search("thickened pylorus infant", top_k=1, candidates=5, signals=["bm25"])[0]["id"] == "new-3"
+
+
+def remote_id(index, pid):
+    from radlite.index.qdrant import _first_pids, point_id
+
+    d = int(index.passages[pid, 0])
+    return point_id(index.documents[d].id, pid - int(_first_pids(index)[d]))
 
 
 def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):

@@ -154,7 +154,7 @@ class SearchIndex:
         passages[:, 0] = renumber[passages[:, 0]]
         out = SearchIndex(self.config, self.models, [self.documents[i] for i in keep_docs], passages, created=self.created)
         if self.remote is not None:
-            out.remote = self.remote.without(sorted({self.documents[i].id for i in drop.tolist()}), out)
+            out.remote = self.remote.without(sorted({self.documents[i].id for i in drop.tolist()}), out, keep_pids)
             return out
         out.bm25 = self._rebuilt_bm25(out)
         out.dense = self.dense.subset(keep_pids) if self.dense is not None else None

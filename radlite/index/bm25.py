@@ -115,23 +115,93 @@ def _quiet(module) -> None:
     logging.getLogger(module.__name__).setLevel(logging.WARNING)
 
 
+class TermCounts:
+    """Each passage's BM25 term counts (CSR rows over a vocabulary that only grows) and lengths:
+    enough to give the document-side BM25 weights at any average length, and the collection's
+    document frequencies, without tokenising the passages again."""
+
+    def __init__(self, vocab: dict[str, int], indptr: np.ndarray, terms: np.ndarray, tf: np.ndarray,
+                 lengths: np.ndarray):
+        self.vocab, self.indptr, self.terms, self.tf, self.lengths = vocab, indptr, terms, tf, lengths
+
+    @classmethod
+    def of(cls, texts: Sequence[str], vocab: dict[str, int] | None = None) -> "TermCounts":
+        """Counts of `texts` (radlite's BM25 tokenizer), extending a copy of `vocab`."""
+        return cls.of_tokens([tokenize(t) for t in texts], vocab)
+
+    @classmethod
+    def of_tokens(cls, token_lists: Sequence[Sequence[str]], vocab: dict[str, int] | None = None) -> "TermCounts":
+        vocab = dict(vocab or {})
+        indptr, terms, tf, lengths = [0], [], [], []
+        for toks in token_lists:
+            ids, counts = np.unique(np.array([vocab.setdefault(t, len(vocab)) for t in toks], dtype=np.int64),
+                                    return_counts=True)
+            terms.append(ids)
+            tf.append(counts)
+            indptr.append(indptr[-1] + len(ids))
+            lengths.append(len(toks))
+        cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+        return cls(vocab, np.array(indptr, np.int64), cat(terms, np.int64), cat(tf, np.float32),
+                   np.array(lengths, np.float64))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def avgdl(self) -> float:
+        return float(self.lengths.mean()) if len(self.lengths) else 1.0
+
+    def doc_freq(self) -> np.ndarray:
+        return np.bincount(self.terms, minlength=len(self.vocab)).astype(np.int64)
+
+    def extended(self, texts: Sequence[str]) -> "TermCounts":
+        """These counts followed by those of `texts` (new terms get new ids)."""
+        more = TermCounts.of(texts, self.vocab)
+        return TermCounts(more.vocab, np.concatenate([self.indptr, more.indptr[1:] + self.indptr[-1]]),
+                          np.concatenate([self.terms, more.terms]), np.concatenate([self.tf, more.tf]),
+                          np.concatenate([self.lengths, more.lengths]))
+
+    def subset(self, rows: np.ndarray) -> "TermCounts":
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, np.int64)
+        return TermCounts(dict(self.vocab), np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),
+                          self.terms[take], self.tf[take], self.lengths[rows])
+
+    def weights(self, rows: np.ndarray, avgdl: float, cfg: BM25Config) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(term ids, weights) of each row: tf / (tf + k1 * (1 - b + b * dl / avgdl)), bm25s' "lucene"
+        BM25 without the IDF. Multiplied by ln(1 + (N - n + 0.5) / (n + 0.5)) per query term (Qdrant's
+        IDF modifier, or the query side computed from the collection's frequencies) it is exactly
+        BM25Index's score over the same passages."""
+        if cfg.method != "lucene":
+            raise ValueError(f"BM25 method {cfg.method!r}: only 'lucene' has a sparse-vector form here")
+        out = []
+        for r in np.asarray(rows, dtype=np.int64).tolist():
+            a, b = self.indptr[r], self.indptr[r + 1]
+            tf = self.tf[a:b].astype(np.float64)
+            norm = cfg.k1 * (1 - cfg.b + cfg.b * self.lengths[r] / avgdl)
+            out.append((self.terms[a:b], (tf / (tf + norm)).astype(np.float32)))
+        return out
+
+    def save(self, folder: Path, name: str) -> None:
+        np.savez(folder / f"{name}.npz", indptr=self.indptr, terms=self.terms, tf=self.tf, lengths=self.lengths)
+        (folder / f"{name}_vocab.json").write_text(json.dumps(self.vocab), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> "TermCounts":
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("indptr", "terms", "tf", "lengths")}
+        vocab = json.loads((folder / f"{name}_vocab.json").read_text(encoding="utf-8"))
+        out = cls(vocab, **arrays)
+        if len(out.indptr) != len(out.lengths) + 1 or out.indptr[-1] != len(out.terms) or len(out.tf) != len(out.terms):
+            raise ValueError(f"{name}: term counts disagree in length")
+        return out
+
+
 def term_weights(token_lists: Sequence[Sequence[str]], vocab: dict[str, int], cfg: BM25Config) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each passage's document-side BM25 term weights, as (term ids, weights) with ids from `vocab`
-    (extended in place with new terms): tf / (tf + k1 * (1 - b + b * dl / avgdl)), bm25s' "lucene"
-    form without the IDF. An engine that multiplies these by ln(1 + (N - n + 0.5) / (n + 0.5)) for
-    each query term (Qdrant's IDF modifier, or radlite's shards with global statistics) scores
-    exactly as BM25Index does over the same passages."""
-    if cfg.method != "lucene":
-        raise ValueError(f"BM25 method {cfg.method!r}: only 'lucene' has a sparse-vector form here")
-    lengths = np.array([len(t) for t in token_lists], dtype=np.float64)
-    avgdl = float(lengths.mean()) if len(lengths) else 1.0
-    out = []
-    for tokens, dl in zip(token_lists, lengths):
-        terms, tf = np.unique(np.array([vocab.setdefault(t, len(vocab)) for t in tokens], dtype=np.int64),
-                              return_counts=True)
-        tf = tf.astype(np.float64)
-        out.append((terms, (tf / (tf + cfg.k1 * (1 - cfg.b + cfg.b * dl / avgdl))).astype(np.float32)))
-    return out
+    """Document-side BM25 weights of tokenised passages (TermCounts.weights at their own avgdl)."""
+    counts = TermCounts.of_tokens(token_lists, vocab)
+    return counts.weights(np.arange(len(counts)), counts.avgdl, cfg)
 
 
 def query_terms(query: str, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

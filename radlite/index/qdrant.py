@@ -35,12 +35,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from radlite.errors import IndexFormatError, RadliteError
-from radlite.index.bm25 import lucene_idf, query_terms, term_weights, tokenize
+from radlite.index.bm25 import TermCounts, lucene_idf, query_terms
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = uuid.UUID("6f1c8f57-3b0e-4c55-9a53-2b1d7d8e0a11")
-VOCAB_FILE = "qdrant_vocab.json"
+BM25_FILE = "qdrant_bm25"  # qdrant_bm25.npz + qdrant_bm25_vocab.json: term counts of every passage
+STATE_FILE = "qdrant_state.json"
 UPSERT_BATCH = 256
 TIE_SLACK = 8
 
@@ -49,15 +50,23 @@ _clients_lock = threading.Lock()
 
 
 def settings_for(url: str | None, path: str | Path | None, collection: str | None = None, shards: int = 1,
-                 replicas: int = 1) -> dict[str, Any]:
-    """The manifest's "backend" entry for a Qdrant index (exactly one of url or path)."""
+                 replicas: int = 1, bm25_avgdl_tolerance: float = 0.0) -> dict[str, Any]:
+    """The manifest's "backend" entry for a Qdrant index (exactly one of url or path).
+
+    `bm25_avgdl_tolerance`: BM25's stored weights depend on the average passage length, which
+    every add/delete changes. 0 (the default) rewrites every passage's weights on each change, so
+    BM25 stays exactly the local backend's; at archive scale (millions of passages) set e.g. 0.02
+    to rewrite only when the average has moved by more than 2% (scores drift by less than that)."""
     if bool(url) == bool(path):
         raise RadliteError("the Qdrant backend needs exactly one of --qdrant-url (a server or cluster) or "
                            "--qdrant-path (qdrant-client's embedded local mode)")
     if shards < 1 or replicas < 1:
         raise RadliteError("--shards and --replicas must be at least 1")
+    if not 0 <= bm25_avgdl_tolerance < 1:
+        raise RadliteError("--bm25-avgdl-tolerance must be from 0 to below 1")
     return {"kind": "qdrant", "url": url or None, "path": str(Path(path).resolve()) if path else None,
-            "collection": collection or "radlite", "shards": int(shards), "replicas": int(replicas)}
+            "collection": collection or "radlite", "shards": int(shards), "replicas": int(replicas),
+            "bm25_avgdl_tolerance": float(bm25_avgdl_tolerance)}
 
 
 def client_for(settings: dict[str, Any]):
@@ -103,15 +112,36 @@ class QdrantSignals:
 
     kind = "qdrant"
 
-    def __init__(self, settings: dict[str, Any], signals: Sequence[str], vocab: dict[str, int],
-                 df: np.ndarray | None = None, n_passages: int = 0):
+    def __init__(self, settings: dict[str, Any], signals: Sequence[str], counts: TermCounts | None = None,
+                 weights_avgdl: float = 1.0):
         self.settings = dict(settings)
         self.signals = list(signals)
-        self.vocab = vocab
-        self.df = np.zeros(len(vocab), dtype=np.int64) if df is None else df  # passages holding each term
-        self.n_passages = n_passages
         self.client = client_for(settings)
         self.collection = settings["collection"]
+        # BM25: every passage's term counts (kept in the catalog, so changes never tokenise the
+        # collection again), the collection's document frequencies, and the average length the
+        # stored weights were computed with
+        self.counts = counts
+        self.df = counts.doc_freq() if counts is not None else np.zeros(0, np.int64)
+        self.weights_avgdl = weights_avgdl
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        return self.counts.vocab if self.counts is not None else {}
+
+    def _changed(self, counts: TermCounts | None) -> "QdrantSignals":
+        """The same collection with new BM25 counts; the stored weights' average length is kept
+        unless it moved more than the backend's tolerance (0: always exact)."""
+        out = QdrantSignals(self.settings, self.signals, counts, self.weights_avgdl)
+        if counts is not None:
+            tolerance = float(self.settings.get("bm25_avgdl_tolerance", 0.0))
+            if abs(counts.avgdl / self.weights_avgdl - 1) > tolerance:
+                out.weights_avgdl = counts.avgdl
+        return out
+
+    def _weights(self, index, rows: np.ndarray):
+        return None if self.counts is None else dict(zip(
+            np.asarray(rows).tolist(), self.counts.weights(rows, self.weights_avgdl, index.config.bm25)))
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -119,9 +149,10 @@ class QdrantSignals:
         """A new collection (named after settings' collection plus a build stamp, so a rebuild never
         touches the collection the live index still uses) holding every passage of `index`."""
         settings = {**settings, "collection": f"{settings['collection']}-{time.time_ns():x}"}
-        out = cls(settings, index.config.signals, {})
+        counts = TermCounts.of(texts) if "bm25" in index.config.signals else None
+        out = cls(settings, index.config.signals, counts, counts.avgdl if counts is not None else 1.0)
         try:
-            weights = out._bm25_weights(index) if "bm25" in out.signals else None
+            weights = out._weights(index, np.arange(len(texts)))
             if encoding is None or not encoding.signals:  # BM25 alone
                 out._create(dims={})
                 out._upsert(index, np.arange(len(texts)), {}, weights)
@@ -183,51 +214,46 @@ class QdrantSignals:
                 points.append(m.PointStruct(id=point_id(doc.id, pid - int(firsts[d])), vector=vec, payload=payload))
             self.client.upsert(self.collection, points=points, wait=True)
 
-    def _bm25_weights(self, index) -> list:
-        """Every passage's BM25 weights, and the collection's document frequencies with them."""
-        tokens = [tokenize(index.encoder_input(p)) for p in range(len(index.passages))]
-        weights = term_weights(tokens, self.vocab, index.config.bm25)
-        ids = np.concatenate([t for t, _ in weights]) if weights else np.zeros(0, np.int64)
-        self.df = np.bincount(ids, minlength=len(self.vocab)).astype(np.int64)
-        self.n_passages = len(weights)
-        return weights
-
     # -- changes --------------------------------------------------------------------------------
     def with_added(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
-        """`index` (the new catalog) has passages from `first_new` on that are not in Qdrant yet."""
-        out = QdrantSignals(self.settings, self.signals, dict(self.vocab))
-        weights = out._bm25_weights(index) if "bm25" in out.signals else None  # avgdl changed for all
+        """`index` (the new catalog) has passages from `first_new` on that are not in Qdrant yet;
+        `texts` are their encoder inputs."""
+        out = self._changed(self.counts.extended(texts) if self.counts is not None else None)
+        weights = out._weights(index, np.arange(first_new, len(index.passages)))
         new = np.arange(first_new, len(index.passages))
         if encoding is None or not encoding.signals:
             out._upsert(index, new, {}, weights)
         else:
             for pids, vectors in encoding.stream(texts, progress=progress):
                 out._upsert(index, pids + first_new, vectors, weights)
-        if weights is not None:
-            out._rewrite_bm25(index, np.arange(first_new), weights)
+        if out.counts is not None and out.weights_avgdl != self.weights_avgdl:
+            out._rewrite_bm25(index, np.arange(first_new))  # the average length moved: every weight changes
         out._check_count(len(index.passages), "after adding", strict=False)
         return out
 
-    def without(self, doc_ids: Sequence[str], index) -> "QdrantSignals":
-        """Delete the documents' points; `index` is the catalog without them."""
+    def without(self, doc_ids: Sequence[str], index, keep: np.ndarray) -> "QdrantSignals":
+        """Delete the documents' points; `index` is the catalog without them, `keep` the old passage
+        ids it kept (in order)."""
         from qdrant_client import models as m
 
-        out = QdrantSignals(self.settings, self.signals, dict(self.vocab))
+        out = self._changed(self.counts.subset(keep) if self.counts is not None else None)
         out.client.delete(out.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
             must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids)))])))
-        if "bm25" in out.signals:
-            out._rewrite_bm25(index, np.arange(len(index.passages)), out._bm25_weights(index))
+        if out.counts is not None and out.weights_avgdl != self.weights_avgdl:
+            out._rewrite_bm25(index, np.arange(len(index.passages)))
         out._check_count(len(index.passages), "after deleting", strict=False)
         return out
 
-    def _rewrite_bm25(self, index, pids: np.ndarray, weights) -> None:
-        """BM25's average passage length changed: rewrite the stored weights (IDF is Qdrant's, live)."""
+    def _rewrite_bm25(self, index, pids: np.ndarray) -> None:
+        """Rewrite the stored BM25 weights of `pids` at this object's average length."""
         from qdrant_client import models as m
 
         firsts = _first_pids(index)
         for lo in range(0, len(pids), UPSERT_BATCH * 4):
             batch = []
-            for pid in pids[lo:lo + UPSERT_BATCH * 4].tolist():
+            rows = pids[lo:lo + UPSERT_BATCH * 4]
+            weights = self._weights(index, rows)
+            for pid in rows.tolist():
                 d = int(index.passages[pid, 0])
                 terms, w = weights[pid]
                 batch.append(m.PointVectors(id=point_id(index.documents[d].id, pid - int(firsts[d])),
@@ -243,19 +269,20 @@ class QdrantSignals:
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        (folder / VOCAB_FILE).write_text(json.dumps({"vocab": self.vocab, "df": self.df.tolist(), "passages": self.n_passages}),
-                                         encoding="utf-8")
+        if self.counts is not None:
+            self.counts.save(folder, BM25_FILE)
+        (folder / STATE_FILE).write_text(json.dumps({"bm25_weights_avgdl": self.weights_avgdl}), encoding="utf-8")
 
     @classmethod
     def open(cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, n_passages: int, root) -> "QdrantSignals":
         try:
-            stats = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
-            vocab, df, n = stats["vocab"], np.asarray(stats["df"], dtype=np.int64), int(stats["passages"])
-            if len(df) != len(vocab):
-                raise ValueError("vocabulary and document frequencies differ in length")
+            avgdl = float(json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))["bm25_weights_avgdl"])
+            counts = TermCounts.load(folder, BM25_FILE) if "bm25" in signals else None
+            if counts is not None and len(counts) != n_passages:
+                raise ValueError(f"BM25 counts of {len(counts)} passages, catalog of {n_passages}")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexFormatError(f"{root}: {VOCAB_FILE} is unreadable ({exc}); rebuild the index") from None
-        out = cls(settings, signals, vocab, df, n)
+            raise IndexFormatError(f"{root}: the Qdrant index's BM25 state is unreadable ({exc}); rebuild the index") from None
+        out = cls(settings, signals, counts, avgdl)
         try:
             exists = out.client.collection_exists(out.collection)
         except Exception as exc:
@@ -347,13 +374,15 @@ class QdrantSignals:
     def _sparse_query(self, q):
         from qdrant_client import models as m
 
+        if self.counts is None:
+            return None
         terms, counts = query_terms(q.text, self.vocab)
         terms, counts = terms[terms < len(self.df)], counts[terms < len(self.df)]
         keep = self.df[terms] > 0  # a term of deleted passages only
         terms, counts = terms[keep], counts[keep]
         if len(terms) == 0:
             return None
-        values = counts * lucene_idf(self.n_passages, self.df[terms].astype(np.float64))
+        values = counts * lucene_idf(len(self.counts), self.df[terms].astype(np.float64))
         return m.SparseVector(indices=terms.tolist(), values=values.astype(np.float32).tolist())
 
     @staticmethod

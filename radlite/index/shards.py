@@ -16,61 +16,38 @@ written out so that its exactness can be tested here and its cost measured (docs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from radlite.index.bm25 import lucene_idf, tokenize
+from radlite.index.bm25 import TermCounts, lucene_idf, tokenize
 
 
-@dataclass
 class _ShardBM25:
     """One shard's term counts: enough to score with statistics gathered from every shard."""
 
-    vocab: dict[str, int]
-    indptr: np.ndarray  # CSR over passages
-    terms: np.ndarray
-    tf: np.ndarray
-    lengths: np.ndarray
-
-    @classmethod
-    def build(cls, texts: Sequence[str]) -> "_ShardBM25":
-        vocab: dict[str, int] = {}
-        indptr, terms, tf, lengths = [0], [], [], []
-        for text in texts:
-            toks = tokenize(text)
-            ids, counts = np.unique(np.array([vocab.setdefault(t, len(vocab)) for t in toks], dtype=np.int64),
-                                    return_counts=True)
-            terms.append(ids)
-            tf.append(counts)
-            indptr.append(indptr[-1] + len(ids))
-            lengths.append(len(toks))
-        cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
-        return cls(vocab, np.array(indptr, np.int64), cat(terms, np.int64), cat(tf, np.float64),
-                   np.array(lengths, np.float64))
+    def __init__(self, texts: Sequence[str]):
+        self.counts = TermCounts.of(texts)
+        self.rows = np.repeat(np.arange(len(self.counts)), np.diff(self.counts.indptr))
 
     def stats(self, words: Sequence[str]) -> tuple[int, float, np.ndarray]:
         """(passages, total length, document frequency of each word) on this shard."""
-        df = np.zeros(len(words))
-        for i, w in enumerate(words):
-            t = self.vocab.get(w)
-            if t is not None:
-                df[i] = np.count_nonzero(self.terms == t)
-        return len(self.lengths), float(self.lengths.sum()), df
+        c = self.counts
+        df = np.array([np.count_nonzero(c.terms == c.vocab[w]) if w in c.vocab else 0 for w in words], dtype=np.float64)
+        return len(c), float(c.lengths.sum()), df
 
     def scores(self, words: Sequence[str], weight: np.ndarray, avgdl: float, k1: float, b: float) -> np.ndarray:
         """BM25 of every passage of the shard; `weight` = query count x global IDF of each word."""
-        out = np.zeros(len(self.lengths))
-        norm = k1 * (1 - b + b * self.lengths / avgdl)
-        rows = np.repeat(np.arange(len(self.lengths)), np.diff(self.indptr))
+        c = self.counts
+        out = np.zeros(len(c))
+        norm = k1 * (1 - b + b * c.lengths / avgdl)
         for w, wt in zip(words, weight):
-            t = self.vocab.get(w)
-            if t is None:
+            if w not in c.vocab:
                 continue
-            hit = self.terms == t
-            r = rows[hit]
-            out[r] += wt * self.tf[hit] / (self.tf[hit] + norm[r])
+            hit = c.terms == c.vocab[w]
+            r = self.rows[hit]
+            tf = c.tf[hit].astype(np.float64)
+            out[r] += wt * tf / (tf + norm[r])
         return out.astype(np.float32)
 
 
@@ -78,7 +55,7 @@ class _Shard:
     def __init__(self, index, global_pids: np.ndarray):
         self.index = index  # a SearchIndex of this shard's documents (local parts)
         self.global_pids = global_pids  # shard passage id -> passage id in the whole collection
-        self.bm25 = _ShardBM25.build([index.encoder_input(p) for p in range(len(index.passages))]) \
+        self.bm25 = _ShardBM25([index.encoder_input(p) for p in range(len(index.passages))]) \
             if "bm25" in index.signals else None
 
 
