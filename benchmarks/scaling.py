@@ -174,7 +174,7 @@ def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
     signals = ("biencoder", "colbert")
     single = {s: [] for s in signals}
     tops = {s: [] for s in signals}
-    for q in qv[:2]:  # warm-up
+    for q in qv:  # warm-up: every query once, so the memory-mapped vectors are in the page cache
         for s in signals:
             retrieve(idx, q, s, depth)
     for q in qv:
