@@ -53,7 +53,10 @@ def queries() -> list[str]:
 
 # -- A ---------------------------------------------------------------------------------------------
 def bytes_section(path: Path) -> dict:
-    from radlite.index.bm25 import term_weights, tokenize
+    import tracemalloc
+
+    from radlite.index.bm25 import TermCounts
+    from radlite.types import Document
 
     engine = RadLITESearch.load(path, use_reranker=False)
     idx = engine.index
@@ -62,12 +65,23 @@ def bytes_section(path: Path) -> dict:
     parts = {"bm25": du(gen / "bm25"), "biencoder": du(gen / "biencoder"), "colbert": du(gen / "colbert"),
              "catalog (documents.jsonl + passages.npy)": du(gen / "documents.jsonl") + du(gen / "passages.npy")}
     texts = [idx.encoder_input(p) for p in range(n)]
-    weights = term_weights([tokenize(t) for t in texts], {}, idx.config.bm25)
+    counts = TermCounts.of(texts)
+    # what the catalog costs in RAM once loaded: the documents as Python objects, the passage table,
+    # and (Qdrant backend) the BM25 term counts
+    lines = (gen / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    tracemalloc.start()
+    docs = [Document.from_json(json.loads(line)) for line in lines]
+    doc_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del docs
+    catalog_ram = {"documents (Python objects)": doc_bytes / n, "passage table": idx.passages.nbytes / n,
+                   "BM25 term counts (Qdrant backend)": sum(a.nbytes for a in (counts.indptr, counts.terms, counts.tf,
+                                                                               counts.lengths)) / n}
     return {"passages": n, "documents": len(idx.documents), "bytes": parts,
             "per_passage": {k: v / n for k, v in parts.items()},
             "colbert_tokens_per_passage": idx.colbert.n_tokens / n,
             "colbert_bytes_per_token": parts["colbert"] / idx.colbert.n_tokens,
-            "bm25_terms_per_passage": float(np.mean([len(t) for t, _ in weights])),
+            "bm25_terms_per_passage": len(counts.terms) / n, "catalog_ram_per_passage": catalog_ram,
             "text_chars_per_passage": float(np.mean([len(t) for t in texts])),
             "biencoder_dim": idx.dense.dim}
 
@@ -88,6 +102,7 @@ class _Replay:
 def qdrant_section(path: Path, qs: list[str]) -> dict:
     from radlite.index import SearchIndex
     from radlite.index.qdrant import settings_for
+    from radlite.types import Document
 
     local = RadLITESearch.load(path, use_reranker=False)
     idx = local.index
@@ -117,6 +132,19 @@ def qdrant_section(path: Path, qs: list[str]) -> dict:
             if s == "colbert":
                 exact = set(idx.colbert.exact_search(q.colbert, 10)[0].tolist())
                 exact_overlap.append((len(set(a.tolist()) & exact) / 10, len(set(b.tolist()) & exact) / 10))
+    # one add of one document: with tolerance 0 every passage's BM25 weights are rewritten
+    extra = [{"id": f"bench-add-{i}", "text": idx.documents[i].text} for i in range(2)]
+    timings = {}
+    for tol, doc in zip((0.0, 0.02), extra):
+        remote.index.remote.settings["bm25_avgdl_tolerance"] = tol
+        t = time.perf_counter()
+        remote.index = remote.index.with_documents(
+            [Document(id=doc["id"], text=doc["text"])],
+            {"biencoder": remote._encoder("biencoder"), "colbert": remote._encoder("colbert")})
+        timings[tol] = time.perf_counter() - t
+    out["add_one_document_s"] = {"tolerance 0 (rewrites every passage's BM25 weights)": timings[0.0],
+                                 "tolerance 0.02 (average moved less: no rewrite)": timings[0.02]}
+    built = remote.index
     out["top10_overlap"] = {s: float(np.mean(v)) for s, v in overlap.items()}
     out["colbert_vs_exact"] = {"local": float(np.mean([x for x, _ in exact_overlap])),
                                "qdrant": float(np.mean([y for _, y in exact_overlap]))}
@@ -225,10 +253,14 @@ def report(r: dict, command: str) -> str:
               f"({a['colbert_bytes_per_token']:.0f} bytes per token in the local index, fp16 vectors + codes), "
               f"{a['bm25_terms_per_passage']:.0f} distinct BM25 terms and {a['text_chars_per_passage']:.0f} characters "
               f"of text; the bi-encoder vector is {a['biencoder_dim']}-d float32.\n",
-              f"## B. The Qdrant backend on the same vectors (embedded local mode)\n",
+              "Catalog in RAM once loaded, per passage (tracemalloc for the documents, array sizes for the rest): "
+              + ", ".join(f"{k} {v:,.0f} B" for k, v in a["catalog_ram_per_passage"].items()) + ".\n",
+              "## B. The Qdrant backend on the same vectors (embedded local mode)\n",
               f"Upsert of {b['passages']} passages (dense + ColBERT multivector + BM25 sparse + payload): "
               f"{b['upsert_s']:.1f} s, {b['upsert_per_s']:.0f} passages/s; local-mode folder {b['local_mode_disk_bytes']:,} bytes "
               f"(qdrant-client's local mode pickles points into SQLite: not a server's storage format).\n",
+              "Adding one document (encoding included): " + "; ".join(f"{k}: {v:.1f} s" for k, v in b["add_one_document_s"].items())
+              + f" ({b['passages']} passages in the collection).\n",
               "| signal | top-10 overlap, Qdrant vs local | p50 ms local | p50 ms Qdrant (local mode) |", "|---|---|---|---|"]
     for s in ("bm25", "biencoder", "colbert"):
         lat = b["latency_p50_ms"][s]

@@ -58,7 +58,8 @@ def command(fn):
             err.print(f"[red]error:[/red] {escape((exc.strerror or str(exc)) + where)}", highlight=False)
             raise typer.Exit(2)
         except KeyboardInterrupt:
-            err.print("interrupted; any index on disk is unchanged")
+            err.print("interrupted; the index folder is unchanged (for a Qdrant index, re-run an interrupted "
+                      "add or delete to bring its collection back in step)")
             raise typer.Exit(130)
     return wrapper
 
@@ -114,7 +115,6 @@ def index_cmd(
 ):
     """Index a collection with every first-stage signal."""
     from radlite.config import IndexConfig
-    from radlite.corpus import load_corpus
     from radlite.pipeline import RadLITESearch
 
     _check_writable(output)
@@ -135,13 +135,10 @@ def index_cmd(
     engine.index_corpus(docs)
     try:
         with writer_lock(output):
-            replaced = _previous_backend(output)
             engine.save(output)
     except BaseException:
-        if engine.index.remote is not None:  # the catalog was not written: its new collection goes too
-            engine.index.remote.drop()
+        _drop_unless_live(engine.index, output)  # the new collection, unless the new catalog did go live
         raise
-    _drop_replaced(replaced, engine.index.backend)
     idx = engine.index
     err.print(f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
               f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s"
@@ -161,26 +158,17 @@ def _backend_settings(backend, url, path, collection, shards, replicas, toleranc
     return settings_for(url, path, collection, shards, replicas, tolerance)
 
 
-def _previous_backend(output: Path):
-    """The backend of the index a rebuild replaces (None if there is none or it is unreadable)."""
+def _drop_unless_live(index, output: Path) -> None:
+    if index.remote is None:
+        return
     from radlite.index import read_manifest
 
     try:
-        return read_manifest(output).get("backend") if output.is_dir() else None
+        live = read_manifest(output).get("backend", {}).get("collection")
     except RadliteError:
-        return None
-
-
-def _drop_replaced(previous, current) -> None:
-    """A rebuild into the same folder leaves the old Qdrant collection unreferenced: drop it."""
-    if not previous or previous.get("kind") != "qdrant" or previous == current:
-        return
-    from radlite.index.qdrant import QdrantSignals
-
-    try:
-        QdrantSignals(previous, []).drop()
-    except RadliteError as exc:
-        err.print(f"note: the replaced index's Qdrant collection {previous['collection']} was not dropped ({exc})")
+        live = None
+    if live != index.backend["collection"]:
+        index.remote.drop()
 
 
 def _load_documents(corpus: Path, text_field: Optional[str]):
@@ -564,7 +552,8 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
         ("format", f"{manifest['format']} v{manifest['format_version']} (radlite {manifest['radlite_version']})"),
         ("created / updated", f"{manifest['created']} / {manifest['updated']}"),
         ("documents / passages", f"{c['documents']} / {c['passages']}"),
-        ("ColBERT token vectors", "in the Qdrant collection" if c.get("colbert_tokens") is None else str(c["colbert_tokens"])),
+        ("ColBERT token vectors", ("in the Qdrant collection" if (manifest.get("backend") or {}).get("kind") == "qdrant"
+                                   else str(c.get("colbert_tokens") or 0)) if "colbert" in manifest["signals"] else "-"),
         ("signals", ", ".join(manifest["signals"])),
     ]
     b = manifest.get("backend") or {"kind": "local"}
@@ -662,7 +651,8 @@ def with_optional_values(argv: List[str]) -> List[str]:
     out = []
     for i, arg in enumerate(argv):
         out.append(arg)
-        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+        # no value follows, or what follows is a file or folder (the corpus), not a Ray address
+        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-") or Path(argv[i + 1]).exists()):
             out.append("local")
     return out
 

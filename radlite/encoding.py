@@ -53,10 +53,6 @@ class LocalEncoding:
             bar.close()
 
 
-def as_encoding(encoders) -> Encoding:
-    return encoders if hasattr(encoders, "stream") else LocalEncoding(encoders)
-
-
 def gather(encoding: Encoding, texts: Sequence[str], progress: bool = False) -> dict[str, Any]:
     """Every passage's vectors, in passage order (batches may arrive in any order)."""
     n = len(texts)
@@ -101,7 +97,8 @@ class RayEncoding:
     after); otherwise connects to a running cluster ("auto", "ray://host:10001", "host:6379").
 
     `actors` model replicas (default: the cluster's CPUs / `threads`), each with `threads` torch
-    threads. On a cluster every node must reach the model paths (a shared folder or the same hub id).
+    threads. On a cluster every node loads the models from these paths: they must exist on every
+    node (a shared folder, or the same $RADLITE_HOME).
     """
 
     def __init__(self, models: dict[str, str | Path], address: str | None = None, actors: int | None = None,
@@ -130,7 +127,7 @@ class RayEncoding:
                 _EncodeActor, batch_format="numpy", batch_size=self.rows_per_task,
                 fn_constructor_kwargs={"models": self.models, "batch_size": self.batch_size, "threads": self.threads},
                 compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=self.threads)
-            for batch in encoded.iter_batches(batch_size=None, batch_format="numpy"):
+            for batch in _ray_errors(encoded.iter_batches(batch_size=None, batch_format="numpy"), ray):
                 vectors: dict[str, Any] = {}
                 for s in self.signals:
                     if s == "biencoder":
@@ -162,6 +159,15 @@ class RayEncoding:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
             raise RadliteError(f"cannot start or join {where}: {type(exc).__name__}: {exc}") from None
         return True
+
+
+def _ray_errors(batches, ray):
+    """Ray's errors (a model folder missing on a node, an actor killed) as one clear line."""
+    try:
+        yield from batches
+    except ray.exceptions.RayError as exc:
+        first = next((line for line in str(exc).splitlines() if "Error" in line), str(exc)[:300])
+        raise RadliteError(f"encoding on Ray failed: {type(exc).__name__}: {first.strip()[:300]}") from None
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

@@ -27,3 +27,7 @@ class DocumentConflict(IndexFormatError):
 
 class ModelError(RadliteError):
     """A model that cannot be found, or differs from the one that built the index."""
+
+
+class BackendError(IndexFormatError):
+    """The index's backend (a Qdrant server or folder) is unreachable or refused a request."""

@@ -181,11 +181,14 @@ class RadLITESearch:
         if method not in ("weighted", "rrf"):
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
         weights = {**fcfg.weights, **_check_weights(weights or {})}
-        for kind in active:  # load models before timing: stage times are query work only
+        encode = list(active)
+        if "colbert" in active and index.remote is not None and "biencoder" in index.signals:
+            encode.append("biencoder")  # a remote ColBERT search takes its candidates from the bi-encoder
+        for kind in encode:  # load models before timing: stage times are query work only
             if kind != "bm25":
                 self._encoder(kind)
         t = _Timer()
-        q = self._encode_query(query, active, t)
+        q = self._encode_query(query, encode, t)
         first = [s for s in active if s in FIRST_STAGE]
 
         # 1. first stage: each signal's own ranking of documents

@@ -115,3 +115,46 @@ def live_server():
                 yield base
 
     return start
+
+
+# -- shared by the backend tests (Qdrant, shards, Ray) ------------------------------------------------
+NEW_DOCS = [
+    {"id": "new-1", "title": "Pneumothorax", "text": "Chest radiograph shows a visceral pleural line with no lung markings beyond it, a deep sulcus sign when supine.", "category": "thoracic"},
+    {"id": "new-2", "title": "Scaphoid fracture", "text": "Wrist radiographs after a fall on the outstretched hand; scaphoid waist fracture, risk of avascular necrosis of the proximal pole.", "category": "msk"},
+    {"id": "new-3", "title": "Pyloric stenosis", "text": "Ultrasound of a vomiting infant shows a thickened elongated pylorus, muscle over 3 mm and channel over 15 mm.", "category": "pediatric"},
+]
+
+
+def sample_query_texts():
+    import json
+
+    return [json.loads(line)["text"] for line in (SAMPLE / "queries.jsonl").read_text().splitlines()] + [
+        "pleural line deep sulcus", "thickened pylorus infant", "scaphoid avascular necrosis"]
+
+
+def backend_engine(models, backend=None):
+    from radlite.config import IndexConfig
+    from radlite.pipeline import RadLITESearch
+
+    config = IndexConfig()
+    config.colbert.nprobe = 0  # the local ColBERT search exact, as Qdrant's re-scoring of all candidates is here
+    return RadLITESearch(biencoder=models["biencoder"], colbert=models["colbert"], reranker=models["reranker"],
+                         config=config, backend=backend)
+
+
+def assert_same_top10(a_ids, a_scores, b_ids, b_scores, what):
+    """Same passages in the same order with the same scores; two passages may swap only where their
+    scores tie to float rounding (bm25s and Qdrant add the same terms in different orders)."""
+    import numpy as np
+
+    k = min(10, len(a_ids))
+    assert len(b_ids) >= k, what
+    np.testing.assert_allclose(a_scores[:k], b_scores[:k], rtol=1e-5, atol=1e-6, err_msg=str(what))
+    for i in range(k):
+        if a_ids[i] != b_ids[i]:  # then the passage Qdrant put here scores the same locally (a tie)
+            where = np.flatnonzero(a_ids == b_ids[i])
+            local_score = a_scores[where[0]] if len(where) else b_scores[i]  # past the local cut: Qdrant's
+            assert abs(local_score - a_scores[i]) <= 1e-6 * max(1.0, abs(float(a_scores[i]))), (what, i, a_ids, b_ids)
+    assert sum(a != b for a, b in zip(a_ids[:k].tolist(), b_ids[:k].tolist())) <= 2, what
+
+

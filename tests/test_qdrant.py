@@ -8,43 +8,23 @@ import pytest
 from typer.testing import CliRunner
 
 from radlite.cli import app
-from radlite.config import IndexConfig
 from radlite.corpus import load_corpus
 from radlite.errors import IndexFormatError, RadliteError
 from radlite.index import SearchIndex
-from radlite.index.qdrant import settings_for
+from radlite.index.qdrant import passage_point, settings_for
 from radlite.pipeline import RadLITESearch, _Timer
 from radlite.retrieve import retrieve
-from tests.conftest import SAMPLE
+from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
 
 pytest.importorskip("qdrant_client")
-
-NEW_DOCS = [
-    {"id": "new-1", "title": "Pneumothorax", "text": "Chest radiograph shows a visceral pleural line with no lung markings beyond it, a deep sulcus sign when supine.", "category": "thoracic"},
-    {"id": "new-2", "title": "Scaphoid fracture", "text": "Wrist radiographs after a fall on the outstretched hand; scaphoid waist fracture, risk of avascular necrosis of the proximal pole.", "category": "msk"},
-    {"id": "new-3", "title": "Pyloric stenosis", "text": "Ultrasound of a vomiting infant shows a thickened elongated pylorus, muscle over 3 mm and channel over 15 mm.", "category": "pediatric"},
-]
-
-
-def _queries():
-    return [json.loads(line)["text"] for line in (SAMPLE / "queries.jsonl").read_text().splitlines()] + [
-        "pleural line deep sulcus", "thickened pylorus infant", "scaphoid avascular necrosis"]
-
-
-def _engine(models, backend=None):
-    config = IndexConfig()
-    config.colbert.nprobe = 0  # the local ColBERT search exact, as Qdrant's re-scoring of all candidates is here
-    return RadLITESearch(biencoder=models["biencoder"], colbert=models["colbert"], reranker=models["reranker"],
-                         config=config, backend=backend)
-
 
 @pytest.fixture(scope="module")
 def pair(tiny_models, tmp_path_factory):
     """The bundled sample indexed by both backends, saved and loaded back."""
     root = tmp_path_factory.mktemp("backends")
     docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
-    _engine(tiny_models).index_corpus(docs).save(root / "local")
-    _engine(tiny_models, settings_for(None, root / "qdrant-data")).index_corpus(docs).save(root / "qdrant")
+    backend_engine(tiny_models).index_corpus(docs).save(root / "local")
+    backend_engine(tiny_models, settings_for(None, root / "qdrant-data")).index_corpus(docs).save(root / "qdrant")
     return root, RadLITESearch.load(root / "local"), RadLITESearch.load(root / "qdrant")
 
 
@@ -55,7 +35,7 @@ def _assert_same(local, remote, queries, category=None):
         for signal in ("bm25", "biencoder", "colbert"):
             a_ids, a_scores = retrieve(local.index, q, signal, 11, category=category)
             b_ids, b_scores = retrieve(remote.index, q, signal, 11, category=category)
-            _assert_same_top10(a_ids, a_scores, b_ids, b_scores, (signal, query))
+            assert_same_top10(a_ids, a_scores, b_ids, b_scores, (signal, query))
         a = local.search(query, top_k=10, candidates=20, category=category)
         b = remote.search(query, top_k=10, candidates=20, category=category)
         assert [r["id"] for r in a] == [r["id"] for r in b], query
@@ -66,26 +46,12 @@ def _assert_same(local, remote, queries, category=None):
                                        rtol=1e-4, atol=1e-5)
 
 
-def _assert_same_top10(a_ids, a_scores, b_ids, b_scores, what):
-    """Same passages in the same order with the same scores; two passages may swap only where their
-    scores tie to float rounding (bm25s and Qdrant add the same terms in different orders)."""
-    k = min(10, len(a_ids))
-    assert len(b_ids) >= k, what
-    np.testing.assert_allclose(a_scores[:k], b_scores[:k], rtol=1e-5, atol=1e-6, err_msg=str(what))
-    for i in range(k):
-        if a_ids[i] != b_ids[i]:  # then the passage Qdrant put here scores the same locally (a tie)
-            where = np.flatnonzero(a_ids == b_ids[i])
-            local_score = a_scores[where[0]] if len(where) else b_scores[i]  # past the local cut: Qdrant's
-            assert abs(local_score - a_scores[i]) <= 1e-6 * max(1.0, abs(float(a_scores[i]))), (what, i, a_ids, b_ids)
-    assert sum(a != b for a, b in zip(a_ids[:k].tolist(), b_ids[:k].tolist())) <= 2, what
-
-
 def test_same_top10_per_signal_and_same_fused_results(pair):
     root, local, remote = pair
     manifest = json.loads((root / "qdrant" / (root / "qdrant" / "CURRENT").read_text().strip() / "manifest.json").read_text())
     assert manifest["backend"]["kind"] == "qdrant" and manifest["backend"]["path"].endswith("qdrant-data")
     assert remote.index.bm25 is None and remote.index.dense is None and remote.index.colbert is None  # all in Qdrant
-    _assert_same(local, remote, _queries())
+    _assert_same(local, remote, sample_query_texts())
 
 
 def test_category_filter_runs_inside_qdrant(pair):
@@ -103,18 +69,18 @@ def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
     assert [d.id for d in local.index.documents] == [d.id for d in remote.index.documents]
     state = remote.index.remote
     assert state.weights_avgdl == state.counts.avgdl  # tolerance 0: every change rewrote the weights
-    _assert_same(local, remote, _queries())
+    _assert_same(local, remote, sample_query_texts())
     assert remote.search("scaphoid waist fracture", top_k=3, candidates=10, signals=["bm25"])[0]["id"] != "new-2"
     assert remote.search("pleural line deep sulcus", top_k=1, candidates=5, signals=["bm25"])[0]["id"] == "new-1"
     # saved and loaded back, the Qdrant index is the same again
     remote.save(root / "qdrant")
     local.save(root / "local")
-    _assert_same(RadLITESearch.load(root / "local"), RadLITESearch.load(root / "qdrant"), _queries()[:4])
+    _assert_same(RadLITESearch.load(root / "local"), RadLITESearch.load(root / "qdrant"), sample_query_texts()[:4])
 
 
 def test_avgdl_tolerance_skips_rewriting_weights_for_small_changes(tiny_models, tmp_path):
     docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
-    engine = _engine(tiny_models, settings_for(None, tmp_path / "qd", bm25_avgdl_tolerance=0.5)).index_corpus(docs)
+    engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd", bm25_avgdl_tolerance=0.5)).index_corpus(docs)
     before = engine.index.remote.weights_avgdl
     engine.index = engine.with_documents(NEW_DOCS)
     state = engine.index.remote
@@ -122,17 +88,55 @@ def test_avgdl_tolerance_skips_rewriting_weights_for_small_changes(tiny_models, 
     # the new passages were weighted at the stored average length, like the old ones
     pid = len(engine.index.passages) - 1
     terms, w = state.counts.weights([pid], before, engine.index.config.bm25)[0]
-    point = state.client.retrieve(state.collection, [remote_id(engine.index, pid)], with_vectors=["bm25"])[0]
+    point = state.client.retrieve(state.collection, [passage_point(engine.index, pid)], with_vectors=["bm25"])[0]
     assert point.vector["bm25"].indices == terms.tolist()
     np.testing.assert_allclose(point.vector["bm25"].values, w, rtol=1e-6)
     assert engine.search("thickened pylorus infant", top_k=1, candidates=5, signals=["bm25"])[0]["id"] == "new-3"
 
 
-def remote_id(index, pid):
-    from radlite.index.qdrant import _first_pids, point_id
+def test_colbert_alone_on_qdrant_is_the_exact_maxsim_ranking(pair):
+    """Without the bi-encoder among the chosen signals the pipeline still encodes its query for the
+    ColBERT prefetch; with no bi-encoder vector at all, Qdrant scans every passage."""
+    _, local, remote = pair
+    for query in sample_query_texts()[:6]:
+        a = local.search(query, top_k=10, candidates=20, signals=["colbert"])
+        b = remote.search(query, top_k=10, candidates=20, signals=["colbert"])
+        assert [r["id"] for r in a] == [r["id"] for r in b], query
+        q = local._encode_query(query, ["colbert"], _Timer())
+        assert q.biencoder is None
+        assert_same_top10(*retrieve(local.index, q, "colbert", 11), *retrieve(remote.index, q, "colbert", 11), query)
 
-    d = int(index.passages[pid, 0])
-    return point_id(index.documents[d].id, pid - int(_first_pids(index)[d]))
+
+def test_points_left_by_an_interrupted_add_never_map_to_other_passages(tiny_models, tmp_path):
+    docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
+    engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd")).index_corpus(docs)
+    state = engine.index.remote
+    long_doc = {"id": "long", "title": "Long", "text": " ".join(["pneumothorax pleural line"] * 150)}
+    engine.with_documents([long_doc])  # Qdrant written, the catalog never saved: points of 'long' left behind
+    assert state.client.count(state.collection, exact=True).count > len(engine.index.passages)
+    # the stray points (3 passages of 'long') are invisible to this catalog
+    q = engine._encode_query("pneumothorax pleural line", ["biencoder", "colbert"], _Timer())
+    for signal in ("bm25", "biencoder", "colbert"):
+        pids, _ = retrieve(engine.index, q, signal, 50)
+        assert pids.max() < len(engine.index.passages)
+    # re-adding the id with one passage replaces all of them
+    engine.index = engine.with_documents([{**long_doc, "text": "pneumothorax pleural line"}])
+    assert state.client.count(state.collection, exact=True).count == len(engine.index.passages)
+    hits = engine.search("pneumothorax pleural line", top_k=3, candidates=10, signals=["bm25"])
+    assert hits[0]["id"] == "long" and hits[0]["passage"] == "pneumothorax pleural line"
+    # a stray point under a known document but a passage number it does not have is skipped
+    from qdrant_client import models as m
+
+    from radlite.index.qdrant import point_id
+
+    real = state.client.retrieve(state.collection, [point_id("long", 0)], with_vectors=True, with_payload=True)[0]
+    state.client.upsert(state.collection, points=[m.PointStruct(id=point_id("long", 2), vector=real.vector,
+                                                                payload={**real.payload, "passage": 2})])
+    q = engine._encode_query("pneumothorax pleural line", ["biencoder", "colbert"], _Timer())
+    for signal in ("bm25", "biencoder", "colbert"):
+        pids, _ = retrieve(engine.index, q, signal, 80)
+        assert len(pids) == len(set(pids.tolist())) and pids.max() < len(engine.index.passages), signal
+        assert (engine.index.passage_doc(pids) == len(engine.index.documents) - 1).sum() == 1, signal
 
 
 def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):
@@ -151,6 +155,18 @@ def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexFormatError, match="collection 'radlite-gone' is missing"):
         SearchIndex.load(broken)
+    # a server that is not there, and a request Qdrant refuses: one line naming it, no traceback
+    from radlite.errors import BackendError
+    from radlite.index.qdrant import client_for
+
+    with pytest.raises(BackendError, match="cannot open Qdrant at http://127.0.0.1:1"):
+        client_for(settings_for("http://127.0.0.1:1", None))
+    with pytest.raises(BackendError, match=r"Qdrant at .* failed \(count\)"):
+        remote.index.remote.client.count("no-such-collection", exact=True)
+    result = CliRunner().invoke(app, ["index", str(SAMPLE / "radiology_sample.jsonl"), "-o", str(tmp_path / "x"),
+                                      "--signals", "bm25", "--backend", "qdrant", "--qdrant-url", "http://127.0.0.1:1"])
+    assert result.exit_code == 2 and "cannot open Qdrant at http://127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_an_interrupted_delete_is_searchable_and_a_rerun_repairs_it(tiny_models, tmp_path, caplog):
@@ -159,7 +175,7 @@ def test_an_interrupted_delete_is_searchable_and_a_rerun_repairs_it(tiny_models,
     from qdrant_client import models as m
 
     docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
-    engine = _engine(tiny_models, settings_for(None, tmp_path / "qd")).index_corpus(docs)
+    engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd")).index_corpus(docs)
     engine.save(tmp_path / "idx")
     gone = docs[5].id
     remote = engine.index.remote
@@ -219,6 +235,9 @@ def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_p
     after = read_manifest(idx)["backend"]
     client = client_for(after)
     assert after["collection"] != before["collection"]
+    # the previous generation (kept for readers still on it) keeps its collection until the next write
+    assert client.collection_exists(after["collection"]) and client.collection_exists(before["collection"])
+    assert runner.invoke(app, ["delete", str(idx), "brst-005"]).exit_code == 0
     assert client.collection_exists(after["collection"]) and not client.collection_exists(before["collection"])
     refused = runner.invoke(app, ["serve", str(idx), "--workers", "2"])
     assert refused.exit_code == 2 and "--workers 1" in refused.output

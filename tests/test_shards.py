@@ -9,7 +9,7 @@ import pytest
 from radlite.index.shards import ShardedSignals
 from radlite.pipeline import _Timer
 from radlite.retrieve import retrieve
-from tests.test_qdrant import _assert_same_top10, _engine, _queries
+from tests.conftest import assert_same_top10, backend_engine, sample_query_texts
 
 
 @pytest.fixture(scope="module")
@@ -17,22 +17,22 @@ def single(tiny_models):
     from radlite.corpus import load_corpus
     from tests.conftest import SAMPLE
 
-    return _engine(tiny_models).index_corpus(load_corpus(SAMPLE / "radiology_sample.jsonl"))
+    return backend_engine(tiny_models).index_corpus(load_corpus(SAMPLE / "radiology_sample.jsonl"))
 
 
 @pytest.mark.parametrize("n", [2, 3, 7])
 def test_scatter_gather_equals_the_single_index(single, tiny_models, n):
-    sharded = _engine(tiny_models)
+    sharded = backend_engine(tiny_models)
     sharded.index = dataclasses.replace(single.index, remote=ShardedSignals(single.index, n))
     shards = sharded.index.remote.shards
     assert len(shards) == n and sum(len(s.index.passages) for s in shards) == len(single.index.passages)
     assert sorted(np.concatenate([s.global_pids for s in shards]).tolist()) == list(range(len(single.index.passages)))
-    for query in _queries():
+    for query in sample_query_texts():
         q = single._encode_query(query, ["biencoder", "colbert"], _Timer())
         for signal in ("bm25", "biencoder", "colbert"):
             a = retrieve(single.index, q, signal, 11)
             b = retrieve(sharded.index, q, signal, 11)
-            _assert_same_top10(*a, *b, (n, signal, query))
+            assert_same_top10(*a, *b, (n, signal, query))
         x = single.search(query, top_k=10, candidates=20)
         y = sharded.search(query, top_k=10, candidates=20)
         assert [r["id"] for r in x] == [r["id"] for r in y], (n, query)

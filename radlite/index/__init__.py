@@ -17,7 +17,7 @@ import numpy as np
 import radlite
 from radlite.config import IndexConfig
 from radlite.corpus import passage_input, split_passages
-from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, UnknownDocument
+from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, RadliteError, UnknownDocument
 from radlite.index.bm25 import BM25Index
 from radlite.index.colbert import ColbertIndex
 from radlite.index.dense import DenseIndex
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORMAT = "radlite-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # written for indexes whose signals live in a remote backend (Qdrant)
+READS = (1, 2)  # 1: signals in the index folder (still written for those, so older radlite opens them)
 
 
 class PassageEncoder(Protocol):
@@ -57,6 +58,10 @@ class SearchIndex:
         if self.remote is not None:
             return list(self.remote.signals)
         return [s for s, part in (("bm25", self.bm25), ("biencoder", self.dense), ("colbert", self.colbert)) if part is not None]
+
+    @property
+    def format_version(self) -> int:
+        return FORMAT_VERSION if self.remote is not None else 1
 
     @property
     def backend(self) -> dict[str, Any]:
@@ -171,7 +176,7 @@ class SearchIndex:
     def manifest(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "radlite_version": radlite.__version__,
             "created": self.created,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -205,7 +210,11 @@ class SearchIndex:
                 self.remote.save(folder)
             (folder / MANIFEST).write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
 
-        return write_generation(Path(root), write)
+        root = Path(root)
+        before = _generation_backends(root)
+        written = write_generation(root, write)
+        _drop_unreferenced(before, _generation_backends(root))
+        return written
 
     @classmethod
     def load(cls, root: str | Path) -> "SearchIndex":
@@ -260,9 +269,10 @@ def manifest_in(folder: Path, root: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexFormatError(f"{root}: not a radlite index manifest")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READS:
         raise IndexFormatError(
-            f"{root}: index format version {version}, but radlite {radlite.__version__} reads version {FORMAT_VERSION}; "
+            f"{root}: index format version {version}, but radlite {radlite.__version__} reads versions "
+            f"{', '.join(map(str, READS))}; "
             f"rebuild it with `radlite index` (the index was written by radlite {manifest.get('radlite_version', '?')})"
         )
     _check_schema(manifest, root)
@@ -298,6 +308,33 @@ def _check_schema(manifest: dict, root) -> None:
         IndexConfig.from_json(manifest["config"])
     except (TypeError, ValueError, AttributeError):
         bad("'config'")
+
+
+def _generation_backends(root: Path) -> dict[str, dict]:
+    """The backend of each generation folder of an index directory (unreadable ones skipped)."""
+    out = {}
+    if root.is_dir():
+        for gen in root.glob("gen-*"):
+            try:
+                out[gen.name] = json.loads((gen / MANIFEST).read_text(encoding="utf-8")).get("backend") or {"kind": "local"}
+            except (OSError, ValueError, AttributeError):
+                continue
+    return out
+
+
+def _drop_unreferenced(before: dict[str, dict], after: dict[str, dict]) -> None:
+    """Drop the Qdrant collections that only generations removed by this save named: a rebuild's
+    old collection goes when the generation after it is written, not while readers may use it."""
+    def key(b):
+        return (b.get("url"), b.get("path"), b.get("collection")) if b.get("kind") == "qdrant" else None
+
+    kept = {key(b) for b in after.values()}
+    for gen, backend in before.items():
+        if gen not in after and key(backend) is not None and key(backend) not in kept:
+            try:
+                _remote_class(backend)(backend, []).drop()
+            except RadliteError as exc:
+                logger.warning("could not drop the replaced Qdrant collection %s: %s", backend["collection"], exc)
 
 
 def _remote_class(backend: dict[str, Any]):

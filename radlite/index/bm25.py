@@ -178,9 +178,7 @@ class TermCounts:
         out = []
         for r in np.asarray(rows, dtype=np.int64).tolist():
             a, b = self.indptr[r], self.indptr[r + 1]
-            tf = self.tf[a:b].astype(np.float64)
-            norm = cfg.k1 * (1 - cfg.b + cfg.b * self.lengths[r] / avgdl)
-            out.append((self.terms[a:b], (tf / (tf + norm)).astype(np.float32)))
+            out.append((self.terms[a:b], lucene_tf(self.tf[a:b], self.lengths[r], avgdl, cfg.k1, cfg.b)))
         return out
 
     def save(self, folder: Path, name: str) -> None:
@@ -198,17 +196,17 @@ class TermCounts:
         return out
 
 
-def term_weights(token_lists: Sequence[Sequence[str]], vocab: dict[str, int], cfg: BM25Config) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Document-side BM25 weights of tokenised passages (TermCounts.weights at their own avgdl)."""
-    counts = TermCounts.of_tokens(token_lists, vocab)
-    return counts.weights(np.arange(len(counts)), counts.avgdl, cfg)
-
-
 def query_terms(query: str, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """The query's known terms and how often each occurs (BM25Index counts a repeated term again)."""
     ids = [vocab[t] for t in tokenize(query) if t in vocab]
     terms, counts = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
     return terms, counts.astype(np.float32)
+
+
+def lucene_tf(tf: np.ndarray, length, avgdl: float, k1: float, b: float) -> np.ndarray:
+    """BM25's saturated term frequency (bm25s "lucene": no k1 + 1 factor), float32."""
+    tf = np.asarray(tf, dtype=np.float64)
+    return (tf / (tf + k1 * (1 - b + b * np.asarray(length, dtype=np.float64) / avgdl))).astype(np.float32)
 
 
 def lucene_idf(n_docs: int, doc_freq: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from radlite.errors import IndexFormatError, RadliteError
+from radlite.errors import BackendError, IndexFormatError, RadliteError
 from radlite.index.bm25 import TermCounts, lucene_idf, query_terms
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,10 @@ def settings_for(url: str | None, path: str | Path | None, collection: str | Non
             "bm25_avgdl_tolerance": float(bm25_avgdl_tolerance)}
 
 
-def client_for(settings: dict[str, Any]):
+def client_for(settings: dict[str, Any]) -> "_Guarded":
     """One client per server or local folder in this process (local mode locks its folder)."""
     key = settings["url"] or f"path:{settings['path']}"
+    where = settings["url"] or settings["path"]
     with _clients_lock:
         if key not in _clients:
             try:
@@ -81,15 +82,48 @@ def client_for(settings: dict[str, Any]):
                                    "(or install radlite with the [qdrant] extra)") from None
             try:
                 if settings["url"]:
-                    _clients[key] = QdrantClient(url=settings["url"], api_key=os.environ.get("QDRANT_API_KEY"), timeout=120)
+                    raw = QdrantClient(url=settings["url"], api_key=os.environ.get("QDRANT_API_KEY"), timeout=120)
+                    raw.get_collections()  # a server that is not there fails now, not after hours of encoding
                 else:
-                    _clients[key] = QdrantClient(path=settings["path"])
+                    raw = QdrantClient(path=settings["path"])
             except Exception as exc:
-                where = settings["url"] or settings["path"]
                 hint = (" (qdrant-client's local mode lets one process open a folder: stop the other process, "
                         "or use a Qdrant server with --qdrant-url)" if "already accessed" in str(exc) else "")
-                raise IndexFormatError(f"cannot open Qdrant at {where}: {type(exc).__name__}: {exc}{hint}") from None
+                raise BackendError(f"cannot open Qdrant at {where}: {type(exc).__name__}: {_short(exc)}{hint}") from None
+            _clients[key] = _Guarded(raw, where, local=not settings["url"])
         return _clients[key]
+
+
+class _Guarded:
+    """A qdrant-client whose calls raise BackendError (one line, naming the server) instead of the
+    client's own exceptions, and, in local mode, run one at a time: qdrant-client's embedded mode
+    is not thread-safe, and a server searches while it writes."""
+
+    def __init__(self, raw, where: str, local: bool):
+        self.raw, self.where = raw, where
+        self.lock = threading.RLock() if local else None
+
+    def __getattr__(self, name: str):
+        fn = getattr(self.raw, name)
+        if not callable(fn):
+            return fn
+
+        def call(*args, **kwargs):
+            try:
+                if self.lock is None:
+                    return fn(*args, **kwargs)
+                with self.lock:
+                    return fn(*args, **kwargs)
+            except RadliteError:
+                raise
+            except Exception as exc:
+                raise BackendError(f"Qdrant at {self.where} failed ({name}): {type(exc).__name__}: {_short(exc)}") from None
+        return call
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 @atexit.register
@@ -97,7 +131,7 @@ def _close_clients() -> None:
     with _clients_lock:
         for client in _clients.values():
             try:
-                client.close()
+                client.raw.close()
             except Exception:
                 pass
         _clients.clear()
@@ -105,6 +139,12 @@ def _close_clients() -> None:
 
 def point_id(doc_id: str, passage: int) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{doc_id}\x1f{passage}"))
+
+
+def passage_point(index, pid: int) -> str:
+    """The Qdrant point id of passage `pid` of a catalog: (document id, passage number in it)."""
+    d = int(index.passages[pid, 0])
+    return point_id(index.documents[d].id, pid - int(_first_pids(index)[d]))
 
 
 class QdrantSignals:
@@ -139,9 +179,9 @@ class QdrantSignals:
                 out.weights_avgdl = counts.avgdl
         return out
 
-    def _weights(self, index, rows: np.ndarray):
-        return None if self.counts is None else dict(zip(
-            np.asarray(rows).tolist(), self.counts.weights(rows, self.weights_avgdl, index.config.bm25)))
+    def _weights(self, index, rows: np.ndarray) -> list | None:
+        """The stored BM25 weights of passages `rows` (None without BM25)."""
+        return None if self.counts is None else self.counts.weights(rows, self.weights_avgdl, index.config.bm25)
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -149,20 +189,21 @@ class QdrantSignals:
         """A new collection (named after settings' collection plus a build stamp, so a rebuild never
         touches the collection the live index still uses) holding every passage of `index`."""
         settings = {**settings, "collection": f"{settings['collection']}-{time.time_ns():x}"}
+        if "bm25" in index.config.signals and index.config.bm25.method != "lucene":
+            raise RadliteError(f"the Qdrant backend scores BM25 the 'lucene' way; this index asks for {index.config.bm25.method!r}")
         counts = TermCounts.of(texts) if "bm25" in index.config.signals else None
         out = cls(settings, index.config.signals, counts, counts.avgdl if counts is not None else 1.0)
         try:
-            weights = out._weights(index, np.arange(len(texts)))
             if encoding is None or not encoding.signals:  # BM25 alone
                 out._create(dims={})
-                out._upsert(index, np.arange(len(texts)), {}, weights)
+                out._upsert(index, np.arange(len(texts)), {})
             else:
                 created = False
                 for pids, vectors in encoding.stream(texts, progress=progress):
                     if not created:
                         out._create(dims={s: int(np.asarray(v[0]).shape[-1]) for s, v in vectors.items()})
                         created = True
-                    out._upsert(index, pids, vectors, weights)
+                    out._upsert(index, pids, vectors)
             out._check_count(len(texts), "after building")
         except BaseException:
             out.drop()  # a half-built collection is never left behind
@@ -190,13 +231,15 @@ class QdrantSignals:
             for field in ("category", "doc_id"):
                 self.client.create_payload_index(self.collection, field, field_schema=m.PayloadSchemaType.KEYWORD)
 
-    def _upsert(self, index, pids: np.ndarray, vectors: dict[str, Any], weights) -> None:
+    def _upsert(self, index, pids: np.ndarray, vectors: dict[str, Any]) -> None:
         from qdrant_client import models as m
 
         pids = np.asarray(pids, dtype=np.int64)
         firsts = _first_pids(index)
         for lo in range(0, len(pids), UPSERT_BATCH):
             points = []
+            batch = pids[lo:lo + UPSERT_BATCH]
+            weights = self._weights(index, batch)
             for j in range(lo, min(lo + UPSERT_BATCH, len(pids))):
                 pid = int(pids[j])
                 d, start, end = (int(x) for x in index.passages[pid])
@@ -207,25 +250,36 @@ class QdrantSignals:
                 if "colbert" in vectors:  # the values the local index keeps (fp16), so scores agree exactly
                     vec["colbert"] = np.asarray(vectors["colbert"][j], dtype=np.float16).astype(np.float32).tolist()
                 if weights is not None:
-                    terms, w = weights[pid]
+                    terms, w = weights[j - lo]
                     vec["bm25"] = m.SparseVector(indices=terms.tolist(), values=w.tolist())
                 payload = {"doc_id": doc.id, "passage": pid - int(firsts[d]), "title": doc.title,
                            "text": doc.text[start:end], "category": doc.category, "metadata": doc.metadata}
-                points.append(m.PointStruct(id=point_id(doc.id, pid - int(firsts[d])), vector=vec, payload=payload))
+                points.append(m.PointStruct(id=passage_point(index, pid), vector=vec, payload=payload))
             self.client.upsert(self.collection, points=points, wait=True)
 
     # -- changes --------------------------------------------------------------------------------
     def with_added(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
         """`index` (the new catalog) has passages from `first_new` on that are not in Qdrant yet;
         `texts` are their encoder inputs."""
+        from qdrant_client import models as m
+
         out = self._changed(self.counts.extended(texts) if self.counts is not None else None)
-        weights = out._weights(index, np.arange(first_new, len(index.passages)))
+        new_ids = sorted({index.documents[int(d)].id for d in index.passages[first_new:, 0]})
+        # points an interrupted earlier add left under these ids (perhaps more passages than now)
+        out.client.delete(out.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
+            must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=new_ids))])))
         new = np.arange(first_new, len(index.passages))
+        stored = 0
         if encoding is None or not encoding.signals:
-            out._upsert(index, new, {}, weights)
+            out._upsert(index, new, {})
+            stored = len(new)
         else:
             for pids, vectors in encoding.stream(texts, progress=progress):
-                out._upsert(index, pids + first_new, vectors, weights)
+                out._upsert(index, pids + first_new, vectors)
+                stored += len(pids)
+        if stored != len(new):
+            raise BackendError(f"only {stored} of {len(new)} new passages were encoded and stored (a worker failed?); "
+                               "the index was not changed: run the add again")
         if out.counts is not None and out.weights_avgdl != self.weights_avgdl:
             out._rewrite_bm25(index, np.arange(first_new))  # the average length moved: every weight changes
         out._check_count(len(index.passages), "after adding", strict=False)
@@ -248,15 +302,11 @@ class QdrantSignals:
         """Rewrite the stored BM25 weights of `pids` at this object's average length."""
         from qdrant_client import models as m
 
-        firsts = _first_pids(index)
         for lo in range(0, len(pids), UPSERT_BATCH * 4):
             batch = []
             rows = pids[lo:lo + UPSERT_BATCH * 4]
-            weights = self._weights(index, rows)
-            for pid in rows.tolist():
-                d = int(index.passages[pid, 0])
-                terms, w = weights[pid]
-                batch.append(m.PointVectors(id=point_id(index.documents[d].id, pid - int(firsts[d])),
+            for pid, (terms, w) in zip(rows.tolist(), self._weights(index, rows)):
+                batch.append(m.PointVectors(id=passage_point(index, pid),
                                             vector={"bm25": m.SparseVector(indices=terms.tolist(), values=w.tolist())}))
             self.client.update_vectors(self.collection, points=batch, wait=True)
 
@@ -318,7 +368,7 @@ class QdrantSignals:
 
         flt = None if category is None else m.Filter(
             must=[m.FieldCondition(key="category", match=m.MatchValue(value=category))])
-        # a few more than asked, so passages tied at the cut are chosen as locally (lowest id first)
+        # a few more than asked, so that of passages tied at the cut the lowest ids are kept
         kwargs: dict[str, Any] = {"limit": depth + TIE_SLACK, "query_filter": flt, "with_payload": ["doc_id", "passage"]}
         if signal == "bm25":
             sparse = self._sparse_query(q)
@@ -330,14 +380,16 @@ class QdrantSignals:
                 kwargs["search_params"] = m.SearchParams(hnsw_ef=max(128, depth))
             res = self.client.query_points(self.collection, query=q.biencoder.tolist(), using="biencoder", **kwargs)
         elif signal == "colbert":
+            # candidates: the bi-encoder's and BM25's best `wide` (the pipeline encodes the
+            # bi-encoder query for this); without a bi-encoder, every passage (exact MaxSim)
             cfg = index.config.colbert
             wide = max(cfg.rescore, depth)
             prefetch = []
             if q.biencoder is not None and "biencoder" in self.signals:
                 prefetch.append(m.Prefetch(query=q.biencoder.tolist(), using="biencoder", limit=wide, filter=flt))
-            sparse = self._sparse_query(q) if "bm25" in self.signals else None
-            if sparse is not None:
-                prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
+                sparse = self._sparse_query(q) if "bm25" in self.signals else None
+                if sparse is not None:
+                    prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
             res = self.client.query_points(self.collection, prefetch=prefetch or None, query=q.colbert.tolist(),
                                            using="colbert", **kwargs)
         else:
@@ -359,8 +411,7 @@ class QdrantSignals:
                 return out
         else:
             query = getattr(q, signal).tolist()
-        firsts = _first_pids(index)
-        ids = [point_id(index.documents[d].id, int(p) - int(firsts[d])) for p, d in zip(pids, index.passages[pids, 0])]
+        ids = [passage_point(index, int(p)) for p in pids]
         res = self.client.query_points(self.collection, query=query, using=signal, limit=len(ids),
                                        query_filter=m.Filter(must=[m.HasIdCondition(has_id=ids)]),
                                        with_payload=["doc_id", "passage"])
@@ -391,12 +442,14 @@ class QdrantSignals:
         know (written by a concurrent add) are skipped. Ties are broken by passage id, as locally."""
         position = _doc_positions(index)
         firsts = _first_pids(index)
+        ends = np.append(firsts[1:], len(index.passages))
         pids, scores = [], []
         for p in points:
             d = position.get(p.payload["doc_id"])
-            if d is None:
+            pid = None if d is None else int(firsts[d]) + int(p.payload["passage"])
+            if pid is None or pid >= ends[d]:  # a document or passage this catalog does not hold
                 continue
-            pids.append(int(firsts[d]) + int(p.payload["passage"]))
+            pids.append(pid)
             scores.append(p.score)
         pids_a, scores_a = np.array(pids, dtype=np.int64), np.array(scores, dtype=np.float32)
         if order and len(pids_a):

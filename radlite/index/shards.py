@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from radlite.index.bm25 import TermCounts, lucene_idf, tokenize
+from radlite.index.bm25 import TermCounts, lucene_idf, lucene_tf, tokenize
 
 
 class _ShardBM25:
@@ -40,14 +40,12 @@ class _ShardBM25:
         """BM25 of every passage of the shard; `weight` = query count x global IDF of each word."""
         c = self.counts
         out = np.zeros(len(c))
-        norm = k1 * (1 - b + b * c.lengths / avgdl)
         for w, wt in zip(words, weight):
             if w not in c.vocab:
                 continue
             hit = c.terms == c.vocab[w]
             r = self.rows[hit]
-            tf = c.tf[hit].astype(np.float64)
-            out[r] += wt * tf / (tf + norm[r])
+            out[r] += wt * lucene_tf(c.tf[hit], c.lengths[r], avgdl, k1, b)
         return out.astype(np.float32)
 
 

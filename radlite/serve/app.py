@@ -4,7 +4,9 @@
 is opened when the server starts (lifespan). Every worker process serves one engine:
 
 * searches read one snapshot of the index (`RadLITESearch.search_timed`), so a write landing
-  meanwhile is seen whole or not at all;
+  meanwhile is seen whole or not at all (for the local backend; a Qdrant collection changes in
+  place, so a search during a write may already miss deleted passages or skip added ones that
+  its catalog snapshot does not know yet, and BM25 may mix old and new weights);
 * writes (`--allow-writes`) take the index's writer lock, start from the newest generation on
   disk, save a new generation atomically and only then swap it in;
 * before each request a worker compares the index's CURRENT generation with the one it holds and
@@ -248,13 +250,11 @@ def create_app(config: ServeConfig | None = None):
 
     @app.get("/info")
     def info() -> dict:
-        from radlite.index import FORMAT_VERSION
-
         eng = engine()
         search = eng.current()
         index = search.index
         return {
-            "radlite_version": _version(), "index_format_version": FORMAT_VERSION, "generation": eng.generation,
+            "radlite_version": _version(), "index_format_version": index.format_version, "generation": eng.generation,
             "documents": len(index.documents), "passages": len(index.passages), "signals": index.signals,
             "categories": sorted({d.category for d in index.documents if d.category}),
             "models": {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in search.models.items()},
