@@ -255,3 +255,26 @@ def _sample_beir(folder):
     for name, part in (("dev", queries[:8]), ("test", queries[8:])):
         (folder / "qrels" / f"{name}.tsv").write_text("".join(f"{q['id']}\t{r}\t1\n" for q in part for r in q["relevant"]))
     return folder
+
+
+def test_the_server_searches_adds_deletes_and_explains_on_a_qdrant_index(pair):
+    """`radlite serve` on a Qdrant index: the same app, writes go to the collection and the catalog."""
+    from fastapi.testclient import TestClient
+
+    from radlite.serve.app import ServeConfig, create_app
+
+    root, local, _ = pair
+    with TestClient(create_app(ServeConfig(index_dir=str(root / "qdrant"), allow_writes=True))) as client:
+        body = client.post("/search", json={"query": "linguine sign silicone implant MRI", "top_k": 5}).json()
+        want = local.search("linguine sign silicone implant MRI", top_k=5)
+        assert [r["id"] for r in body["results"]] == [r["id"] for r in want]
+        assert client.get("/info").json()["index_format_version"] == 2
+        added = client.post("/documents", json={"documents": [{"id": "srv-1", "text": "Lipoma of the forearm: fat density mass on CT."}]})
+        assert added.status_code == 201, added.text
+        hit = client.post("/search", json={"query": "lipoma forearm fat density", "top_k": 1, "signals": ["bm25"]}).json()
+        assert hit["results"][0]["id"] == "srv-1"
+        why = client.post("/explain", json={"query": "lipoma forearm", "id": "srv-1"})
+        assert why.status_code == 200 and "lipoma" in why.json()["bm25"]["matched_terms"]
+        assert client.delete("/documents/srv-1").status_code == 200
+        gone = client.post("/search", json={"query": "lipoma forearm fat density", "top_k": 3, "signals": ["bm25"]}).json()
+        assert "srv-1" not in [r["id"] for r in gone["results"]]
