@@ -510,6 +510,9 @@ def add_cmd(
     index: Path = typer.Argument(..., help="Index directory."),
     corpus: Path = typer.Argument(..., help="Documents to add (same formats as `index`)."),
     text_field: Optional[str] = typer.Option(None, help="Field holding the text."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                      help="Encode the new passages on Ray Data (as for `radlite index`)."),
+    ray_actors: Optional[int] = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU)."),
 ):
     """Add documents to an index without rebuilding it (only the new passages are encoded)."""
     from radlite.corpus import load_corpus
@@ -517,7 +520,7 @@ def add_cmd(
 
     docs = load_corpus(corpus, text_field=text_field)
     with writer_lock(index) if index.is_dir() else _no_lock():
-        engine = RadLITESearch.load(index, use_reranker=False, show_progress=True)
+        engine = RadLITESearch.load(index, use_reranker=False, show_progress=True, ray=ray, ray_actors=ray_actors)
         n = engine.add_documents(docs)
         engine.save(index)
     err.print(f"added {n} documents; {len(engine.index.documents)} in the index")
@@ -651,10 +654,19 @@ def with_optional_values(argv: List[str]) -> List[str]:
     out = []
     for i, arg in enumerate(argv):
         out.append(arg)
-        # no value follows, or what follows is a file or folder (the corpus), not a Ray address
-        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-") or Path(argv[i + 1]).exists()):
+        if arg == "--ray" and (i + 1 == len(argv) or not _ray_address(argv[i + 1])):
             out.append("local")
     return out
+
+
+def _ray_address(value: str) -> bool:
+    """Whether the word after --ray is its ADDRESS (local, auto, ray://..., HOST:PORT) rather than
+    the next option or the corpus (a path or a bundled dataset's name)."""
+    import re
+
+    if value in ("local", "auto") or value.startswith("ray://"):
+        return True
+    return bool(re.fullmatch(r"[\w.\-]+:\d+", value)) and not Path(value).exists()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
@@ -166,8 +167,18 @@ def _ray_errors(batches, ray):
     try:
         yield from batches
     except ray.exceptions.RayError as exc:
-        first = next((line for line in str(exc).splitlines() if "Error" in line), str(exc)[:300])
-        raise RadliteError(f"encoding on Ray failed: {type(exc).__name__}: {first.strip()[:300]}") from None
+        root: BaseException = exc
+        for _ in range(10):  # Ray wraps the user's exception (cause / __cause__) in its own
+            nxt = getattr(root, "cause", None) or root.__cause__
+            if nxt is None or nxt is root:
+                break
+            root = nxt
+        if root is exc:  # no chained exception: the last "SomeError: message" line of Ray's text
+            lines = [ln.strip() for ln in str(exc).splitlines() if re.match(r"^[\w.]+(Error|Exception): ", ln.strip())]
+            text = lines[-1] if lines else str(exc).splitlines()[0]
+        else:
+            text = f"{type(root).__name__}: {root}"
+        raise RadliteError(f"encoding on Ray failed: {text[:400]}") from None
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

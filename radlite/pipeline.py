@@ -182,7 +182,7 @@ class RadLITESearch:
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
         weights = {**fcfg.weights, **_check_weights(weights or {})}
         encode = list(active)
-        if "colbert" in active and index.remote is not None and "biencoder" in index.signals:
+        if "colbert" in active and getattr(index.remote, "kind", None) == "qdrant" and "biencoder" in index.signals:
             encode.append("biencoder")  # a remote ColBERT search takes its candidates from the bi-encoder
         for kind in encode:  # load models before timing: stage times are query work only
             if kind != "bm25":

@@ -12,7 +12,7 @@ from radlite.config import IndexConfig
 from radlite.corpus import load_corpus
 from radlite.encoding import RayEncoding
 from radlite.pipeline import RadLITESearch
-from tests.conftest import SAMPLE
+from tests.conftest import NEW_DOCS, SAMPLE
 
 pytest.importorskip("ray")
 
@@ -73,6 +73,12 @@ def test_cli_index_with_ray_streams_into_qdrant(tiny_models, tmp_path):
         return [r["id"] for r in json.loads(res.stdout)]
 
     assert top(tmp_path / "ray") == top(tmp_path / "here")
+    (tmp_path / "more.jsonl").write_text("\n".join(json.dumps(d) for d in NEW_DOCS))
+    added = runner.invoke(app, with_optional_values(["add", str(tmp_path / "ray"), str(tmp_path / "more.jsonl"), "--ray"]))
+    assert added.exit_code == 0 and "added 3 documents" in added.output, added.output
+    res = runner.invoke(app, ["search", str(tmp_path / "ray"), "thickened pylorus infant", "--json", "-k", "1",
+                              "--signals", "biencoder,bm25"])
+    assert json.loads(res.stdout)[0]["id"] == "new-3"
     assert with_optional_values(["index", "c", "--ray"]) == ["index", "c", "--ray", "local"]
     unreachable = runner.invoke(app, ["index", corpus, "-o", str(tmp_path / "x"), "--ray", "127.0.0.1:1", *models])
     assert unreachable.exit_code == 2 and "cannot start or join the Ray cluster at 127.0.0.1:1" in unreachable.output

@@ -17,7 +17,7 @@ import numpy as np
 import radlite
 from radlite.config import IndexConfig
 from radlite.corpus import passage_input, split_passages
-from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, RadliteError, UnknownDocument
+from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, UnknownDocument
 from radlite.index.bm25 import BM25Index
 from radlite.index.colbert import ColbertIndex
 from radlite.index.dense import DenseIndex
@@ -213,7 +213,7 @@ class SearchIndex:
         root = Path(root)
         before = _generation_backends(root)
         written = write_generation(root, write)
-        _drop_unreferenced(before, _generation_backends(root))
+        _drop_unreferenced(before, _generation_backends(root), self.backend)
         return written
 
     @classmethod
@@ -310,31 +310,41 @@ def _check_schema(manifest: dict, root) -> None:
         bad("'config'")
 
 
-def _generation_backends(root: Path) -> dict[str, dict]:
-    """The backend of each generation folder of an index directory (unreadable ones skipped)."""
-    out = {}
+def _generation_backends(root: Path) -> dict[str, dict | None]:
+    """The backend of each generation folder of an index directory (None where unreadable)."""
+    out: dict[str, dict | None] = {}
     if root.is_dir():
         for gen in root.glob("gen-*"):
             try:
-                out[gen.name] = json.loads((gen / MANIFEST).read_text(encoding="utf-8")).get("backend") or {"kind": "local"}
+                backend = json.loads((gen / MANIFEST).read_text(encoding="utf-8")).get("backend") or {"kind": "local"}
+                out[gen.name] = backend if isinstance(backend, dict) else None
             except (OSError, ValueError, AttributeError):
-                continue
+                out[gen.name] = None
     return out
 
 
-def _drop_unreferenced(before: dict[str, dict], after: dict[str, dict]) -> None:
+def _drop_unreferenced(before: dict[str, dict | None], after: dict[str, dict | None], live: dict) -> None:
     """Drop the Qdrant collections that only generations removed by this save named: a rebuild's
-    old collection goes when the generation after it is written, not while readers may use it."""
+    old collection goes when the generation after it is written (the next write), not while
+    readers may still be on it. Nothing is dropped if a remaining generation cannot be read."""
     def key(b):
-        return (b.get("url"), b.get("path"), b.get("collection")) if b.get("kind") == "qdrant" else None
+        return (b.get("url"), b.get("path"), b.get("collection")) if b and b.get("kind") == "qdrant" else None
 
-    kept = {key(b) for b in after.values()}
+    if any(b is None for b in after.values()):
+        logger.warning("an index generation's manifest is unreadable; no Qdrant collection was dropped")
+        return
+    kept = {key(b) for b in after.values()} | {key(live)}
     for gen, backend in before.items():
-        if gen not in after and key(backend) is not None and key(backend) not in kept:
+        if gen in after:
+            continue
+        if backend is None:
+            logger.warning("removed generation %s had an unreadable manifest: a Qdrant collection it named, if "
+                           "any, was not dropped", gen)
+        elif key(backend) is not None and key(backend) not in kept:
             try:
                 _remote_class(backend)(backend, []).drop()
-            except RadliteError as exc:
-                logger.warning("could not drop the replaced Qdrant collection %s: %s", backend["collection"], exc)
+            except Exception as exc:  # the save itself succeeded; a leftover collection is only space
+                logger.warning("could not drop the replaced Qdrant collection %s: %s", backend.get("collection"), exc)
 
 
 def _remote_class(backend: dict[str, Any]):

@@ -104,6 +104,8 @@ class _Guarded:
         self.lock = threading.RLock() if local else None
 
     def __getattr__(self, name: str):
+        if name.startswith("_") or "raw" not in self.__dict__:  # copy/pickle probes; not a client call
+            raise AttributeError(name)
         fn = getattr(self.raw, name)
         if not callable(fn):
             return fn
@@ -261,25 +263,21 @@ class QdrantSignals:
     def with_added(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
         """`index` (the new catalog) has passages from `first_new` on that are not in Qdrant yet;
         `texts` are their encoder inputs."""
-        from qdrant_client import models as m
-
         out = self._changed(self.counts.extended(texts) if self.counts is not None else None)
         new_ids = sorted({index.documents[int(d)].id for d in index.passages[first_new:, 0]})
-        # points an interrupted earlier add left under these ids (perhaps more passages than now)
-        out.client.delete(out.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
-            must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=new_ids))])))
+        out._delete_docs(new_ids)  # points an interrupted earlier add left under these ids
         new = np.arange(first_new, len(index.passages))
-        stored = 0
+        stored = np.zeros(len(new), dtype=bool)
         if encoding is None or not encoding.signals:
             out._upsert(index, new, {})
-            stored = len(new)
+            stored[:] = True
         else:
             for pids, vectors in encoding.stream(texts, progress=progress):
                 out._upsert(index, pids + first_new, vectors)
-                stored += len(pids)
-        if stored != len(new):
-            raise BackendError(f"only {stored} of {len(new)} new passages were encoded and stored (a worker failed?); "
-                               "the index was not changed: run the add again")
+                stored[pids] = True
+        if not stored.all():
+            raise BackendError(f"only {int(stored.sum())} of {len(new)} new passages were encoded and stored (a worker "
+                               "failed?); the index was not changed: run the add again")
         if out.counts is not None and out.weights_avgdl != self.weights_avgdl:
             out._rewrite_bm25(index, np.arange(first_new))  # the average length moved: every weight changes
         out._check_count(len(index.passages), "after adding", strict=False)
@@ -288,15 +286,20 @@ class QdrantSignals:
     def without(self, doc_ids: Sequence[str], index, keep: np.ndarray) -> "QdrantSignals":
         """Delete the documents' points; `index` is the catalog without them, `keep` the old passage
         ids it kept (in order)."""
-        from qdrant_client import models as m
-
         out = self._changed(self.counts.subset(keep) if self.counts is not None else None)
-        out.client.delete(out.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
-            must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids)))])))
+        out._delete_docs(list(doc_ids))
         if out.counts is not None and out.weights_avgdl != self.weights_avgdl:
             out._rewrite_bm25(index, np.arange(len(index.passages)))
         out._check_count(len(index.passages), "after deleting", strict=False)
         return out
+
+    def _delete_docs(self, doc_ids: Sequence[str], chunk: int = 1000) -> None:
+        """Delete every point of these documents, `chunk` ids per request (request size limits)."""
+        from qdrant_client import models as m
+
+        for lo in range(0, len(doc_ids), chunk):
+            self.client.delete(self.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
+                must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids[lo:lo + chunk])))])))
 
     def _rewrite_bm25(self, index, pids: np.ndarray) -> None:
         """Rewrite the stored BM25 weights of `pids` at this object's average length."""
@@ -333,11 +336,7 @@ class QdrantSignals:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexFormatError(f"{root}: the Qdrant index's BM25 state is unreadable ({exc}); rebuild the index") from None
         out = cls(settings, signals, counts, avgdl)
-        try:
-            exists = out.client.collection_exists(out.collection)
-        except Exception as exc:
-            raise IndexFormatError(f"{root}: cannot reach Qdrant at {settings['url'] or settings['path']} "
-                                   f"({type(exc).__name__}: {exc})") from None
+        exists = out.client.collection_exists(out.collection)
         if not exists:
             raise IndexFormatError(f"{root}: its Qdrant collection {out.collection!r} is missing at "
                                    f"{settings['url'] or settings['path']}; rebuild the index with `radlite index`")
@@ -381,15 +380,17 @@ class QdrantSignals:
             res = self.client.query_points(self.collection, query=q.biencoder.tolist(), using="biencoder", **kwargs)
         elif signal == "colbert":
             # candidates: the bi-encoder's and BM25's best `wide` (the pipeline encodes the
-            # bi-encoder query for this); without a bi-encoder, every passage (exact MaxSim)
+            # bi-encoder query for this); with neither, every passage (exact MaxSim, slow at scale)
             cfg = index.config.colbert
             wide = max(cfg.rescore, depth)
             prefetch = []
             if q.biencoder is not None and "biencoder" in self.signals:
                 prefetch.append(m.Prefetch(query=q.biencoder.tolist(), using="biencoder", limit=wide, filter=flt))
-                sparse = self._sparse_query(q) if "bm25" in self.signals else None
-                if sparse is not None:
-                    prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
+            sparse = self._sparse_query(q) if "bm25" in self.signals else None
+            if sparse is not None:
+                prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
+            if not prefetch:
+                logger.info("ColBERT on Qdrant without a bi-encoder or BM25 candidate: scanning every passage")
             res = self.client.query_points(self.collection, prefetch=prefetch or None, query=q.colbert.tolist(),
                                            using="colbert", **kwargs)
         else:
