@@ -288,10 +288,41 @@ def report(r: dict, command: str) -> str:
                      f"{v['slowest_shard_p50_ms']['colbert']:.1f} / {v['slowest_shard_p95_ms']['colbert']:.1f} | "
                      f"{v['merge_p50_ms']['biencoder']:.2f} / {v['merge_p50_ms']['colbert']:.2f} | "
                      f"{v['top10_agreement_with_single']['biencoder']:.3f} / {v['top10_agreement_with_single']['colbert']:.3f} |")
-    lines += ["", "Shards run one after another here (2 cores); the slowest shard per query is what a parallel fan-out "
+    lines += ["", "![fan-out latency and bytes per passage](scaling_fanout.png)", "",
+              "Shards run one after another here (2 cores); the slowest shard per query is what a parallel fan-out "
               "waits for, before the network. Exactness of the merge is tested in tests/test_shards.py (exact search in "
               "each shard); here each shard uses the index's own ColBERT IVF, so its candidates are per shard.\n"]
     return "\n".join(lines)
+
+
+def plot(r: dict, path: Path) -> None:
+    """Fan-out latency per layout (p50 bars, p95 whiskers) and bytes per passage per signal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d, a = r["fanout"], r["bytes"]
+    layouts = ["one index"] + [f"{n} shards" for n in d["sharded"]]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.38
+    for j, s in enumerate(("biencoder", "colbert")):
+        p50 = [d["single_p50_ms"][s]] + [v["slowest_shard_p50_ms"][s] for v in d["sharded"].values()]
+        p95 = [d["single_p95_ms"][s]] + [v["slowest_shard_p95_ms"][s] for v in d["sharded"].values()]
+        xs = [i + (j - 0.5) * width for i in range(len(layouts))]
+        ax1.bar(xs, p50, width, label=f"{s} p50", yerr=[[0] * len(p50), [b - a_ for a_, b in zip(p50, p95)]], capsize=3)
+    ax1.set_xticks(range(len(layouts)), layouts)
+    ax1.set_ylabel("ms (slowest shard per query; whisker: p95)")
+    ax1.set_title(f"Fan-out over {d['passages']:,} passages")
+    ax1.legend()
+    parts = {k.split(" (")[0]: v for k, v in a["per_passage"].items()}
+    ax2.barh(list(parts), list(parts.values()))
+    ax2.set_xscale("log")
+    ax2.set_xlabel("bytes per passage (log scale)")
+    ax2.set_title("Local index, MEDLINE")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -300,7 +331,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("RADLITE_SPEED_WORK", "/tmp/radlite-speed")))
     ap.add_argument("--encode", type=int, default=192, help="passages for section C")
     ap.add_argument("--synthetic", type=int, default=50_000)
-    ap.add_argument("--sections", default="ABCD")
+    ap.add_argument("--sections", default="ABCD", help="measure only these (the others come from scaling.json)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     path = medline_index(args.work)
@@ -317,6 +348,7 @@ def main() -> None:
         r[key] = fn()
         partial.write_text(json.dumps(r, indent=2, default=float))
     if all(k in r for k in ("bytes", "qdrant", "encoding", "fanout")):
+        plot(r, args.out.with_name("scaling_fanout.png"))
         args.out.write_text(report(r, "python benchmarks/scaling.py"), encoding="utf-8")
         print(args.out.read_text())
 
