@@ -20,7 +20,7 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
     without ColBERT, BM25) scores highest; `passage_index` picks one (0 = the document's first)."""
     index = engine._require_index()  # one snapshot, as in search
     query = engine._check_query(query, 1, 1)
-    position = next((i for i, d in enumerate(index.documents) if d.id == doc_id), None)
+    position = index.positions.get(doc_id)
     if position is None:
         raise UnknownDocument(f"no document with id {doc_id!r}")
     pids = index.doc_passages(np.array([position]))

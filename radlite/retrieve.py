@@ -40,10 +40,7 @@ def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int,
     """
     if index.remote is not None:
         return index.remote.search(index, q, signal, depth, category)
-    allowed = None
-    if category is not None:
-        in_category = np.array([d.category == category for d in index.documents], dtype=bool)
-        allowed = in_category[index.passages[:, 0]]
+    allowed = None if category is None else index.category_mask(category)
     if signal == "colbert":
         cfg = index.config.colbert
         deeper = depth if allowed is None else depth * 4

@@ -5,6 +5,7 @@ This module only stores and looks up; encoders are handed in by the pipeline.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -79,6 +80,20 @@ class SearchIndex:
         doc, start, end = (int(x) for x in self.passages[pid])
         return _input(self.documents[doc], start, end, self.config)
 
+    @functools.cached_property
+    def positions(self) -> dict[str, int]:
+        """Document id -> its position in `documents` (an index is never changed in place)."""
+        return {d.id: i for i, d in enumerate(self.documents)}
+
+    @functools.cached_property
+    def first_passages(self) -> np.ndarray:
+        """Each document's first passage id (passages are stored in document order)."""
+        return np.searchsorted(self.passages[:, 0], np.arange(len(self.documents)), "left")
+
+    def category_mask(self, category: str) -> np.ndarray:
+        """A boolean mask over passages: those of documents in `category`."""
+        return np.array([d.category == category for d in self.documents], dtype=bool)[self.passages[:, 0]]
+
     def doc_passages(self, docs: np.ndarray) -> np.ndarray:
         """All passage ids of the given documents (passages are stored in document order)."""
         docs = np.asarray(docs, dtype=np.int64)
@@ -117,8 +132,7 @@ class SearchIndex:
     def with_documents(self, new_docs: Sequence[Document], encoders: dict[str, PassageEncoder] | Encoding,
                        progress: bool = False) -> "SearchIndex":
         """A new index with `new_docs` appended; only the new passages are encoded."""
-        known = {d.id for d in self.documents}
-        clash = [d.id for d in new_docs if d.id in known]
+        clash = [d.id for d in new_docs if d.id in self.positions]
         if clash:
             raise DocumentConflict(f"document id already in the index: {clash[0]!r} ({len(clash)} in all); delete it first")
         docs = self.documents + list(new_docs)
@@ -144,7 +158,7 @@ class SearchIndex:
 
     def without_documents(self, ids: Sequence[str]) -> "SearchIndex":
         """A new index without the documents `ids` (every id must exist)."""
-        position = {d.id: i for i, d in enumerate(self.documents)}
+        position = self.positions
         missing = [i for i in ids if i not in position]
         if missing:
             raise UnknownDocument(f"document id not in the index: {missing[0]!r} ({len(missing)} in all); nothing was deleted")

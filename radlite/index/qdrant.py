@@ -146,7 +146,7 @@ def point_id(doc_id: str, passage: int) -> str:
 def passage_point(index, pid: int) -> str:
     """The Qdrant point id of passage `pid` of a catalog: (document id, passage number in it)."""
     d = int(index.passages[pid, 0])
-    return point_id(index.documents[d].id, pid - int(_first_pids(index)[d]))
+    return point_id(index.documents[d].id, pid - int(index.first_passages[d]))
 
 
 class QdrantSignals:
@@ -237,7 +237,7 @@ class QdrantSignals:
         from qdrant_client import models as m
 
         pids = np.asarray(pids, dtype=np.int64)
-        firsts = _first_pids(index)
+        firsts = index.first_passages
         for lo in range(0, len(pids), UPSERT_BATCH):
             points = []
             batch = pids[lo:lo + UPSERT_BATCH]
@@ -441,8 +441,8 @@ class QdrantSignals:
     def _passages(index, points, order: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Qdrant points -> this catalog's passage ids; points of documents this catalog does not
         know (written by a concurrent add) are skipped. Ties are broken by passage id, as locally."""
-        position = _doc_positions(index)
-        firsts = _first_pids(index)
+        position = index.positions
+        firsts = index.first_passages
         ends = np.append(firsts[1:], len(index.passages))
         pids, scores = [], []
         for p in points:
@@ -457,19 +457,3 @@ class QdrantSignals:
             o = np.lexsort((pids_a, -scores_a))
             pids_a, scores_a = pids_a[o], scores_a[o]
         return pids_a, scores_a
-
-
-def _doc_positions(index) -> dict[str, int]:
-    cache = index.__dict__.get("_doc_positions")
-    if cache is None:
-        cache = {d.id: i for i, d in enumerate(index.documents)}
-        index.__dict__["_doc_positions"] = cache
-    return cache
-
-
-def _first_pids(index) -> np.ndarray:
-    cache = index.__dict__.get("_first_pids")
-    if cache is None:
-        cache = np.searchsorted(index.passages[:, 0], np.arange(len(index.documents)), "left")
-        index.__dict__["_first_pids"] = cache
-    return cache

@@ -91,8 +91,7 @@ class ShardedSignals:
             for shard, scores in zip(self.shards, per_shard):
                 ok = scores > 0
                 if category is not None:
-                    in_cat = np.array([d.category == category for d in shard.index.documents], dtype=bool)
-                    ok &= in_cat[shard.index.passages[:, 0]]
+                    ok &= shard.index.category_mask(category)
                 ids = np.flatnonzero(ok)
                 top = ids[np.lexsort((ids, -scores[ids]))][:depth]  # each shard's own top `depth`
                 hits.append((shard.global_pids[top], scores[top]))

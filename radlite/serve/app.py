@@ -283,10 +283,10 @@ def create_app(config: ServeConfig | None = None):
     @app.get("/documents/{doc_id:path}")
     def get_document(doc_id: str) -> dict:
         index = engine().current().index
-        for d in index.documents:
-            if d.id == doc_id:
-                return d.to_json()
-        raise _http(404, f"no document with id {doc_id!r}")
+        position = index.positions.get(doc_id)
+        if position is None:
+            raise _http(404, f"no document with id {doc_id!r}")
+        return index.documents[position].to_json()
 
     @app.post("/documents", status_code=201)
     def add_documents(req: AddRequest) -> dict:
