@@ -146,14 +146,11 @@ class SearchIndex:
             out.remote = self.remote.with_added(out, len(self.passages), new_texts, encoding, progress=progress)
             return out
         out.bm25 = self._rebuilt_bm25(out)
-        if not isinstance(encoders, dict):  # an Encoding (e.g. Ray): gather its batches
-            vectors = _encode_all(encoders, encoding, new_texts, progress)
-            encoders = {s: _Given(v) for s, v in vectors.items()}
+        vectors = _encode_all(encoders, encoding, new_texts, progress)
         if self.dense is not None:
-            out.dense = self.dense.appended(encoders["biencoder"].encode_passages(new_texts, progress=progress))
+            out.dense = self.dense.appended(vectors["biencoder"])
         if self.colbert is not None:
-            out.colbert = self.colbert.appended(encoders["colbert"].encode_passages(new_texts, progress=progress),
-                                                self.config.colbert)
+            out.colbert = self.colbert.appended(vectors["colbert"], self.config.colbert)
         return out
 
     def without_documents(self, ids: Sequence[str]) -> "SearchIndex":
@@ -391,17 +388,6 @@ def _encode_all(encoders, encoding: Encoding | None, texts: Sequence[str], progr
     from radlite.encoding import gather
 
     return gather(encoding, texts, progress=progress)
-
-
-class _Given:
-    """Vectors encoded elsewhere, handed on where a passage encoder is expected."""
-
-    def __init__(self, vectors):
-        self.vectors = vectors
-
-    def encode_passages(self, texts, progress: bool = False):
-        assert len(texts) == len(self.vectors)
-        return self.vectors
 
 
 def _passages_array(docs: Sequence[Document], config: IndexConfig, first_doc: int) -> np.ndarray:
