@@ -254,9 +254,10 @@ class QdrantSignals:
                 if weights is not None:
                     terms, w = weights[j - lo]
                     vec["bm25"] = m.SparseVector(indices=terms.tolist(), values=w.tolist())
-                payload = {"doc_id": doc.id, "passage": pid - int(firsts[d]), "title": doc.title,
+                passage = pid - int(firsts[d])
+                payload = {"doc_id": doc.id, "passage": passage, "title": doc.title,
                            "text": doc.text[start:end], "category": doc.category, "metadata": doc.metadata}
-                points.append(m.PointStruct(id=passage_point(index, pid), vector=vec, payload=payload))
+                points.append(m.PointStruct(id=point_id(doc.id, passage), vector=vec, payload=payload))
             self.client.upsert(self.collection, points=points, wait=True)
 
     # -- changes --------------------------------------------------------------------------------
@@ -340,13 +341,10 @@ class QdrantSignals:
         if not exists:
             raise IndexFormatError(f"{root}: its Qdrant collection {out.collection!r} is missing at "
                                    f"{settings['url'] or settings['path']}; rebuild the index with `radlite index`")
-        n = out.client.count(out.collection, exact=True).count
-        if n != n_passages:
-            # an add or delete interrupted between Qdrant and the catalog's save: the index still
-            # searches (points of unknown documents are skipped, missing ones score 0), and
-            # re-running the same command brings the two back in step (point ids are deterministic)
-            logger.warning("%s: Qdrant collection %r holds %d passages, the index %d: re-run the interrupted "
-                           "add/delete, or rebuild with `radlite index`", root, out.collection, n, n_passages)
+        # an add or delete interrupted between Qdrant and the catalog's save: the index still
+        # searches (points of unknown documents are skipped, missing ones score 0), and re-running
+        # the same command brings the two back in step (point ids are deterministic)
+        out._check_count(n_passages, f"opening {root}", strict=False)
         return out
 
     def _check_count(self, expected: int, when: str, strict: bool = True) -> None:
@@ -429,7 +427,6 @@ class QdrantSignals:
         if self.counts is None:
             return None
         terms, counts = query_terms(q.text, self.vocab)
-        terms, counts = terms[terms < len(self.df)], counts[terms < len(self.df)]
         keep = self.df[terms] > 0  # a term of deleted passages only
         terms, counts = terms[keep], counts[keep]
         if len(terms) == 0:
