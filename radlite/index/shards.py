@@ -71,6 +71,7 @@ class ShardedSignals:
         self.settings = {"kind": "shards", "shards": n}
         self.config = index.config
         self.shards: list[_Shard] = []
+        self._bm25_last: tuple[str | None, list] = (None, [])
         self.owner = np.zeros(len(index.passages), dtype=np.int64)  # global passage -> shard
         self.local = np.zeros(len(index.passages), dtype=np.int64)  # global passage -> id in its shard
         for s in range(n):
@@ -117,9 +118,13 @@ class ShardedSignals:
         return out
 
     def _bm25_all(self, query: str) -> list[np.ndarray]:
-        """Two phases: gather the collection's statistics for the query's terms, then score."""
-        words, counts = np.unique(np.array(tokenize(query), dtype=object), return_counts=True) \
-            if tokenize(query) else (np.zeros(0, object), np.zeros(0))
+        """Two phases: gather the collection's statistics for the query's terms, then score. The
+        last query's scores are kept: a search asks for them twice (retrieve, then score)."""
+        if self._bm25_last[0] == query:
+            return self._bm25_last[1]
+        tokens = tokenize(query)
+        words, counts = np.unique(np.array(tokens, dtype=object), return_counts=True) \
+            if tokens else (np.zeros(0, object), np.zeros(0))
         words = [str(w) for w in words]
         stats = [shard.bm25.stats(words) for shard in self.shards]
         n = sum(s[0] for s in stats)
@@ -127,7 +132,9 @@ class ShardedSignals:
         df = np.sum([s[2] for s in stats], axis=0) if words else np.zeros(0)
         weight = counts * np.where(df > 0, lucene_idf(n, df), 0.0)
         cfg = self.config.bm25
-        return [shard.bm25.scores(words, weight, avgdl, cfg.k1, cfg.b) for shard in self.shards]
+        out = [shard.bm25.scores(words, weight, avgdl, cfg.k1, cfg.b) for shard in self.shards]
+        self._bm25_last = (query, out)
+        return out
 
 
 def _merge(hits: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
