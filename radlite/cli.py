@@ -89,6 +89,12 @@ def _check_writable(output: Path) -> None:
         raise RadliteError(f"cannot write the index: no write permission in {parent}")
 
 
+# passage encoding on Ray, the same for `index` and `add`
+RAY_OPTION = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                          help="Encode passages on Ray Data: --ray alone (or --ray local) starts a local Ray instance, --ray ADDRESS joins a cluster.")
+RAY_ACTORS_OPTION = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU).")
+
+
 @app.command("index")
 @command
 def index_cmd(
@@ -109,9 +115,8 @@ def index_cmd(
     shards: int = typer.Option(1, min=1, help="Qdrant shards of the collection (applies on a cluster)."),
     replicas: int = typer.Option(1, min=1, help="Qdrant replication factor (applies on a cluster)."),
     bm25_avgdl_tolerance: float = typer.Option(0.0, help="Qdrant: rewrite BM25 weights on add/delete only when the average passage length moved more than this (0: always, exact)."),
-    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
-                                      help="Encode passages on Ray Data: --ray alone (or --ray local) starts a local Ray instance, --ray ADDRESS joins a cluster."),
-    ray_actors: Optional[int] = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU)."),
+    ray: Optional[str] = RAY_OPTION,
+    ray_actors: Optional[int] = RAY_ACTORS_OPTION,
 ):
     """Index a collection with every first-stage signal."""
     from radlite.config import IndexConfig
@@ -510,9 +515,8 @@ def add_cmd(
     index: Path = typer.Argument(..., help="Index directory."),
     corpus: Path = typer.Argument(..., help="Documents to add (same formats as `index`)."),
     text_field: Optional[str] = typer.Option(None, help="Field holding the text."),
-    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
-                                      help="Encode the new passages on Ray Data (as for `radlite index`)."),
-    ray_actors: Optional[int] = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU)."),
+    ray: Optional[str] = RAY_OPTION,
+    ray_actors: Optional[int] = RAY_ACTORS_OPTION,
 ):
     """Add documents to an index without rebuilding it (only the new passages are encoded)."""
     from radlite.corpus import load_corpus
