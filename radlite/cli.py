@@ -291,7 +291,7 @@ _TRAIN_KINDS = {"colbert": "colbert", "biencoder": "biencoder", "reranker": "rer
 
 
 def _train_options(kind: str, base, epochs, batch_size, max_steps, lr, num_negatives, margin, guard, guard_reranker,
-                   balance, loss, train_layers, max_length, eval_steps, seed, easy_negatives=None):
+                   balance, loss, train_layers, max_length, eval_steps, seed, easy_negatives=None, keep_layers=None):
     from radlite.train import TrainConfig
 
     if kind not in _TRAIN_KINDS:
@@ -299,7 +299,8 @@ def _train_options(kind: str, base, epochs, batch_size, max_steps, lr, num_negat
     return TrainConfig(kind=_TRAIN_KINDS[kind], base=base, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
                        learning_rate=lr, num_negatives=num_negatives, margin=margin, guard=guard,
                        guard_reranker=guard_reranker, balance=balance, loss=loss, train_layers=train_layers,
-                       max_length=max_length, eval_steps=eval_steps, seed=seed, easy_negatives=easy_negatives)
+                       max_length=max_length, eval_steps=eval_steps, seed=seed, easy_negatives=easy_negatives,
+                       keep_layers=keep_layers)
 
 
 def _run_training(cfg, data, out_dir: Path, dev, resume: bool, keep_checkpoints: bool) -> None:
@@ -325,7 +326,8 @@ _TRAIN_HELP = dict(
     margin="Skip mined candidates the guard scores above the positive's score minus this margin.",
     guard="Bi-encoder that screens mined negatives for false negatives ('none' to skip).",
     guard_reranker="A trained cross-encoder to screen negatives instead of the bi-encoder.",
-    loss="Cross-encoder loss: binary (pointwise BCE) or listwise (ListNet).",
+    loss="Cross-encoder loss: binary (pointwise BCE), listwise (ListNet), or distill (listwise against the "
+         "judgments mixed with the fused first stage's scores).",
     train_layers="Train only the top N transformer layers and the head (faster, smaller deltas).",
 )
 
@@ -353,6 +355,8 @@ def train_cmd(
     balance: bool = typer.Option(True, help="Sample every category equally often."),
     loss: str = typer.Option("binary", help=_TRAIN_HELP["loss"]),
     train_layers: Optional[int] = typer.Option(None, min=1, help=_TRAIN_HELP["train_layers"]),
+    keep_layers: Optional[int] = typer.Option(None, min=1, help="Reranker: keep only the bottom N layers of the base "
+                                              "(a smaller, faster student)."),
     max_length: int = typer.Option(256, min=16, max=512, help="Document (or query+document pair) tokens."),
     eval_steps: Optional[int] = typer.Option(None, min=1, help="Evaluate and checkpoint every N steps instead of every epoch."),
     seed: int = typer.Option(0),
@@ -363,7 +367,7 @@ def train_cmd(
     from radlite.train import combine, load_training_data
 
     cfg = _train_options(kind, base, epochs, batch_size, max_steps, lr, num_negatives, margin, guard, guard_reranker,
-                         balance, loss, train_layers, max_length, eval_steps, seed, easy_negatives)
+                         balance, loss, train_layers, max_length, eval_steps, seed, easy_negatives, keep_layers)
     parts = [load_training_data(d, split=split, corpus=corpus, sample=sample, seed=seed) for d in data]
     _run_training(cfg, combine(parts), out_dir, dev, resume, keep_checkpoints)
 
@@ -390,11 +394,24 @@ def adapt_cmd(
     resume: bool = typer.Option(True),
     keep_checkpoints: bool = typer.Option(False),
 ):
-    """Adapt a model to a collection without judgments: titles and sentences become pseudo-queries."""
+    """Adapt a model to a collection without judgments: titles and sentences become pseudo-queries.
+
+    A reranker starts from the shipped cross-encoder and learns listwise from the pseudo-queries and the
+    collection's own fused first stage (BM25 + bi-encoder + ColBERT) as teacher."""
     from radlite.train.adapt import pseudo_queries
 
+    loss = "binary"
+    if _TRAIN_KINDS.get(kind) == "reranker":
+        # the cross-encoder adapts from the shipped one, listwise against the collection's own fused first stage
+        from radlite.models.encoders import trained_max_length
+        from radlite.models.resolve import resolve_model
+
+        loss, num_negatives = "distill", max(num_negatives, 6)
+        if base == "default":
+            base = str(resolve_model("crossencoder", "default").path)
+            max_length = trained_max_length(Path(base)) or max_length
     cfg = _train_options(kind, base, epochs, batch_size, max_steps, lr, num_negatives, margin, guard, None,
-                         True, "binary", train_layers, max_length, None, seed)
+                         True, loss, train_layers, max_length, None, seed)
     data = pseudo_queries(corpus, seed=seed, max_examples=max_examples)
     _run_training(cfg, data, out_dir, dev, resume, keep_checkpoints)
 

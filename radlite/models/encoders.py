@@ -186,6 +186,18 @@ class ColbertEncoder:
                                for j, o in enumerate(offsets)]}
 
 
+def trained_max_length(path: Path) -> int | None:
+    """The cross-encoder pair length in a radlite-trained model's marker (radlite_model.json), if any."""
+    import json
+
+    try:
+        marker = json.loads((Path(path) / "radlite_model.json").read_text(encoding="utf-8"))
+        value = (marker.get("config") or {}).get("max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 class CrossEncoderReranker:
     """A one-logit cross-encoder returning raw logits (calibration happens in fusion).
 
@@ -196,11 +208,15 @@ class CrossEncoderReranker:
     one is used and a warning says why.
     """
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int = 512,
+    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int | None = None,
                  fast: bool = False, sha256: str | None = None):
         from transformers import AutoConfig
 
         from radlite.errors import ModelError
+
+        # the pair length the model was trained at (radlite records it), else 512
+        max_length = max_length or trained_max_length(Path(path)) or 512
+        self.max_length = max_length
 
         labels = AutoConfig.from_pretrained(str(path)).num_labels  # checked for both paths, before either loads
         if labels != 1:

@@ -37,6 +37,7 @@ class Example:
     related: set[str] = field(default_factory=set)  # texts judged relevant at any grade: never negatives
     source: str = ""
     easy: list[str] = field(default_factory=list)  # random negatives (cross-encoder: it has no in-batch ones)
+    teacher: dict[str, float] = field(default_factory=dict)  # text -> the first stage's score (radlite.train.teacher)
 
 
 @dataclass
@@ -150,6 +151,16 @@ def _from_jsonl(path: Path, corpus: str | Path | None) -> TrainingData:
 def _cut(text: str, max_words: int = DOC_WORDS) -> str:
     words = text.split()
     return " ".join(words[:max_words]) if len(words) > max_words else text
+
+
+def trim_collection(data: TrainingData, others: int, seed: int = 0) -> TrainingData:
+    """Keep the examples' own texts plus `others` random texts of the collection: negatives for a
+    sampled source need not come from all of it (a first-stage teacher encodes the whole collection)."""
+    own = {t for e in data.examples for t in (*e.positives, *e.negatives)}
+    rest = [t for t in data.collection if t not in own]
+    keep = own | set(random.Random(seed).sample(rest, min(others, len(rest))))
+    data.collection = [t for t in data.collection if t in keep]
+    return data
 
 
 def combine(parts: list[TrainingData]) -> TrainingData:

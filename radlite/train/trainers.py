@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ from pathlib import Path
 from radlite.errors import ModelError, RadliteError
 from radlite.fsutil import replace_folder, write_atomic
 from radlite.train.data import Example, TrainingData, balance_categories, document_text
+from radlite.train.teacher import distill_targets
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,12 @@ class TrainConfig:
     guard: str = "default"  # bi-encoder that screens mined negatives; "none" turns the guard off
     guard_reranker: str | None = None  # a trained cross-encoder screens them instead
     balance: bool = True
-    loss: str = "binary"  # reranker: binary or listwise
+    loss: str = "binary"  # reranker: binary, listwise, or distill (listwise against judgments + the first stage)
+    keep_layers: int | None = None  # reranker: keep only the bottom N transformer layers (a faster student)
+    related_in_list: int = 2  # distill: judged-related texts put in each list (graded targets)
+    teacher_mix: float = 0.5  # distill: share of the target taken from the first stage's scores
+    teacher_temperature: float = 0.5  # distill: softmax temperature of the teacher's summed normalised scores
+    teacher_depth: int = 30  # distill: the teacher's candidates per query
     train_layers: int | None = None  # train only the top N transformer layers (plus head / projection)
     max_length: int = 256  # document tokens (ColBERT, bi-encoder) or pair tokens (cross-encoder)
     query_length: int = 32  # ColBERT query tokens (expanded with [MASK])
@@ -104,6 +111,8 @@ def load_trainable(cfg: TrainConfig):
             model = CrossEncoder(path, num_labels=1, max_length=cfg.max_length)
             if model.config.num_labels != 1:
                 raise ModelError(f"base {cfg.base} has {model.config.num_labels} outputs; a one-logit model is needed")
+            if cfg.keep_layers is not None:
+                keep_bottom_layers(model, cfg.keep_layers)
     except RadliteError:
         raise
     except Exception as exc:
@@ -114,6 +123,19 @@ def load_trainable(cfg: TrainConfig):
 
 
 _LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
+
+
+def keep_bottom_layers(model, n: int) -> None:
+    """Cut a BERT-style cross-encoder to its bottom `n` transformer layers (fewer FLOPs per pair)."""
+    inner = model.model
+    encoder = getattr(getattr(inner, inner.base_model_prefix, inner), "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if layers is None:
+        raise ModelError("keep_layers needs a BERT-style model (encoder.layer)")
+    if not 1 <= n <= len(layers):
+        raise ModelError(f"keep_layers must be from 1 to {len(layers)}, got {n}")
+    encoder.layer = layers[:n]
+    inner.config.num_hidden_layers = n
 
 
 def freeze_lower_layers(model, train_layers: int) -> int:
@@ -143,7 +165,13 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
             continue  # every row needs the same columns
         if cfg.kind == "reranker":
             negs = negs + ex.easy[: cfg.easy()]
-        if cfg.kind == "reranker" and cfg.loss == "listwise":
+        if cfg.kind == "reranker" and cfg.loss == "distill":
+            related = [r for r in sorted(ex.related) if r not in ex.positives][: cfg.related_in_list]
+            docs = [ex.positives[0], *related, *negs]
+            targets = distill_targets(ex, docs, mix=cfg.teacher_mix, temperature=cfg.teacher_temperature)
+            # ListNet's target is softmax(labels): log-probabilities make it exactly this distribution
+            rows.append({"query": ex.query, "docs": docs, "labels": [math.log(max(t, 1e-6)) for t in targets]})
+        elif cfg.kind == "reranker" and cfg.loss == "listwise":
             rows.append({"query": ex.query, "docs": [ex.positives[0], *negs], "labels": [1.0] + [0.0] * len(negs)})
         elif cfg.kind == "reranker":
             rows.append({"query": ex.query, "passage": ex.positives[0], "label": 1.0})
@@ -220,8 +248,12 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
 
     if cfg.kind not in KINDS:
         raise RadliteError(f"unknown model kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
-    if cfg.kind == "reranker" and cfg.loss not in ("binary", "listwise"):
-        raise RadliteError(f"unknown reranker loss {cfg.loss!r}; choose binary or listwise")
+    if cfg.kind == "reranker" and cfg.loss not in ("binary", "listwise", "distill"):
+        raise RadliteError(f"unknown reranker loss {cfg.loss!r}; choose binary, listwise or distill")
+    if cfg.loss == "distill" and cfg.kind != "reranker":
+        raise RadliteError("the distill loss trains a cross-encoder (kind reranker)")
+    if cfg.keep_layers is not None and cfg.kind != "reranker":
+        raise RadliteError("keep_layers makes a smaller cross-encoder; it applies to kind reranker only")
     base_path(cfg.base)  # fail before mining if a model cannot be found
     for name in (cfg.guard_reranker, None if cfg.guard == "none" else cfg.guard):
         if name:
@@ -244,12 +276,17 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
             shutil.rmtree(work)
         work.mkdir(parents=True)
         guard = None
-        if cfg.num_negatives > 0:
+        if cfg.loss == "distill":  # the fused first stage picks and scores the negatives: no BM25 mining, no guard
+            from radlite.train.teacher import teach
+
+            stats = teach(data, cfg.teacher_depth, cfg.num_negatives, progress=progress, seed=cfg.seed)
+        elif cfg.num_negatives > 0:
             if cfg.guard_reranker:
                 guard = mining.crossencoder_guard(base_path(cfg.guard_reranker))
             elif cfg.guard != "none":
                 guard = mining.biencoder_guard(base_path(cfg.guard))
-        stats = mining.mine_hard_negatives(data, cfg.num_negatives, cfg.mining_depth, cfg.margin, guard, progress)
+        if cfg.loss != "distill":
+            stats = mining.mine_hard_negatives(data, cfg.num_negatives, cfg.mining_depth, cfg.margin, guard, progress)
         mining.fill_random_negatives(data.examples, data.collection, cfg.num_negatives, cfg.seed)
         if cfg.kind == "reranker" and cfg.easy():
             mining.add_easy_negatives(data.examples, data.collection, cfg.easy(), cfg.seed)
@@ -351,7 +388,7 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
         from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
 
-        loss = ListNetLoss(model) if cfg.loss == "listwise" else BinaryCrossEntropyLoss(model)
+        loss = ListNetLoss(model) if cfg.loss in ("listwise", "distill") else BinaryCrossEntropyLoss(model)
         args = CrossEncoderTrainingArguments(**common)
         return CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
 
