@@ -203,7 +203,12 @@ def compose() -> None:
                        f"no fusion beats the best configuration, {best}")
             lines += [f"Best by nDCG@10: **{best}** ({cfgs[best]['metrics']['ndcg@10'][0]:.3f}); best single signal: "
                       f"{single} ({cfgs[single]['metrics']['ndcg@10'][0]:.3f}); {verdict}.", ""]
-    (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines))
+    target = ROOT / "benchmarks" / "RESULTS.md"
+    old = target.read_text() if target.is_file() else ""
+    begin, end = "<!-- reranker:begin -->", "<!-- reranker:end -->"
+    if begin in old and end in old:  # benchmarks/reranker.py's section is its own: carried over as it is
+        lines += ["", "## The cross-encoder, before and after (issue 14)", "", old[old.index(begin): old.index(end) + len(end)]]
+    target.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

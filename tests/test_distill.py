@@ -160,3 +160,31 @@ def test_trained_max_length_reads_the_marker(tmp_path):
     assert trained_max_length(tmp_path) == 192
     (tmp_path / "radlite_model.json").write_text("not json")
     assert trained_max_length(tmp_path) is None
+
+
+def test_platt_fit_recovers_a_known_slope_and_offset():
+    from radlite.train.calibrate import fit_platt
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20000)
+    y = (rng.random(20000) < 1 / (1 + np.exp(-(2 * x - 1)))).astype(int)
+    a, b = fit_platt(x, y)
+    assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
+    with pytest.raises(ValueError, match="both relevant and non-relevant"):
+        fit_platt([0.1, 0.2], [1, 1])
+
+
+def test_calibration_folded_into_the_head_gives_the_fitted_probability(tiny_models, tmp_path):
+    import shutil
+
+    from radlite.models import CrossEncoderReranker
+    from radlite.train.calibrate import fold_into_head
+
+    folder = tmp_path / "ce"
+    shutil.copytree(tiny_models["reranker"], folder)
+    pairs = [("pulmonary embolism", COLLECTION[0]), ("knee", COLLECTION[3]), ("child", COLLECTION[2])]
+    before = CrossEncoderReranker(folder).predict(pairs)
+    fold_into_head(folder, a=2.0, b=-1.0, temperature=1.5)
+    after = CrossEncoderReranker(folder).predict(pairs)
+    assert after / 1.5 == pytest.approx(2.0 * before - 1.0, abs=1e-4)
+    assert json.loads((folder / "radlite_model.json").read_text())["calibration"]["a"] == 2.0

@@ -33,19 +33,25 @@ from radlite.errors import ModelError
 logger = logging.getLogger(__name__)
 
 COLBERT = "colbert-minilm-l6-128-radlite-v1"
-RERANKER = "crossencoder-minilm-l6-radlite-v1"
+RERANKER = "crossencoder-minilm-l3-radlite-v2"
 DELTA = "trained_tensors.safetensors"
 LAYOUT = "weights.json"
 RECIPE = {
     COLBERT: dict(kind="colbert", epochs=3, batch_size=32, train_layers=4, num_negatives=1, max_length=256),
-    # the CPU tries (1 epoch of 400 MedQuAD pairs + radbench9, ~80-110 steps, lr 8e-5/1e-4, top 4 layers) ended
-    # near the constant predictor; this one is the issue's recipe at full size (all of MedQuAD, 3 BM25 hard
-    # negatives + 1 random per query, all six layers, lr 2e-5, 2 epochs): minutes on one GPU
-    RERANKER: dict(kind="reranker", epochs=2, batch_size=32, train_layers=6, num_negatives=3, easy_negatives=1,
-                   max_length=256, loss="binary", learning_rate=2e-5),
+    # v1 (all of MedQuAD, BCE, six layers at 512 tokens) learned MedQuAD's question template, not relevance
+    # (46% pairwise accuracy on radbench9): v2 is a 3-layer student at 192 tokens, trained listwise against the
+    # judgments mixed with the fused first stage's scores (radlite.train.teacher), on balanced sources
+    # layers [0, 1, 5] of MiniLM: its bottom layers alone leave the [CLS] state constant (trainers.keep_bottom_layers)
+    RERANKER: dict(kind="reranker", epochs=1, batch_size=4, keep_layers=[0, 1, 5], train_layers=3, num_negatives=6,
+                   easy_negatives=1, max_length=192, loss="distill", learning_rate=1e-4, dev_candidates=50,
+                   eval_steps=275),
 }
 # MedQuAD question-answer pairs each default trains on (None: all 16,407)
-MEDQUAD = {COLBERT: 400, RERANKER: None}
+MEDQUAD = {COLBERT: 400, RERANKER: 600}
+# Disease Ontology synonym queries (radlite.train.synth.ontology_queries) and finding queries per
+# radbench9 train passage (radlite.train.synth.finding_queries) each default trains on
+ONTOLOGY = {COLBERT: 0, RERANKER: 600}
+FINDINGS = {COLBERT: 0, RERANKER: 2}
 _WEIGHTS = (".safetensors",)
 
 
@@ -148,6 +154,42 @@ def build_default(name: str, target: Path, src: Path | None = None) -> None:
         save_file(tensors, str(target / rel), metadata={"format": "pt"})
 
 
+def recipe_sources(name: str, medquad: Path, medquad_sample: int | None) -> list:
+    """The training sources of a default: radbench9 train, MedQuAD, and for the cross-encoder Disease
+    Ontology synonym queries and finding queries made from radbench9's train-condition passages."""
+    from radlite.datasets import load_radbench9, split_of
+    from radlite.train import load_training_data
+    from radlite.train.data import trim_collection
+    from radlite.train.synth import finding_queries, ontology_queries
+
+    parts = [load_training_data("radbench9", "train"), load_training_data(medquad, sample=medquad_sample, seed=0)]
+    if name == RERANKER:  # the teacher encodes the collection: MedQuAD's sampled answers and as many others
+        trim_collection(parts[1], medquad_sample or len(parts[1].examples), seed=0)
+    if ONTOLOGY[name]:
+        parts.append(ontology_queries(medquad.parent.parent / "disease-ontology" / "disease_ontology.jsonl",
+                                      sample=ONTOLOGY[name], seed=0))
+    if FINDINGS[name]:
+        train_docs = [d for d in load_radbench9("train").corpus
+                      if split_of(str(d.metadata.get("condition", ""))) == "train"]  # never a dev or test passage
+        parts.append(finding_queries(train_docs, per_document=FINDINGS[name], seed=0, name="radbench9:findings"))
+    return parts
+
+
+def calibrate(folder: Path) -> dict:
+    """Platt-scale the trained cross-encoder on radbench9 dev's ColBERT top-50 candidates and fold the fit
+    into its head (radlite.train.calibrate), so sigmoid(logit / T) with the fusion's default T is a probability."""
+    from radlite.config import SEED_TEMPERATURE
+    from radlite.models import CrossEncoderReranker
+    from radlite.train.calibrate import dev_pairs, fit_platt, fold_into_head
+
+    pairs = dev_pairs("radbench9", "dev")
+    logits = CrossEncoderReranker(folder).predict([(q, t) for q, t, _ in pairs])
+    a, b = fit_platt(logits, [y for _, _, y in pairs])
+    fold_into_head(folder, a, b, SEED_TEMPERATURE)
+    logger.info("calibrated on %d dev pairs: a=%.4f b=%.4f", len(pairs), a, b)
+    return {"pairs": len(pairs), "relevant": sum(y for _, _, y in pairs), "a": a, "b": b, "temperature": SEED_TEMPERATURE}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train both defaults from the base model and the data, then export them for shipping."""
     from radlite.train import TrainConfig, combine, load_training_data, train
@@ -169,13 +211,16 @@ def main(argv: list[str] | None = None) -> None:
         if a.only and name != a.only:
             continue
         sample = a.medquad_sample or MEDQUAD[name]
-        data = combine([load_training_data("radbench9", "train"), load_training_data(a.medquad, sample=sample, seed=0)])
+        data = combine(recipe_sources(name, Path(a.medquad), sample))
         started = time.time()
         cfg = TrainConfig(**recipe, max_steps=a.max_steps)
         info = train(cfg, data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
+        if recipe["kind"] == "reranker":
+            info["calibration"] = calibrate(Path(a.work) / name)
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
         report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
                                                  "mining", "best_checkpoint")},
+                        "calibration": info.get("calibration"),
                         "wall_seconds": round(time.time() - started, 1), **sizes, "torch_threads": info["torch_threads"],
                         "device": info["device"], "recipe": recipe, "medquad_pairs": sample or "all",
                         "max_steps": a.max_steps, "data": info["data"]}
