@@ -41,7 +41,7 @@ def test_onnx_export_of_the_cross_encoder_reproduces_its_logits(tiny_models, tmp
 
 
 @pytest.mark.slow
-def test_int8_reranker_ranks_like_the_exact_one(tmp_path, monkeypatch):
+def test_fast_reranker_ranks_like_the_exact_one(tmp_path, monkeypatch):
     from radlite.models.encoders import CrossEncoderReranker
     from radlite.models.resolve import resolve_model
 
@@ -49,7 +49,7 @@ def test_int8_reranker_ranks_like_the_exact_one(tmp_path, monkeypatch):
     model = resolve_model("crossencoder", "default")
     exact = CrossEncoderReranker(model.path).predict(pairs())
     fast = CrossEncoderReranker(model.path, fast=True, sha256=model.sha256)
-    assert fast.backend == "onnx-int8"
+    assert fast.backend == "onnx-fp32"  # the shipped 3-layer model's marker asks for fp32 (int8 moved a best passage)
     got = fast.predict(pairs())
     assert spearman(got, exact) >= 0.95
     for i in range(len(QUERIES)):  # each query's best document is the same

@@ -198,6 +198,18 @@ def trained_max_length(path: Path) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
+def fast_quantized(path: Path) -> bool:
+    """Whether the fast path may quantise this cross-encoder to int8: a radlite model's marker can say
+    `"fast_precision": "fp32"` (the 3-layer v2 changed its best passage on int8 in tests/test_fast.py)."""
+    import json
+
+    try:
+        marker = json.loads((Path(path) / "radlite_model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return not (isinstance(marker, dict) and marker.get("fast_precision") == "fp32")
+
+
 class CrossEncoderReranker:
     """A one-logit cross-encoder returning raw logits (calibration happens in fusion).
 
@@ -229,10 +241,10 @@ class CrossEncoderReranker:
             def build():
                 from radlite.models.onnx import OnnxCrossEncoder
 
-                return OnnxCrossEncoder(path, sha256, max_length=max_length)
+                return OnnxCrossEncoder(path, sha256, max_length=max_length, quantize=fast_quantized(Path(path)))
 
             self.fast = _fast_or_exact("reranker", build)
-        self.backend = "onnx-int8" if self.fast is not None else "torch"
+        self.backend = ("onnx-int8" if self.fast.quantize else "onnx-fp32") if self.fast is not None else "torch"
         if self.fast is None:
             from sentence_transformers import CrossEncoder
 

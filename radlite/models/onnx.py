@@ -168,6 +168,7 @@ class OnnxCrossEncoder:
         self.session = session(folder, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.folder = folder
+        self.quantize = quantize
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:

@@ -175,7 +175,7 @@ def recipe_sources(name: str, medquad: Path, medquad_sample: int | None) -> list
     return parts
 
 
-def calibrate(folder: Path) -> dict:
+def calibrate(folder: Path, apply: bool = False) -> dict:
     """Platt-scale the trained cross-encoder on radbench9 dev's ColBERT top-50 candidates and fold the fit
     into its head (radlite.train.calibrate), so sigmoid(logit / T) with the fusion's default T is a probability."""
     from radlite.config import SEED_TEMPERATURE
@@ -185,9 +185,11 @@ def calibrate(folder: Path) -> dict:
     pairs = dev_pairs("radbench9", "dev")
     logits = CrossEncoderReranker(folder).predict([(q, t) for q, t, _ in pairs])
     a, b = fit_platt(logits, [y for _, _, y in pairs])
-    fold_into_head(folder, a, b, SEED_TEMPERATURE)
+    if apply:  # not for the shipped v2: honest probabilities left it too little spread in fixed-weight fusion
+        fold_into_head(folder, a, b, SEED_TEMPERATURE)
     logger.info("calibrated on %d dev pairs: a=%.4f b=%.4f", len(pairs), a, b)
-    return {"pairs": len(pairs), "relevant": sum(y for _, _, y in pairs), "a": a, "b": b, "temperature": SEED_TEMPERATURE}
+    return {"pairs": len(pairs), "relevant": sum(y for _, _, y in pairs), "a": a, "b": b, "temperature": SEED_TEMPERATURE,
+            "applied": apply}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,7 +218,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg = TrainConfig(**recipe, max_steps=a.max_steps)
         info = train(cfg, data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
         if recipe["kind"] == "reranker":
-            info["calibration"] = calibrate(Path(a.work) / name)
+            info["calibration"] = calibrate(Path(a.work) / name, apply=False)
+            marker = Path(a.work) / name / "radlite_model.json"  # int8 moved a best passage: fast path in fp32
+            marker.write_text(json.dumps({**json.loads(marker.read_text(encoding="utf-8")), "fast_precision": "fp32"},
+                                         indent=2), encoding="utf-8")
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
         report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
                                                  "mining", "best_checkpoint")},
