@@ -186,28 +186,25 @@ class ColbertEncoder:
                                for j, o in enumerate(offsets)]}
 
 
-def trained_max_length(path: Path) -> int | None:
-    """The cross-encoder pair length in a radlite-trained model's marker (radlite_model.json), if any."""
-    import json
+def _marker(path: Path) -> dict:
+    """A radlite-trained model's radlite_model.json as a dict ({} if absent, unreadable or not an object)."""
+    from radlite.models.resolve import _read_marker
 
-    try:
-        marker = json.loads((Path(path) / "radlite_model.json").read_text(encoding="utf-8"))
-        value = (marker.get("config") or {}).get("max_length")
-    except (OSError, ValueError, AttributeError):
-        return None
+    marker = _read_marker(Path(path))
+    return marker if isinstance(marker, dict) else {}
+
+
+def trained_max_length(path: Path) -> int | None:
+    """The cross-encoder pair length in a radlite-trained model's marker, if any."""
+    config = _marker(path).get("config")
+    value = config.get("max_length") if isinstance(config, dict) else None
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def fast_quantized(path: Path) -> bool:
     """Whether the fast path may quantise this cross-encoder to int8: a radlite model's marker can say
     `"fast_precision": "fp32"` (the 3-layer v2 changed its best passage on int8 in tests/test_fast.py)."""
-    import json
-
-    try:
-        marker = json.loads((Path(path) / "radlite_model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    return not (isinstance(marker, dict) and marker.get("fast_precision") == "fp32")
+    return _marker(path).get("fast_precision") != "fp32"
 
 
 class CrossEncoderReranker:
