@@ -11,7 +11,7 @@ nDCG@10 with 95% bootstrap intervals, paired sign-flip tests, per query style on
 pairwise accuracy of the cross-encoder alone: for each (grade-2 passage, unjudged passage) pair in
 the same ColBERT top-50 list, how often the relevant one scores higher (ties count half).
 Latency: reranking the 50 ColBERT candidates of radbench9 test queries, cold (no score cache),
-with each model's own fast path (int8 ONNX Runtime); the baseline at the 512-token pairs it was
+with each model's own fast path (ONNX Runtime, at the precision its marker asks for); the baseline at the 512-token pairs it was
 run at until now. A baseline folder is optional (`--baseline`); without it those rows are left out.
 """
 
@@ -206,7 +206,7 @@ def latency_block(lat: dict, meta: dict) -> str:
     """The latency table for speed.md (between its reranker markers)."""
     rows = [f"Command: `{meta['command']}` (date {meta['date']}); full tables in `benchmarks/reranker.md`. Reranking "
             f"the {CANDIDATES} ColBERT candidates of radbench9 test queries, cold (no score cache), each model on its "
-            "fast path (int8 ONNX Runtime, length-sorted batches), measured in the same run:", "",
+            "fast path (ONNX Runtime, length-sorted batches), measured in the same run:", "",
             "| model | pair tokens | p50 ms | p95 ms | goal p50 / p95 | met |", "|---|---|---|---|---|---|"]
     for who, r in lat.items():
         met = "yes" if r["p50_ms"] <= 300 and r["p95_ms"] <= 500 else "no"
