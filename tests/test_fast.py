@@ -103,3 +103,24 @@ def test_int8_colbert_queries_stay_close_and_pair_encoding_runs_in_parallel(tiny
         assert np.allclose(np.linalg.norm(c_par, axis=1), 1.0, atol=1e-5)
     # both fast encoders were exported at once on the first parallel query; neither fell back
     assert bi_fast._fast.get() is not None and col_fast._fast.get() is not None
+
+
+def test_colbert_reads_long_queries_whole_on_both_paths(tiny_models, tmp_path, monkeypatch):
+    """A board vignette longer than the trained 32 query tokens is encoded at its own length (its findings
+    come last); a short query keeps the trained, [MASK]-expanded length. Exact and fast paths agree."""
+    from radlite.models.encoders import ColbertEncoder
+    from radlite.models.resolve import weights_sha256
+
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    monkeypatch.setattr("radlite.models.encoders.QUERY_INT8", {"colbert": False})
+    path = Path(tiny_models["colbert"])
+    exact, fast = ColbertEncoder(path), ColbertEncoder(path, fast=True, sha256=weights_sha256(path))
+    vignette = ("A 45-year-old woman presents with two weeks of progressive shortness of breath and pleuritic "
+                "chest pain after a long flight. Examination shows tachycardia and a swollen left calf. CT "
+                "pulmonary angiography shows a filling defect in the right main pulmonary artery.")
+    pieces = len(exact.model.tokenizer(vignette, add_special_tokens=False)["input_ids"])
+    assert pieces + 3 > 32
+    for q, n in ((vignette, pieces + 3), ("target sign in a child", exact.trained_query_length)):
+        a, b = exact.encode_query(q), fast.encode_query(q)
+        assert a.shape == b.shape == (n, a.shape[1]) and np.allclose(a, b, atol=1e-5)
+    assert exact.trained_query_length == 32 and exact.query_length("word " * 1000) == exact.max_query_tokens

@@ -122,15 +122,29 @@ class BiEncoder:
 
 
 class ColbertEncoder:
-    """PyLate ColBERT model: one vector per token (documents without padding, queries expanded)."""
+    """PyLate ColBERT model: one vector per token (documents without padding, queries expanded).
+
+    Queries are read whole: a query longer than the model's trained query length (32 tokens) is
+    encoded at its own length, up to `max_query_tokens`, instead of being cut (a board vignette's
+    findings come after its history). Shorter queries are expanded with [MASK] to the trained
+    length exactly as before, so their vectors do not change."""
+
+    max_query_tokens = 256
 
     def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False,
                  sha256: str | None = None):
         from pylate import models
 
         self.model = models.ColBERT(model_name_or_path=str(path), device=device or "cpu")
+        self.trained_query_length = int(self.model.query_length or 32)
         self.batch_size = batch_size
         self._fast = _LazyFast("colbert", self.model, path, device, fast, sha256)
+
+    def query_length(self, text: str) -> int:
+        """Tokens the query `text` is encoded at: the trained length, or the query's own length
+        ([CLS], [Q], its word pieces and [SEP]) where that is longer, capped at max_query_tokens."""
+        pieces = len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return max(self.trained_query_length, min(pieces + 3, self.max_query_tokens))
 
     @_locked
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> list[np.ndarray]:
@@ -139,6 +153,7 @@ class ColbertEncoder:
 
     @_locked
     def encode_query(self, text: str) -> np.ndarray:
+        self.model.query_length = self.query_length(text)  # read by PyLate's tokenize (both paths)
         if self._fast.get() is not None:
             return self._fast.get().encode(text)
         out = self.model.encode([text], is_query=True, show_progress_bar=False)
@@ -156,6 +171,7 @@ class ColbertEncoder:
         ColBERT vectors if the caller has them already."""
         m = self.model
         q_vecs = np.asarray(self.encode_query(query) if query_vectors is None else query_vectors, dtype=np.float32)
+        m.query_length = self.query_length(query)
         q_ids = m.tokenize([query], is_query=True)["input_ids"][0].tolist()
         d = m.encode(text, is_query=False, output_value=None, convert_to_numpy=True, show_progress_bar=False)
         d_vecs = np.asarray(d["token_embeddings"], dtype=np.float32)
