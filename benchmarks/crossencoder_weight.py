@@ -51,8 +51,10 @@ def sweep(key: str) -> dict[float, tuple]:
         for w in WEIGHTS:
             fused = fusion.weighted(norm, fusion.active_weights({**SEED_WEIGHTS, "crossencoder": w}, list(signals)))
             per_weight[w][q.id] = dict(zip(ids, fused.tolist()))
-    return {w: evaluate.bootstrap_ci(evaluate.per_query(run, data.qrels)["ndcg@10"].values())
-            for w, run in per_weight.items()}
+    pq = {w: evaluate.per_query(run, data.qrels)["ndcg@10"] for w, run in per_weight.items()}
+    # each weight: (mean, CI low, CI high, p of the paired test against weight 0)
+    return {w: evaluate.bootstrap_ci(pq[w].values()) + (evaluate.paired_permutation_test(pq[w], pq[0.0]),)
+            for w in WEIGHTS}
 
 
 def main() -> None:
@@ -63,10 +65,11 @@ def main() -> None:
     lines = ["# The cross-encoder's fusion weight (chosen on radbench9 dev)", "",
              "Command: `python benchmarks/crossencoder_weight.py`. First-stage weights: the seed's (bi-encoder 0.5, "
              "BM25 0.3, ColBERT 0); the cross-encoder (the shipped default) reranks 50 candidates and its weight "
-             "varies. nDCG@10 [95% CI]; only radbench9 dev chooses.", "",
+             "varies. nDCG@10 [95% CI] (p: paired sign-flip test against weight 0); only radbench9 dev chooses.", "",
              "| cross-encoder weight | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for w in WEIGHTS:
-        cells = [f"{out[k][w][0]:.3f} [{out[k][w][1]:.3f}, {out[k][w][2]:.3f}]" for k in keys]
+        cells = [f"{out[k][w][0]:.3f} [{out[k][w][1]:.3f}, {out[k][w][2]:.3f}]"
+                 + (f" p={out[k][w][3]:.3f}" if w else "") for k in keys]
         lines.append(f"| {w}{' (chosen on dev)' if w == best else ''} | " + " | ".join(cells) + " |")
     (ROOT / "benchmarks" / "crossencoder_weight.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(json.dumps({"best_on_dev": best, **{k: {str(w): v for w, v in r.items()} for k, r in out.items()}}))

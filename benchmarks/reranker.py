@@ -38,7 +38,7 @@ from radlite.datasets import load_dataset  # noqa: E402
 from radlite.models import CrossEncoderReranker, resolve_model  # noqa: E402
 from radlite.pipeline import RadLITESearch  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WORK = Path(os.environ.get("RADLITE_RERANKER_WORK", "/tmp/radlite-reranker"))
 SETS = {"radbench9-dev": ("radbench9", "dev"), "radbench9-test": ("radbench9", "test"),
         "medline": (SHARED / "medline", "test"), "liveqa-med": (SHARED / "liveqa-med", "test")}
