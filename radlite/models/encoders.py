@@ -219,7 +219,8 @@ def trained_max_length(path: Path) -> int | None:
 
 def fast_quantized(path: Path) -> bool:
     """Whether the fast path may quantise this cross-encoder to int8: a radlite model's marker can say
-    `"fast_precision": "fp32"` (the 3-layer v2 changed its best passage on int8 in tests/test_fast.py)."""
+    `"fast_precision": "fp32"` to keep its fast path exact (the shipped default does not: int8 halves its
+    latency and its nDCG@10 on radbench9 dev did not move measurably, see benchmarks/reranker.md)."""
     return _marker(path).get("fast_precision") != "fp32"
 
 

@@ -219,9 +219,6 @@ def main(argv: list[str] | None = None) -> None:
         info = train(cfg, data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
         if recipe["kind"] == "reranker":
             info["calibration"] = calibrate(Path(a.work) / name, apply=False)
-            marker = Path(a.work) / name / "radlite_model.json"  # int8 moved a best passage: fast path in fp32
-            marker.write_text(json.dumps({**json.loads(marker.read_text(encoding="utf-8")), "fast_precision": "fp32"},
-                                         indent=2), encoding="utf-8")
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
         report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
                                                  "mining", "best_checkpoint")},
