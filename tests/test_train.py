@@ -255,3 +255,20 @@ def test_easy_negatives_are_random_and_never_relevant():
     add_easy_negatives(data.examples, data.collection, 2, seed=0)
     ex = data.examples[0]
     assert len(ex.easy) == 2 and not set(ex.easy) & (ex.related | set(ex.positives))
+
+
+def test_a_changed_shipped_marker_changes_the_shipped_version(tmp_path, monkeypatch):
+    """The built default folder is rebuilt when any shipped file changes, not only its tensors: a release
+    that changes only radlite_model.json (e.g. the fast path's precision) must reach users."""
+    import shutil
+
+    from radlite.train import defaults
+
+    src = tmp_path / defaults.RERANKER
+    shutil.copytree(defaults.shipped(defaults.RERANKER), src)
+    monkeypatch.setattr(defaults, "shipped", lambda name: tmp_path / name)
+    before = defaults.shipped_sha256(defaults.RERANKER)
+    assert defaults.shipped_sha256(defaults.RERANKER) == before
+    marker = src / "radlite_model.json"
+    marker.write_text(marker.read_text(encoding="utf-8").replace("{", '{"note2": "x",', 1), encoding="utf-8")
+    assert defaults.shipped_sha256(defaults.RERANKER) != before

@@ -60,16 +60,17 @@ def shipped(name: str) -> Path:
 
 
 def shipped_sha256(name: str) -> str:
-    """Identifies the shipped version of a default (its stored tensors and their layout)."""
+    """Identifies the shipped version of a default: every file of its shipped folder (tensors, layout,
+    marker, tokenizer, card), so a release that changes only the marker rebuilds the built folder too."""
     import hashlib
 
     src = shipped(name)
     digest = hashlib.sha256()
     for f in (DELTA, LAYOUT):
-        try:
-            digest.update((src / f).read_bytes())
-        except OSError:
-            raise ModelError(f"the trained default {name} is not installed ({src / f} is missing); reinstall radlite") from None
+        if not (src / f).is_file():
+            raise ModelError(f"the trained default {name} is not installed ({src / f} is missing); reinstall radlite")
+    for f in sorted(p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(f.relative_to(src).as_posix().encode() + b"\0" + f.read_bytes())
     return digest.hexdigest()
 
 
