@@ -11,6 +11,11 @@ FIRST_STAGE = ("bm25", "biencoder", "colbert")
 # The seed card's fusion: bi-encoder 0.5, cross-encoder 0.2, BM25 0.3; ColBERT is a candidate
 # generator whose score is kept on every result (weight 0 unless a user or `tune` sets one).
 SEED_WEIGHTS = {"biencoder": 0.5, "crossencoder": 0.2, "bm25": 0.3, "colbert": 0.0}
+# The default: the seed's first-stage weights, and the cross-encoder at the weight it earns. On radbench9 dev
+# (benchmarks/crossencoder_weight.md) no weight from 0.05 to 0.8 beat weight 0 (best p = 0.28), nor on test,
+# medline or liveqa-med, so it counts 0: like ColBERT, it is still run and its score kept on every result
+# (`--no-rerank` skips it), and `--fusion`/`weights` or `radlite tune` give it a weight.
+DEFAULT_WEIGHTS = {**SEED_WEIGHTS, "crossencoder": 0.0}
 SEED_TEMPERATURE = 1.5
 
 
@@ -65,7 +70,7 @@ class FusionConfig:
     """
 
     method: str = "weighted"
-    weights: dict[str, float] = field(default_factory=lambda: dict(SEED_WEIGHTS))
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     temperature: float = SEED_TEMPERATURE
     rrf_k: int = 60
 

@@ -21,7 +21,8 @@ def test_eval_reports_every_configuration(tiny_models, tiny_index, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((report / "metrics.json").read_text())
     cfgs = summary["configurations"]
-    assert set(cfgs) == {"bm25", "biencoder", "colbert", "colbert+reranker", "fused (seed weights)"}
+    # the index has the default weights (cross-encoder 0), so the seed card's weights are reported beside them
+    assert set(cfgs) == {"bm25", "biencoder", "colbert", "colbert+reranker", "fused (seed weights)", "fused (index weights)"}
     # BM25 finds each answer first on these lexical queries: every metric is 1
     assert cfgs["bm25"]["metrics"]["mrr@10"][0] == 1.0 and cfgs["bm25"]["metrics"]["recall@1"][0] == 1.0
     assert set(cfgs["bm25"]["by_category"]) == {"msk", "thoracic", "neuro"}

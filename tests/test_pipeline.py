@@ -36,9 +36,14 @@ def test_result_carries_every_signal(minilm_engine, sample_queries):
     ce = r["signals"]["crossencoder"]
     assert ce["calibrated"] == pytest.approx(1 / (1 + np.exp(-ce["raw"] / 1.5)), rel=1e-5)
     assert not any("untrained" in r["signals"][s] for s in r["signals"])  # the defaults are trained
-    w = {"biencoder": 0.5, "bm25": 0.3, "crossencoder": 0.2}
-    fused = sum(w[s] * r["signals"][s]["normalized"] for s in ("biencoder", "bm25")) + 0.2 * ce["calibrated"]
-    assert r["score"] == pytest.approx(fused)
+    # default weights: bi-encoder 0.5, BM25 0.3, and the cross-encoder at the 0 it earned (its score is kept)
+    w = {"biencoder": 0.5, "bm25": 0.3}
+    first = sum(w[s] * r["signals"][s]["normalized"] for s in ("biencoder", "bm25"))
+    assert r["score"] == pytest.approx(first)
+    # the seed card's 0.2 for the cross-encoder adds 0.2 x its calibrated score to the same document
+    seed = minilm_engine.search(sample_queries[0]["text"], top_k=50, weights={"crossencoder": 0.2})
+    same = next(x for x in seed if x["id"] == r["id"])
+    assert same["score"] == pytest.approx(first + 0.2 * same["signals"]["crossencoder"]["calibrated"])
     assert r["passage"] in r["document"] and r["biencoder_score"] == r["signals"]["biencoder"]["raw"]
 
 
