@@ -312,9 +312,7 @@ def _run_training(cfg, data, out_dir: Path, dev, resume: bool, keep_checkpoints:
     for col in ("rows", "hard negatives", "dev metric", "before", "after", "minutes"):
         table.add_column(col)
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-    # distillation takes its negatives from the teacher's lists, so its mining record has no "mined" count
-    mined = (info.get("mining") or {}).get("mined", (info.get("mining") or {}).get("examples", "-"))
-    table.add_row(str(info["rows"]), str(mined), str(info["dev_metric"] or "-"),
+    table.add_row(str(info["rows"]), str(info["mining"]["mined"]), str(info["dev_metric"] or "-"),
                   fmt(info["dev_before"]), fmt(info["dev_after"]), f"{info['train_seconds'] / 60:.1f}")
     out.print(table)
 

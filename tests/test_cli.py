@@ -145,6 +145,36 @@ def test_train_and_adapt_commands(tiny_models, tmp_path):
     assert (tmp_path / "bi" / "modules.json").is_file()
 
 
+
+def test_adapt_reranker_distils_from_the_first_stage_and_reports_its_negatives(tiny_models, tmp_path, monkeypatch):
+    """`radlite adapt --kind reranker` trains listwise against the collection's own first stage and prints its
+    summary table (it once ended in a KeyError there, after writing the model)."""
+    import radlite.train.teacher as teacher
+
+    tiny_first_stage = teacher.first_stage_engine
+    monkeypatch.setattr(teacher, "first_stage_engine", lambda texts, progress=True: tiny_first_stage(
+        texts, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], progress=False))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "a", "title": "Croup in children", "text": "The steeple sign is subglottic narrowing. It is seen on the frontal radiograph of the neck in croup."},
+        {"id": "b", "title": "Epiglottitis in children", "text": "The thumb sign is a swollen epiglottis. It is seen on the lateral radiograph of the neck."},
+        {"id": "c", "title": "Pulmonary embolism", "text": "The polo mint sign is a central filling defect. It is seen on CT pulmonary angiography."},
+        {"id": "d", "title": "Multiple sclerosis", "text": "Dawson fingers are periventricular lesions. They are seen on sagittal FLAIR images."},
+        {"id": "e", "title": "Intussusception", "text": "The target sign is bowel within bowel. It is seen on abdominal ultrasound in children."},
+        {"id": "f", "title": "Odontoid fracture", "text": "A lucent line crosses the dens. It is seen on CT of the cervical spine after trauma."},
+        {"id": "g", "title": "Pneumothorax", "text": "A visceral pleural line without lung markings beyond it. It is seen on an erect chest radiograph."},
+        {"id": "h", "title": "Appendicitis", "text": "A dilated noncompressible appendix with periappendiceal fat stranding. It is seen on CT or ultrasound."},
+        {"id": "i", "title": "Breast carcinoma", "text": "A spiculated mass with pleomorphic calcifications. It is seen on mammography."},
+    ]))  # the reranker adapts with 6 negatives per list: the collection needs more passages than that
+    code, out = run("adapt", docs, "--out", tmp_path / "ce", "--kind", "reranker", "--base", tiny_models["reranker"],
+                    "--max-steps", "1", "--batch-size", "2", "--max-length", "96")
+    assert code == 0, out
+    assert "written to" in out and "Traceback" not in out
+    marker = json.loads((tmp_path / "ce" / "radlite_model.json").read_text())
+    assert marker["trained"] is True and marker["config"]["loss"] == "distill"
+    assert marker["mining"]["mined"] > 0  # negatives the first stage gave, counted like BM25 mining's
+
+
 def test_train_error_paths(tiny_models, tmp_path):
     assert_clean_error(*run("train", "colbert", "--data", tmp_path / "missing.jsonl", "--out", tmp_path / "m"),
                        "training data not found")

@@ -49,7 +49,8 @@ def teach(data: TrainingData, depth: int = 30, num_negatives: int = 6, engine=No
     engine = engine or first_stage_engine(data.collection, progress=progress)
     texts = [d.text for d in engine.index.documents]
     rng = random.Random(seed)
-    stats = {"examples": len(data.examples), "negatives": 0, "positive_found": 0, "skipped_duplicate": 0}
+    # "mined": negatives the first stage gave (the key BM25 mining uses too); "negatives": with the random fill
+    stats = {"examples": len(data.examples), "mined": 0, "negatives": 0, "positive_found": 0, "skipped_duplicate": 0}
     for ex in tqdm(data.examples, desc="teacher: fused first stage", disable=not progress, unit="query"):
         hits = engine.search(ex.query, top_k=depth, candidates=depth, weights=TEACHER_WEIGHTS, method="weighted",
                              signals=list(TEACHER_WEIGHTS))
@@ -66,6 +67,7 @@ def teach(data: TrainingData, depth: int = 30, num_negatives: int = 6, engine=No
                     continue
                 ex.negatives.append(text)
                 ex.teacher[text] = score
+        stats["mined"] += len(ex.negatives)
         # a judged text the first stage missed keeps its judgment: it scores as the teacher's best
         for text in [*ex.positives, *ex.related]:
             ex.teacher.setdefault(text, top)
