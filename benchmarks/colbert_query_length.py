@@ -26,16 +26,15 @@ from radlite import evaluate  # noqa: E402
 from radlite.datasets import load_dataset  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from reranker import SETS, WORK, engine_for  # noqa: E402
+from reranker import SETS, built_sets, engine_for, index_name  # noqa: E402
 
 
 def run(key: str) -> list[str]:
     source, split = SETS[key]
     data = load_dataset(source, split)
-    engine = engine_for("radbench9" if source == "radbench9" else Path(source).name, data.corpus, None)
+    engine = engine_for(index_name(key), data.corpus, None)
     enc = engine._encoder("colbert")
-    tok = enc.model.tokenizer
-    long_share = np.mean([len(tok(q.text, add_special_tokens=False)["input_ids"]) + 3 > 32 for q in data.queries])
+    long_share = np.mean([enc.query_length(q.text) > enc.trained_query_length for q in data.queries])
     per = {}
     for name, cap in (("cut at 32", enc.trained_query_length), ("whole", enc.max_query_tokens)):
         enc.max_query_tokens = cap
@@ -60,8 +59,7 @@ def run(key: str) -> list[str]:
 
 
 def main() -> None:
-    keys = ["radbench9-dev", "radbench9-test"] + [k for k in ("medline", "liveqa-med")
-                                                   if (WORK / f"{k}-index" / "CURRENT").is_file()]
+    keys = built_sets()
     lines = ["# ColBERT queries read whole (issue 14, item 6)", "",
              f"Command: `python benchmarks/colbert_query_length.py` (date {time.strftime('%Y-%m-%d')}). ColBERT "
              "alone (the shipped colbert-minilm-l6-128-radlite-v1) retrieves 50; indexes built by "

@@ -30,7 +30,7 @@ from radlite.config import SEED_WEIGHTS  # noqa: E402
 from radlite.datasets import load_dataset  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from reranker import SETS, WORK, engine_for  # noqa: E402
+from reranker import SETS, built_sets, engine_for, index_name  # noqa: E402
 
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 CANDIDATES = 50
@@ -39,7 +39,7 @@ CANDIDATES = 50
 def sweep(key: str) -> dict[float, tuple]:
     source, split = SETS[key]
     data = load_dataset(source, split)
-    engine = engine_for("radbench9" if source == "radbench9" else Path(source).name, data.corpus, None)
+    engine = engine_for(index_name(key), data.corpus, None)
     signals = ("bm25", "biencoder", "colbert", "crossencoder")
     per_weight: dict[float, dict] = {w: {} for w in WEIGHTS}
     for q in tqdm(data.queries, desc=key, leave=False):
@@ -58,8 +58,7 @@ def sweep(key: str) -> dict[float, tuple]:
 
 
 def main() -> None:
-    keys = ["radbench9-dev", "radbench9-test"] + [k for k in ("medline", "liveqa-med")
-                                                   if (WORK / f"{k}-index" / "CURRENT").is_file()]
+    keys = built_sets()
     out = {k: sweep(k) for k in keys}
     best = max(WEIGHTS, key=lambda w: out["radbench9-dev"][w][0])
     lines = ["# The cross-encoder's fusion weight (chosen on radbench9 dev)", "",

@@ -46,6 +46,17 @@ FIRST = ("bm25", "biencoder", "colbert")
 CANDIDATES = 50
 
 
+def index_name(key: str) -> str:
+    """The index folder a set is searched in (radbench9's dev and test share one corpus)."""
+    source = SETS[key][0]
+    return "radbench9" if source == "radbench9" else Path(source).name
+
+
+def built_sets() -> list[str]:
+    """radbench9 dev and test, and the other sets whose index an earlier run of this script built."""
+    return [k for k in SETS if k.startswith("radbench9") or (WORK / f"{index_name(k)}-index" / "CURRENT").is_file()]
+
+
 def engine_for(index_name: str, corpus, reranker: str | None) -> RadLITESearch:
     path = WORK / f"{index_name}-index"
     if not (path / "CURRENT").is_file():
@@ -69,11 +80,10 @@ def pairwise(lists: dict[str, list[tuple[str, float]]], qrels: dict) -> dict[str
 def run_set(key: str, baseline: Path | None) -> dict:
     source, split = SETS[key]
     data = load_dataset(source, split)
-    index_name = "radbench9" if source == "radbench9" else Path(source).name
-    engine = engine_for(index_name, data.corpus, None)
+    engine = engine_for(index_name(key), data.corpus, None)
     rerankers = {"new": engine}
     if baseline is not None:
-        old = RadLITESearch.load(WORK / f"{index_name}-index", reranker=str(baseline))
+        old = RadLITESearch.load(WORK / f"{index_name(key)}-index", reranker=str(baseline))
         old._encoders["crossencoder"] = CrossEncoderReranker(old.models["crossencoder"].path, fast=True,
                                                              sha256=old.models["crossencoder"].sha256, max_length=512)
         rerankers["baseline"] = old

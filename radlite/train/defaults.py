@@ -177,8 +177,9 @@ def recipe_sources(name: str, medquad: Path, medquad_sample: int | None) -> list
 
 
 def calibrate(folder: Path, apply: bool = False) -> dict:
-    """Platt-scale the trained cross-encoder on radbench9 dev's ColBERT top-50 candidates and fold the fit
-    into its head (radlite.train.calibrate), so sigmoid(logit / T) with the fusion's default T is a probability."""
+    """Platt-scale the trained cross-encoder on radbench9 dev's ColBERT top-50 candidates and return the fit;
+    with `apply`, fold it into the head (radlite.train.calibrate) so sigmoid(logit / T) with the fusion's default
+    T is a probability (the shipped v2 records the fit without applying it)."""
     from radlite.config import SEED_TEMPERATURE
     from radlite.models import CrossEncoderReranker
     from radlite.train.calibrate import dev_pairs, fit_platt, fold_into_head
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = TrainConfig(**recipe, max_steps=a.max_steps)
         info = train(cfg, data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
         if recipe["kind"] == "reranker":
-            info["calibration"] = calibrate(Path(a.work) / name, apply=False)
+            info["calibration"] = calibrate(Path(a.work) / name)
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
         report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
                                                  "mining", "best_checkpoint")},
