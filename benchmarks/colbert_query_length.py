@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from radlite import evaluate  # noqa: E402
-from radlite.datasets import load_dataset  # noqa: E402
+from radlite.eval import metrics  # noqa: E402
+from radlite.eval.datasets import load_dataset  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from reranker import SETS, built_sets, engine_for, index_name  # noqa: E402
@@ -40,18 +40,18 @@ def run(key: str) -> list[str]:
         enc.max_query_tokens = cap
         r = {q.id: {h["id"]: h["score"] for h in engine.search(q.text, top_k=50, candidates=50, signals=["colbert"])}
              for q in data.queries}
-        per[name] = evaluate.per_query(r, data.qrels)["ndcg@10"]
+        per[name] = metrics.per_query(r, data.qrels)["ndcg@10"]
     styles = {q.id: q.style for q in data.queries}
-    p = evaluate.paired_permutation_test(per["whole"], per["cut at 32"])
+    p = metrics.paired_permutation_test(per["whole"], per["cut at 32"])
     out = [f"## {key} ({len(per['whole'])} queries, {100 * long_share:.0f}% longer than 32 tokens)", "",
            "| ColBERT query | nDCG@10 [95% CI] |" + ("".join(f" {s} |" for s in sorted(set(styles.values())))
                                                  if any(styles.values()) else ""),
            "|---|---|" + ("---|" * len(set(styles.values())) if any(styles.values()) else "")]
     for name, pq in per.items():
-        ci = evaluate.bootstrap_ci(pq.values())
+        ci = metrics.bootstrap_ci(pq.values())
         row = f"| {name} | {ci[0]:.3f} [{ci[1]:.3f}, {ci[2]:.3f}] |"
         if any(styles.values()):
-            g = evaluate.grouped(pq, styles)
+            g = metrics.grouped(pq, styles)
             row += "".join(f" {g[s][0]:.3f} (n={g[s][3]}) |" for s in sorted(g))
         out.append(row)
     out += ["", f"whole minus cut: p = {p:.4f} (paired sign-flip test).", ""]

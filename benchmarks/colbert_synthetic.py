@@ -26,7 +26,7 @@ def encoded(data: Path, cache: Path) -> dict[str, np.ndarray]:
             return dict(z)
     import time
 
-    from radlite.datasets import load_dataset
+    from radlite.eval.datasets import load_dataset
     from radlite.models import ColbertEncoder, resolve_model
 
     docs = load_corpus(data)
@@ -83,7 +83,7 @@ def built_index(passages_fn, folder: Path, cfg):
     """
     import time
 
-    from radlite.index.colbert import ColbertIndex
+    from radlite.retrievers.colbert import ColbertIndex
 
     meta = folder / "build.json"
     passages = None

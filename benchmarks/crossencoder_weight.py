@@ -7,7 +7,7 @@ it and never used to choose.
 
 Each query is searched once: the candidate set does not depend on the cross-encoder's weight (it is chosen by
 the first stage), so every weight's fused order is recomputed from the same normalised signal values with
-radlite.fusion.weighted, the function the pipeline itself uses.
+radlite.search.fusion.weighted, the function the pipeline itself uses.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from radlite import evaluate, fusion  # noqa: E402
+from radlite.eval import metrics
+from radlite.search import fusion  # noqa: E402
 from radlite.config import SEED_WEIGHTS  # noqa: E402
-from radlite.datasets import load_dataset  # noqa: E402
+from radlite.eval.datasets import load_dataset  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from reranker import SETS, built_sets, engine_for, index_name  # noqa: E402
@@ -51,9 +52,9 @@ def sweep(key: str) -> dict[float, tuple]:
         for w in WEIGHTS:
             fused = fusion.weighted(norm, fusion.active_weights({**SEED_WEIGHTS, "crossencoder": w}, list(signals)))
             per_weight[w][q.id] = dict(zip(ids, fused.tolist()))
-    pq = {w: evaluate.per_query(run, data.qrels)["ndcg@10"] for w, run in per_weight.items()}
+    pq = {w: metrics.per_query(run, data.qrels)["ndcg@10"] for w, run in per_weight.items()}
     # each weight: (mean, CI low, CI high, p of the paired test against weight 0)
-    return {w: evaluate.bootstrap_ci(pq[w].values()) + (evaluate.paired_permutation_test(pq[w], pq[0.0]),)
+    return {w: metrics.bootstrap_ci(pq[w].values()) + (metrics.paired_permutation_test(pq[w], pq[0.0]),)
             for w in WEIGHTS}
 
 

@@ -21,9 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import radlite.models.encoders as encoders  # noqa: E402
-from radlite.datasets import load_dataset  # noqa: E402
-from radlite.evaluate import per_query  # noqa: E402
-from radlite.pipeline import RadLITESearch  # noqa: E402
+from radlite.eval.datasets import load_dataset  # noqa: E402
+from radlite.eval.metrics import per_query  # noqa: E402
+from radlite.search.engine import RadLITESearch  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from radlite import evaluate  # noqa: E402
-from radlite.datasets import load_dataset  # noqa: E402
+from radlite.eval import metrics  # noqa: E402
+from radlite.eval.datasets import load_dataset  # noqa: E402
 from radlite.models import CrossEncoderReranker, resolve_model  # noqa: E402
-from radlite.pipeline import RadLITESearch  # noqa: E402
+from radlite.search.engine import RadLITESearch  # noqa: E402
 
 SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WORK = Path(os.environ.get("RADLITE_RERANKER_WORK", "/tmp/radlite-reranker"))
@@ -109,25 +109,25 @@ def run_set(key: str, baseline: Path | None) -> dict:
         runs[name] = run
         if ce_lists:
             lists[name] = ce_lists
-    per_query = {n: evaluate.per_query(r, data.qrels)["ndcg@10"] for n, r in runs.items()}
+    per_query = {n: metrics.per_query(r, data.qrels)["ndcg@10"] for n, r in runs.items()}
     styles = {q.id: q.style for q in data.queries}
-    out = {"set": key, "queries": len(evaluate.judged_queries(data.qrels)), "configs": {}}
+    out = {"set": key, "queries": len(metrics.judged_queries(data.qrels)), "configs": {}}
     for name, pq in per_query.items():
-        entry = {"ndcg@10": evaluate.bootstrap_ci(pq.values()),
-                 "p_vs": {s: evaluate.paired_permutation_test(pq, per_query[s]) for s in FIRST if s != name}}
+        entry = {"ndcg@10": metrics.bootstrap_ci(pq.values()),
+                 "p_vs": {s: metrics.paired_permutation_test(pq, per_query[s]) for s in FIRST if s != name}}
         if any(styles.values()):
-            entry["by_style"] = evaluate.grouped(pq, styles)
+            entry["by_style"] = metrics.grouped(pq, styles)
         if name in lists:
             acc = pairwise(lists[name], data.qrels)
-            entry["pairwise"] = evaluate.bootstrap_ci(acc.values()) + (len(acc),)
+            entry["pairwise"] = metrics.bootstrap_ci(acc.values()) + (len(acc),)
             if any(styles.values()):
-                entry["pairwise_by_style"] = evaluate.grouped(acc, styles)
+                entry["pairwise_by_style"] = metrics.grouped(acc, styles)
         out["configs"][name] = entry
     for who in rerankers:
         ce, plain = per_query[f"pipeline with CE ({who})"], per_query["pipeline without CE"]
         diff = [ce[q] - plain[q] for q in ce]
-        out["configs"][f"pipeline with CE ({who})"]["gain_vs_without"] = evaluate.bootstrap_ci(diff)
-        out["configs"][f"pipeline with CE ({who})"]["p_vs_without"] = evaluate.paired_permutation_test(ce, plain)
+        out["configs"][f"pipeline with CE ({who})"]["gain_vs_without"] = metrics.bootstrap_ci(diff)
+        out["configs"][f"pipeline with CE ({who})"]["p_vs_without"] = metrics.paired_permutation_test(ce, plain)
     out["fusion"] = engine.fusion_settings()
     return out
 

@@ -25,9 +25,11 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from radlite import harness, plots, tune  # noqa: E402
-from radlite.datasets import load_dataset  # noqa: E402
-from radlite.pipeline import RadLITESearch  # noqa: E402
+from radlite.eval import harness
+from radlite.eval import plots
+from radlite.eval import tune  # noqa: E402
+from radlite.eval.datasets import load_dataset  # noqa: E402
+from radlite.search.engine import RadLITESearch  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 WORK = Path(os.environ.get("RADLITE_RESULTS_WORK", "/tmp/radlite-results"))

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.speed import SHARED, machine, pct, synthetic_index  # noqa: E402
 from radlite.corpus import load_corpus  # noqa: E402
-from radlite.pipeline import RadLITESearch, _Timer  # noqa: E402
-from radlite.retrieve import retrieve  # noqa: E402
+from radlite.search.engine import RadLITESearch, _Timer  # noqa: E402
+from radlite.search.stages import retrieve  # noqa: E402
 
 
 def du(path: Path) -> int:
@@ -55,7 +55,7 @@ def queries() -> list[str]:
 def bytes_section(path: Path) -> dict:
     import tracemalloc
 
-    from radlite.index.bm25 import TermCounts
+    from radlite.retrievers.bm25 import TermCounts
     from radlite.types import Document
 
     engine = RadLITESearch.load(path, use_reranker=False)
@@ -79,11 +79,11 @@ def bytes_section(path: Path) -> dict:
                                                                                counts.lengths)) / n}
     return {"passages": n, "documents": len(idx.documents), "bytes": parts,
             "per_passage": {k: v / n for k, v in parts.items()},
-            "colbert_tokens_per_passage": idx.colbert.n_tokens / n,
-            "colbert_bytes_per_token": parts["colbert"] / idx.colbert.n_tokens,
+            "colbert_tokens_per_passage": idx.backend.colbert.n_tokens / n,
+            "colbert_bytes_per_token": parts["colbert"] / idx.backend.colbert.n_tokens,
             "bm25_terms_per_passage": len(counts.terms) / n, "catalog_ram_per_passage": catalog_ram,
             "text_chars_per_passage": float(np.mean([len(t) for t in texts])),
-            "biencoder_dim": idx.dense.dim}
+            "biencoder_dim": idx.backend.dense.dim}
 
 
 # -- B ---------------------------------------------------------------------------------------------
@@ -101,14 +101,14 @@ class _Replay:
 
 def qdrant_section(path: Path, qs: list[str]) -> dict:
     from radlite.index import SearchIndex
-    from radlite.index.qdrant import settings_for
+    from radlite.backends.qdrant import settings_for
     from radlite.types import Document
 
     local = RadLITESearch.load(path, use_reranker=False)
     idx = local.index
     n = len(idx.passages)
-    dense = np.asarray(idx.dense.embeddings)
-    tokens = [idx.colbert.token_vectors(np.arange(idx.colbert.offsets[p], idx.colbert.offsets[p + 1])) for p in range(n)]
+    dense = np.asarray(idx.backend.dense.embeddings)
+    tokens = [idx.backend.colbert.token_vectors(np.arange(idx.backend.colbert.offsets[p], idx.backend.colbert.offsets[p + 1])) for p in range(n)]
     folder = Path(tempfile.mkdtemp(prefix="radlite-qdrant-bench-"))
     t = time.perf_counter()
     built = SearchIndex.build(idx.documents, idx.config, {"biencoder": _Replay(dense), "colbert": _Replay(tokens)},
@@ -130,13 +130,13 @@ def qdrant_section(path: Path, qs: list[str]) -> dict:
             lat[s]["qdrant"].append((time.perf_counter() - t) * 1000)
             overlap[s].append(len(set(a.tolist()) & set(b.tolist())) / 10)
             if s == "colbert":
-                exact = set(idx.colbert.exact_search(q.colbert, 10)[0].tolist())
+                exact = set(idx.backend.colbert.exact_search(q.colbert, 10)[0].tolist())
                 exact_overlap.append((len(set(a.tolist()) & exact) / 10, len(set(b.tolist()) & exact) / 10))
     # one add of one document: with tolerance 0 every passage's BM25 weights are rewritten
     extra = [{"id": f"bench-add-{i}", "text": idx.documents[i].text} for i in range(2)]
     timings = {}
     for tol, doc in zip((0.0, 0.02), extra):
-        remote.index.remote.settings["bm25_avgdl_tolerance"] = tol
+        remote.index.backend.settings["bm25_avgdl_tolerance"] = tol
         t = time.perf_counter()
         remote.index = remote.index.with_documents(
             [Document(id=doc["id"], text=doc["text"])],
@@ -149,7 +149,7 @@ def qdrant_section(path: Path, qs: list[str]) -> dict:
     out["colbert_vs_exact"] = {"local": float(np.mean([x for x, _ in exact_overlap])),
                                "qdrant": float(np.mean([y for _, y in exact_overlap]))}
     out["latency_p50_ms"] = {s: {k: pct(v, 50) for k, v in d.items()} for s, d in lat.items()}
-    built.remote.drop()
+    built.backend.drop()
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
@@ -194,7 +194,8 @@ def encoding_section(path: Path, n: int) -> dict:
 
 # -- D ---------------------------------------------------------------------------------------------
 def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
-    from radlite.index.shards import ShardedSignals, _merge
+    from radlite.backends.shards import ShardedBackend
+from radlite.retrievers.topk import merge as _merge
 
     engine = RadLITESearch.load(path, use_reranker=False)
     idx = engine.index
@@ -216,7 +217,7 @@ def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
            "single_p95_ms": {s: pct(v, 95) for s, v in single.items()}, "sharded": {}}
     for n in (2, 4):
         t = time.perf_counter()
-        sharded = ShardedSignals(idx, n)
+        sharded = ShardedBackend.of(idx, n)
         split_s = time.perf_counter() - t
         slowest = {s: [] for s in signals}
         merge = {s: [] for s in signals}

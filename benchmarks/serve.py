@@ -34,7 +34,7 @@ SAMPLE = ROOT / "radlite" / "data" / "sample"
 
 def _queries() -> list[str]:
     """radbench9's 675 vignette queries (all splits), shuffled once: real radiology questions."""
-    from radlite.datasets import load_dataset
+    from radlite.eval.datasets import load_dataset
 
     texts = [q.text for split in ("train", "dev", "test") for q in load_dataset("radbench9", split).queries]
     random.Random(0).shuffle(texts)

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from radlite.corpus import load_corpus  # noqa: E402
-from radlite.pipeline import RadLITESearch  # noqa: E402
+from radlite.search.engine import RadLITESearch  # noqa: E402
 
 STAGES = ["encode_query", "bm25", "biencoder", "colbert", "pool", "rerank", "fusion", "total"]
 SHARED = ROOT.parent / "shared" / "data"
@@ -66,8 +66,8 @@ def reranker_section(n_queries: int, depth: int = 20) -> dict:
     from sentence_transformers import CrossEncoder
 
     from radlite.config import BM25Config
-    from radlite.datasets import load_dataset
-    from radlite.index.bm25 import BM25Index
+    from radlite.eval.datasets import load_dataset
+    from radlite.retrievers.bm25 import BM25Index
     from radlite.models.encoders import CrossEncoderReranker
     from radlite.models.resolve import resolve_model
 
@@ -136,7 +136,7 @@ def query_section(queries: list[str]) -> dict:
     from radlite.models.resolve import resolve_model
 
     from radlite.config import BM25Config
-    from radlite.index.bm25 import BM25Index
+    from radlite.retrievers.bm25 import BM25Index
 
     bm25 = BM25Index.build(["a tiny collection", "so that BM25 tokenises and scores the query"], BM25Config())
     out = {"int8": dict(QUERY_INT8)}
@@ -279,8 +279,8 @@ def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
     idx = base.index
     sent = [(p, s) for p in range(len(idx.passages)) for s in re.split(r"(?<=[.!?])\s+", idx.passage_text(p)) if len(s) > 20]
     rng = np.random.default_rng(seed)
-    dense = np.asarray(idx.dense.embeddings, dtype=np.float32)
-    offsets = np.asarray(idx.colbert.offsets)
+    dense = np.asarray(idx.backend.dense.embeddings, dtype=np.float32)
+    offsets = np.asarray(idx.backend.colbert.offsets)
     docs, bi_vecs, col_vecs = [], [], []
     for i in range(n_passages):
         picks = [sent[j] for j in rng.integers(len(sent), size=int(rng.integers(3, 7)))]
@@ -291,7 +291,7 @@ def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
         for p, _ in picks:  # a span of up to 40 real token vectors of each source passage
             a, b = int(offsets[p]), int(offsets[p + 1])
             start = int(rng.integers(a, max(a + 1, b - 40)))
-            spans.append(idx.colbert.token_vectors(np.arange(start, min(b, start + 40))))
+            spans.append(idx.backend.colbert.token_vectors(np.arange(start, min(b, start + 40))))
         col_vecs.append(np.concatenate(spans))
 
     class Given:  # hands the synthesised vectors to SearchIndex.build in place of an encoder
@@ -328,7 +328,7 @@ def serve_child(path: Path, queries: list[str], candidates: int, exact: bool) ->
 def colbert_at_scale(engine: RadLITESearch, queries: list[str], k: int = 100) -> dict:
     """ColBERT search alone: p50/p95 for the top `k` with the index's settings, top-10 agreement with
     brute-force MaxSim over every passage, and bytes per token of the whole ColBERT index."""
-    col, cfg = engine.index.colbert, engine.index.config.colbert
+    col, cfg = engine.index.backend.colbert, engine.index.config.colbert
     enc = engine._encoder("colbert")
     vecs = [enc.encode_query(q) for q in queries]
     col.search(vecs[0], k, nprobe=cfg.nprobe, rescore=max(cfg.rescore, k))

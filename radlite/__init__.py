@@ -11,7 +11,7 @@ __all__ = ["RadLITESearch", "__version__"]
 
 def __getattr__(name: str):
     if name == "RadLITESearch":
-        from radlite.pipeline import RadLITESearch
+        from radlite.search.engine import RadLITESearch
 
         return RadLITESearch
     raise AttributeError(name)

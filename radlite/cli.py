@@ -120,7 +120,7 @@ def index_cmd(
 ):
     """Index a collection with every first-stage signal."""
     from radlite.config import IndexConfig
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     _check_writable(output)
     chosen = _signals(signals)
@@ -147,7 +147,7 @@ def index_cmd(
     idx = engine.index
     err.print(f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
               f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s"
-              + (f" (vectors in Qdrant collection {idx.backend['collection']})" if idx.remote is not None else ""))
+              + (f" ({idx.backend.describe()})" if idx.backend.describe() else ""))
     _print_notes(engine)
 
 
@@ -158,28 +158,19 @@ def _backend_settings(backend, url, path, collection, shards, replicas, toleranc
         return None
     if backend != "qdrant":
         raise RadliteError(f"unknown --backend {backend!r}; choose 'local' or 'qdrant'")
-    from radlite.index.qdrant import settings_for
+    from radlite.backends.registry import qdrant_settings
 
-    return settings_for(url, path, collection, shards, replicas, tolerance)
+    return qdrant_settings(url, path, collection, shards, replicas, tolerance)
 
 
 def _drop_unless_live(index, output: Path) -> None:
-    if index.remote is None:
-        return
-    from radlite.index import read_manifest
-
-    try:
-        live = read_manifest(output).get("backend", {}).get("collection")
-    except RadliteError:
-        live = None
-    if live != index.backend["collection"]:
-        index.remote.drop()
+    index.drop_store_unless_live(output)
 
 
 def _load_documents(corpus: Path, text_field: Optional[str]):
     """A corpus path, or the name of a bundled dataset (e.g. radbench9)."""
     from radlite.corpus import load_corpus
-    from radlite.datasets import BUNDLED, load_dataset
+    from radlite.eval.datasets import BUNDLED, load_dataset
 
     if str(corpus) in BUNDLED and not corpus.exists():
         return load_dataset(str(corpus)).corpus
@@ -200,9 +191,9 @@ def eval_cmd(
     """Evaluate every stage and fusion of an index on a dataset's judged queries."""
     from rich.progress import Progress
 
-    from radlite import harness
-    from radlite.datasets import load_dataset
-    from radlite.pipeline import RadLITESearch
+    from radlite.eval import harness
+    from radlite.eval.datasets import load_dataset
+    from radlite.search.engine import RadLITESearch
 
     data = load_dataset(dataset, split)
     engine = RadLITESearch.load(index, exact=exact)
@@ -225,7 +216,7 @@ def eval_cmd(
                 for qid, docs in res.run.items():
                     for rank, (doc, score) in enumerate(sorted(docs.items(), key=lambda kv: -kv[1]), start=1):
                         fh.write(f"{qid} Q0 {doc} {rank} {score:.6f} radlite-{slug}\n")
-        from radlite import plots
+        from radlite.eval import plots
 
         plots.by_category(summary, report / "ndcg_by_category.png")
         plots.by_category(summary, report / "ndcg_by_style.png", metric_key="by_style")
@@ -252,11 +243,11 @@ def tune_cmd(
     """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index."""
     from rich.progress import Progress
 
-    from radlite import harness
-    from radlite import tune as tuning
-    from radlite.datasets import load_dataset
+    from radlite.eval import harness
+    from radlite.eval import tune as tuning
+    from radlite.eval.datasets import load_dataset
     from radlite.index import SearchIndex
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     if split == "test":
         raise RadliteError("refusing to tune on the test split: fit on 'dev' (or 'train') and evaluate on test")
@@ -434,7 +425,7 @@ def search_cmd(
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
 ):
     """Search an index and show each result with every signal's score."""
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     engine = RadLITESearch.load(index, biencoder=biencoder, colbert=colbert_model, reranker=reranker,
                                 use_reranker=not no_rerank, exact=exact)
@@ -537,7 +528,7 @@ def add_cmd(
 ):
     """Add documents to an index without rebuilding it (only the new passages are encoded)."""
     from radlite.corpus import load_corpus
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     docs = load_corpus(corpus, text_field=text_field)
     with writer_lock(index) if index.is_dir() else _no_lock():
@@ -607,7 +598,7 @@ def demo_cmd(
     """Index the bundled radiology sample with the default models and run example queries."""
     from radlite.corpus import load_corpus
     from radlite.models.resolve import radlite_home
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     sample = resources.files("radlite") / "data" / "sample"
     docs = load_corpus(Path(str(sample / "radiology_sample.jsonl")))

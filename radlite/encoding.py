@@ -54,6 +54,20 @@ class LocalEncoding:
             bar.close()
 
 
+def encode_all(encoding: Encoding | None, texts: Sequence[str], progress: bool = False) -> dict[str, Any]:
+    """Every passage's vectors per signal: in this process one call per model (each with its own
+    progress bar), elsewhere gathered from the encoding's stream. {} when `encoding` is None."""
+    if encoding is None:
+        return {}
+    if isinstance(encoding, LocalEncoding):
+        out = {}
+        for s, enc in encoding.encoders.items():
+            logger.info("%s: encoding %d passages", s, len(texts))
+            out[s] = enc.encode_passages(texts, progress=progress)
+        return out
+    return gather(encoding, texts, progress=progress)
+
+
 def gather(encoding: Encoding, texts: Sequence[str], progress: bool = False) -> dict[str, Any]:
     """Every passage's vectors, in passage order (batches may arrive in any order)."""
     n = len(texts)

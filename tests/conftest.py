@@ -69,7 +69,7 @@ def tiny_models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_index(tiny_models, tmp_path_factory):
     """TINY_DOCS indexed with the tiny models, saved; returns its path."""
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     path = tmp_path_factory.mktemp("tiny-index") / "idx"
     engine = RadLITESearch(biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"],
@@ -91,7 +91,7 @@ def sample_queries():
 @pytest.fixture(scope="session")
 def minilm_engine(sample_docs, tmp_path_factory):
     """The real default models over the bundled 63-document sample, saved to disk."""
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     engine = RadLITESearch().index_corpus(sample_docs)
     path = tmp_path_factory.mktemp("minilm-index") / "idx"
@@ -134,7 +134,7 @@ def sample_query_texts():
 
 def backend_engine(models, backend=None):
     from radlite.config import IndexConfig
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     config = IndexConfig()
     config.colbert.nprobe = 0  # the local ColBERT search exact, as Qdrant's re-scoring of all candidates is here

@@ -98,7 +98,7 @@ def test_query_with_markup_characters_prints(tiny_index):
 
 def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, tmp_path, monkeypatch):
     from radlite.index import SearchIndex
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     path = tmp_path / "idx"
     shutil.copytree(tiny_index, path)
@@ -107,7 +107,7 @@ def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, t
     def boom(self, *a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("radlite.index.colbert.ColbertIndex.save", boom)
+    monkeypatch.setattr("radlite.retrievers.colbert.ColbertIndex.save", boom)
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "new", "text": "something else entirely"}))
     code, out = run("index", corpus, "-o", path, "--biencoder", tiny_models["biencoder"],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from radlite.datasets import SPLITS, load_dataset, radbench9_parts, split_of
+from radlite.eval.datasets import SPLITS, load_dataset, radbench9_parts, split_of
 from radlite.errors import CorpusError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -78,7 +78,7 @@ def test_a_marker_can_keep_the_fast_reranker_exact(tmp_path, monkeypatch):
 
 
 def test_engine_uses_the_fast_reranker_by_default_and_exact_on_request(tiny_models, tiny_index, tmp_path, monkeypatch):
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
     fast, exact = RadLITESearch.load(tiny_index), RadLITESearch.load(tiny_index, exact=True)

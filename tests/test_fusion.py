@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from radlite import fusion
+from radlite.search import fusion
 
 
 def test_minmax_by_hand():

@@ -41,7 +41,7 @@ def test_eval_refuses_an_index_of_another_corpus(tiny_index):
 def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_path):
     import shutil
 
-    from radlite import tune as tuning
+    from radlite.eval import tune as tuning
     from radlite.config import FusionConfig
     from radlite.index import read_manifest
 
@@ -63,8 +63,8 @@ def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_pa
     fusion = read_manifest(idx)["config"]["fusion"]
     assert fusion["weights"] != FusionConfig().weights or fusion["method"] != "weighted" or fusion["temperature"] != 1.5
     # BM25 alone answers every dev query first, so tuning reaches nDCG@10 = 1 on dev
-    from radlite.datasets import load_dataset
-    from radlite.pipeline import RadLITESearch
+    from radlite.eval.datasets import load_dataset
+    from radlite.search.engine import RadLITESearch
 
     engine = RadLITESearch.load(idx)
     dev = load_dataset(beir, "dev")
@@ -73,7 +73,7 @@ def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_pa
 
 
 def test_temperature_fit_by_hand():
-    from radlite import tune as tuning
+    from radlite.eval import tune as tuning
 
     import numpy as np
 

@@ -3,9 +3,9 @@ import pytest
 
 from radlite.config import BM25Config, ColbertIndexConfig
 from radlite.errors import IndexFormatError
-from radlite.index.bm25 import BM25Index, tokenize
-from radlite.index.colbert import ColbertIndex, auto_centroids
-from radlite.index.dense import DenseIndex
+from radlite.retrievers.bm25 import BM25Index, tokenize
+from radlite.retrievers.colbert import ColbertIndex, auto_centroids
+from radlite.retrievers.dense import DenseIndex
 from radlite.index.store import live_generation, write_generation
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex
-from radlite.pipeline import RadLITESearch
+from radlite.search.engine import RadLITESearch
 from tests.conftest import TINY_DOCS
 
 # Sample queries whose answer the demo shows first under every signal (see radlite demo).

@@ -11,9 +11,9 @@ from radlite.cli import app
 from radlite.corpus import load_corpus
 from radlite.errors import IndexFormatError, RadliteError
 from radlite.index import SearchIndex
-from radlite.index.qdrant import passage_point, settings_for
-from radlite.pipeline import RadLITESearch, _Timer
-from radlite.retrieve import retrieve
+from radlite.backends.qdrant import passage_point, settings_for
+from radlite.search.engine import RadLITESearch, _Timer
+from radlite.search.stages import retrieve
 from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
 
 pytest.importorskip("qdrant_client")
@@ -50,7 +50,7 @@ def test_same_top10_per_signal_and_same_fused_results(pair):
     root, local, remote = pair
     manifest = json.loads((root / "qdrant" / (root / "qdrant" / "CURRENT").read_text().strip() / "manifest.json").read_text())
     assert manifest["backend"]["kind"] == "qdrant" and manifest["backend"]["path"].endswith("qdrant-data")
-    assert remote.index.bm25 is None and remote.index.dense is None and remote.index.colbert is None  # all in Qdrant
+    assert remote.index.backend.kind == "qdrant" and not hasattr(remote.index.backend, "dense")  # all in Qdrant
     _assert_same(local, remote, sample_query_texts())
 
 
@@ -67,7 +67,7 @@ def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
         engine.index = engine.with_documents(NEW_DOCS)
         engine.delete_documents(["new-2", engine.index.documents[0].id])
     assert [d.id for d in local.index.documents] == [d.id for d in remote.index.documents]
-    state = remote.index.remote
+    state = remote.index.backend
     assert state.weights_avgdl == state.counts.avgdl  # tolerance 0: every change rewrote the weights
     _assert_same(local, remote, sample_query_texts())
     assert remote.search("scaphoid waist fracture", top_k=3, candidates=10, signals=["bm25"])[0]["id"] != "new-2"
@@ -81,9 +81,9 @@ def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
 def test_avgdl_tolerance_skips_rewriting_weights_for_small_changes(tiny_models, tmp_path):
     docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
     engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd", bm25_avgdl_tolerance=0.5)).index_corpus(docs)
-    before = engine.index.remote.weights_avgdl
+    before = engine.index.backend.weights_avgdl
     engine.index = engine.with_documents(NEW_DOCS)
-    state = engine.index.remote
+    state = engine.index.backend
     assert state.counts.avgdl != before and state.weights_avgdl == before  # moved, but by less than 50%
     # the new passages were weighted at the stored average length, like the old ones
     pid = len(engine.index.passages) - 1
@@ -108,7 +108,7 @@ def test_colbert_alone_on_qdrant_is_the_exact_maxsim_ranking(pair):
 def test_points_left_by_an_interrupted_add_never_map_to_other_passages(tiny_models, tmp_path):
     docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
     engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd")).index_corpus(docs)
-    state = engine.index.remote
+    state = engine.index.backend
     long_doc = {"id": "long", "title": "Long", "text": " ".join(["pneumothorax pleural line"] * 150)}
     engine.with_documents([long_doc])  # Qdrant written, the catalog never saved: points of 'long' left behind
     assert state.client.count(state.collection, exact=True).count > len(engine.index.passages)
@@ -125,7 +125,7 @@ def test_points_left_by_an_interrupted_add_never_map_to_other_passages(tiny_mode
     # a stray point under a known document but a passage number it does not have is skipped
     from qdrant_client import models as m
 
-    from radlite.index.qdrant import point_id
+    from radlite.backends.qdrant import point_id
 
     real = state.client.retrieve(state.collection, [point_id("long", 0)], with_vectors=True, with_payload=True)[0]
     state.client.upsert(state.collection, points=[m.PointStruct(id=point_id("long", 2), vector=real.vector,
@@ -155,12 +155,12 @@ def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):
         SearchIndex.load(broken)
     # a server that is not there, and a request Qdrant refuses: one line naming it, no traceback
     from radlite.errors import BackendError
-    from radlite.index.qdrant import client_for
+    from radlite.backends.qdrant import client_for
 
     with pytest.raises(BackendError, match="cannot open Qdrant at http://127.0.0.1:1"):
         client_for(settings_for("http://127.0.0.1:1", None))
     with pytest.raises(BackendError, match=r"Qdrant at .* failed \(count\)"):
-        remote.index.remote.client.count("no-such-collection", exact=True)
+        remote.index.backend.client.count("no-such-collection", exact=True)
     result = CliRunner().invoke(app, ["index", str(SAMPLE / "radiology_sample.jsonl"), "-o", str(tmp_path / "x"),
                                       "--signals", "bm25", "--backend", "qdrant", "--qdrant-url", "http://127.0.0.1:1"])
     assert result.exit_code == 2 and "cannot open Qdrant at http://127.0.0.1:1" in result.output
@@ -176,7 +176,7 @@ def test_an_interrupted_delete_is_searchable_and_a_rerun_repairs_it(tiny_models,
     engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd")).index_corpus(docs)
     engine.save(tmp_path / "idx")
     gone = docs[5].id
-    remote = engine.index.remote
+    remote = engine.index.backend
     remote.client.delete(remote.collection, points_selector=m.FilterSelector(filter=m.Filter(
         must=[m.FieldCondition(key="doc_id", match=m.MatchValue(value=gone))])))
     with caplog.at_level("WARNING"):
@@ -224,7 +224,7 @@ def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_p
     assert tuned.exit_code == 0 and "dev: nDCG@10" in tuned.output, tuned.output
     # a rebuild into the same folder moves to a new collection and drops the old one
     from radlite.index import read_manifest
-    from radlite.index.qdrant import client_for
+    from radlite.backends.qdrant import client_for
 
     before = read_manifest(idx)["backend"]
     again = runner.invoke(app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path",

@@ -11,7 +11,7 @@ from radlite.cli import app, with_optional_values
 from radlite.config import IndexConfig
 from radlite.corpus import load_corpus
 from radlite.encoding import RayEncoding
-from radlite.pipeline import RadLITESearch
+from radlite.search.engine import RadLITESearch
 from tests.conftest import NEW_DOCS, SAMPLE
 
 pytest.importorskip("ray")
@@ -43,10 +43,10 @@ def test_ray_encoding_builds_the_same_index(tiny_models):
     assert encoding.used_actors == 2
     assert np.array_equal(here.passages, on_ray.passages)
     # the same model on other batches: equal to float rounding (padding differs between batches)
-    np.testing.assert_allclose(np.asarray(here.dense.embeddings), np.asarray(on_ray.dense.embeddings), atol=1e-5)
-    np.testing.assert_array_equal(here.colbert.offsets, on_ray.colbert.offsets)
-    rows = np.arange(here.colbert.n_tokens)
-    np.testing.assert_allclose(here.colbert.token_vectors(rows), on_ray.colbert.token_vectors(rows), atol=2e-3)
+    np.testing.assert_allclose(np.asarray(here.backend.dense.embeddings), np.asarray(on_ray.backend.dense.embeddings), atol=1e-5)
+    np.testing.assert_array_equal(here.backend.colbert.offsets, on_ray.backend.colbert.offsets)
+    rows = np.arange(here.backend.colbert.n_tokens)
+    np.testing.assert_allclose(here.backend.colbert.token_vectors(rows), on_ray.backend.colbert.token_vectors(rows), atol=2e-3)
     for query in ("linguine sign silicone implant MRI", "Dawson fingers periventricular lesions"):
         a, b = (_searching(tiny_models, idx).search(query, top_k=10, candidates=20) for idx in (here, on_ray))
         assert [r["id"] for r in a] == [r["id"] for r in b]

@@ -40,7 +40,7 @@ def test_importing_the_app_module_loads_no_model():
 
 
 def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     start, _ = served
     client = start()

@@ -24,7 +24,7 @@ QUERIES = [("filling defect pulmonary artery", "pe"), ("odontoid fracture c-spin
 
 def test_fifty_concurrent_clients_with_searches_adds_and_deletes(tiny_index, tmp_path, live_server):
     from radlite.index import SearchIndex
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     root = tmp_path / "idx"
     shutil.copytree(tiny_index, root)

@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from radlite.index.shards import ShardedSignals
-from radlite.pipeline import _Timer
-from radlite.retrieve import retrieve
+from radlite.backends.shards import ShardedBackend
+from radlite.search.engine import _Timer
+from radlite.search.stages import retrieve
 from tests.conftest import assert_same_top10, backend_engine, sample_query_texts
 
 
@@ -23,8 +23,8 @@ def single(tiny_models):
 @pytest.mark.parametrize("n", [2, 3, 7])
 def test_scatter_gather_equals_the_single_index(single, tiny_models, n):
     sharded = backend_engine(tiny_models)
-    sharded.index = dataclasses.replace(single.index, remote=ShardedSignals(single.index, n))
-    shards = sharded.index.remote.shards
+    sharded.index = dataclasses.replace(single.index, backend=ShardedBackend.of(single.index, n))
+    shards = sharded.index.backend.shards
     assert len(shards) == n and sum(len(s.index.passages) for s in shards) == len(single.index.passages)
     assert sorted(np.concatenate([s.global_pids for s in shards]).tolist()) == list(range(len(single.index.passages)))
     for query in sample_query_texts():
@@ -46,14 +46,14 @@ def test_scatter_gather_equals_the_single_index(single, tiny_models, n):
 def test_bm25_with_per_shard_statistics_would_not_be_exact(single):
     """Why the coordinator gathers statistics first: each shard's own BM25 (its own IDF and average
     length) ranks differently from the collection's."""
-    from radlite.index.bm25 import BM25Index
+    from radlite.retrievers.bm25 import BM25Index
 
-    sharded = ShardedSignals(single.index, 3)
+    sharded = ShardedBackend.of(single.index, 3)
     query = "fracture of the spine after trauma"
     global_scores = np.concatenate([s for s in sharded._bm25_all(query)])
     own = np.concatenate([BM25Index.build([sh.index.encoder_input(p) for p in range(len(sh.index.passages))],
                                           single.index.config.bm25).scores(query) for sh in sharded.shards])
     order = np.concatenate([sh.global_pids for sh in sharded.shards])
-    exact = single.index.bm25.scores(query)[order]
+    exact = single.index.backend.bm25.scores(query)[order]
     np.testing.assert_allclose(global_scores, exact, rtol=1e-5, atol=1e-6)
     assert not np.allclose(own, exact, rtol=1e-3)

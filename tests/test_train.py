@@ -130,7 +130,7 @@ def test_beir_folder_with_train_qrels(tmp_path):
 
 
 def test_radbench9_training_data_holds_only_train_conditions():
-    from radlite.datasets import load_radbench9, split_of
+    from radlite.eval.datasets import load_radbench9, split_of
     from radlite.train.data import document_text
 
     data = load_training_data("radbench9")

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from radlite import fusion
+from radlite.search import fusion
 from radlite.errors import QueryError, RadliteError
 
 DEFAULT_WEIGHTS = (0.3, 0.7)  # (search engine's _score, calibrated rerank score), as in the seed card

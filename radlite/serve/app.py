@@ -72,7 +72,7 @@ class Engine:
         self._write = threading.Lock()
 
     def _open(self, gen: Path):
-        from radlite.pipeline import RadLITESearch
+        from radlite.search.engine import RadLITESearch
 
         return RadLITESearch.load(gen, exact=self.config.exact, max_query_chars=self.config.max_query_chars)
 
@@ -254,7 +254,7 @@ def create_app(config: ServeConfig | None = None):
         search = eng.current()
         index = search.index
         return {
-            "radlite_version": _version(), "index_format_version": index.format_version, "generation": eng.generation,
+            "radlite_version": _version(), "index_format_version": index.backend.format_version, "generation": eng.generation,
             "documents": len(index.documents), "passages": len(index.passages), "signals": index.signals,
             "categories": sorted({d.category for d in index.documents if d.category}),
             "models": {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in search.models.items()},
@@ -276,7 +276,7 @@ def create_app(config: ServeConfig | None = None):
 
     @app.post("/explain")
     def explain(req: ExplainRequest) -> dict:
-        from radlite.explain import explain as explain_match
+        from radlite.search.explain import explain as explain_match
 
         return explain_match(engine().current(), req.query, req.id, req.passage_index)  # unknown id: 404
 

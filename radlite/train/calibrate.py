@@ -65,8 +65,8 @@ def fold_into_head(folder: Path, a: float, b: float, temperature: float) -> None
 
 def dev_pairs(dataset: str = "radbench9", split: str = "dev", candidates: int = 50, engine=None):
     """(query, passage text, relevant) for every first-stage (ColBERT) candidate of the split's queries."""
-    from radlite.datasets import load_dataset
-    from radlite.pipeline import RadLITESearch
+    from radlite.eval.datasets import load_dataset
+    from radlite.search.engine import RadLITESearch
 
     data = load_dataset(dataset, split)
     engine = engine or RadLITESearch(reranker=None).index_corpus(data.corpus)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radlite.corpus import iter_jsonl, load_corpus
-from radlite.datasets import BUNDLED, load_beir, load_radbench9, split_of
+from radlite.eval.datasets import BUNDLED, load_beir, load_radbench9, split_of
 from radlite.errors import CorpusError
 from radlite.types import Document
 

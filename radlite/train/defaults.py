@@ -158,7 +158,7 @@ def build_default(name: str, target: Path, src: Path | None = None) -> None:
 def recipe_sources(name: str, medquad: Path, medquad_sample: int | None) -> list:
     """The training sources of a default: radbench9 train, MedQuAD, and for the cross-encoder Disease
     Ontology synonym queries and finding queries made from radbench9's train-condition passages."""
-    from radlite.datasets import load_radbench9, split_of
+    from radlite.eval.datasets import load_radbench9, split_of
     from radlite.train import load_training_data
     from radlite.train.data import trim_collection
     from radlite.train.synth import finding_queries, ontology_queries

@@ -28,7 +28,7 @@ Guard = Callable[[str, Sequence[str]], np.ndarray]
 def mine_hard_negatives(data: TrainingData, num_negatives: int = 1, depth: int = 100, margin: float = 0.05,
                         guard: Guard | None = None, progress: bool = True) -> dict:
     """Fill each example's `negatives` up to `num_negatives` (given negatives first). Returns counts."""
-    from radlite.index.bm25 import BM25Index
+    from radlite.retrievers.bm25 import BM25Index
 
     stats = {"examples": len(data.examples), "mined": 0, "skipped_positive": 0, "skipped_duplicate": 0,
              "skipped_guard": 0, "short": 0}

@@ -32,7 +32,7 @@ def first_stage_engine(collection: Sequence[str], biencoder: str = "default", co
                        progress: bool = True):
     """An in-memory first-stage index (no cross-encoder) over the collection's texts."""
     from radlite.config import IndexConfig
-    from radlite.pipeline import RadLITESearch
+    from radlite.search.engine import RadLITESearch
 
     config = IndexConfig()
     config.chunking.passage_words = 10_000  # training texts are already cut; one passage each

@@ -200,7 +200,7 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
 
 def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
     """An evaluator of the library's own kind over the dev split (nDCG@10 is the metric kept)."""
-    from radlite.datasets import load_dataset
+    from radlite.eval.datasets import load_dataset
 
     ds = load_dataset(dev, "dev")
     corpus = {d.id: document_text(d) for d in ds.corpus}
@@ -223,7 +223,7 @@ def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 
     from radlite.config import BM25Config
-    from radlite.index.bm25 import BM25Index
+    from radlite.retrievers.bm25 import BM25Index
 
     ids, texts = list(corpus), list(corpus.values())
     bm25 = BM25Index.build(texts, BM25Config())

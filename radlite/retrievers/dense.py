@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radlite.index.linalg import matmul_t
+from radlite.retrievers.linalg import matmul_t
 
 FILE = "embeddings.npy"
 
@@ -31,7 +31,11 @@ class DenseIndex:
 
     def scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Dot product of the (normalised) query with every passage."""
-        return matmul_t(query_vector, self.embeddings)  # in torch, like ColBERT (radlite.index.linalg)
+        return matmul_t(query_vector, self.embeddings)  # in torch, like ColBERT (radlite.retrievers.linalg)
+
+    def scores_of(self, query_vector: np.ndarray, pids: np.ndarray) -> np.ndarray:
+        """Dot product of the query with the passages `pids` only."""
+        return matmul_t(query_vector, np.take(self.embeddings, pids, axis=0))
 
     def appended(self, more: np.ndarray) -> "DenseIndex":
         return DenseIndex(np.concatenate([np.asarray(self.embeddings), more.astype(np.float32)], axis=0))

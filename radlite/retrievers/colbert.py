@@ -38,7 +38,8 @@ from typing import Sequence
 import numpy as np
 
 from radlite.config import ColbertIndexConfig
-from radlite.index.linalg import as_tensor, matmul_t
+from radlite.retrievers.linalg import as_tensor, matmul_t
+from radlite.retrievers.topk import top_k
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def maxsim(query: np.ndarray, tokens: np.ndarray, seg_starts: np.ndarray) -> np.
     """
     if len(seg_starts) == 0:
         return np.zeros(0, dtype=np.float32)
-    sims = matmul_t(query, tokens)  # (Lq, T); stored fp16 tokens are widened in torch (radlite.index.linalg)
+    sims = matmul_t(query, tokens)  # (Lq, T); stored fp16 tokens are widened in torch (radlite.retrievers.linalg)
     return np.maximum.reduceat(sims, seg_starts, axis=1).sum(axis=0)
 
 
@@ -185,14 +186,14 @@ class ColbertIndex:
             return self.exact_search(query, k)
         query = query.astype(np.float32, copy=False)
         cand = self.candidates(query, nprobe, max(rescore, k))
-        return _top(cand, self.score(query, cand), k)
+        return top_k(cand, self.score(query, cand), k)
 
     def exact_search(self, query: np.ndarray, k: int, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Brute-force MaxSim over every passage (the reference for the candidate stage)."""
         scores = np.concatenate(
             [self.score(query, np.arange(s, min(s + block, len(self)))) for s in range(0, len(self), block)]
         )
-        return _top(np.arange(len(self)), scores, k)
+        return top_k(np.arange(len(self)), scores, k)
 
     def candidates(self, query: np.ndarray, nprobe: int, keep: int) -> np.ndarray:
         """The `keep` passages with the best approximate score from the probed inverted lists."""
@@ -202,7 +203,7 @@ class ColbertIndex:
         return np.sort(np.argpartition(-approx, keep - 1)[:keep]).astype(np.int64)
 
     def _centroids_t(self):
-        """The centroids as a float32 tensor, made once (radlite.index.linalg)."""
+        """The centroids as a float32 tensor, made once (radlite.retrievers.linalg)."""
         if self._centroids_cache is None:
             self._centroids_cache = as_tensor(self.centroids)
         return self._centroids_cache
@@ -355,12 +356,3 @@ def _inverted_lists(codes: np.ndarray, offsets: np.ndarray, n_centroids: int) ->
     ivf_pids = (pairs % max(n_passages, 1)).astype(np.int32)
     ivf_offsets = np.concatenate([[0], np.cumsum(np.bincount(cells, minlength=n_centroids))]).astype(np.int64)
     return ivf_offsets, ivf_pids
-
-
-def _top(pids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    if len(pids) == 0:
-        return pids.astype(np.int64), scores.astype(np.float32)
-    k = min(k, len(pids))
-    part = np.argpartition(-scores, k - 1)[:k]
-    order = part[np.lexsort((pids[part], -scores[part]))]
-    return pids[order].astype(np.int64), scores[order].astype(np.float32)

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from radlite import evaluate
+from radlite.eval import metrics
 from radlite.config import SEED_WEIGHTS
-from radlite.datasets import Dataset
+from radlite.eval.datasets import Dataset
 from radlite.errors import CorpusError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def run_all(engine, dataset: Dataset, top_k: int = 50, candidates: int = 50,
             if progress:
                 progress(name, i + 1, len(dataset.queries))
         res = ConfigResult(name, run, lat, stages, calibration=calib)
-        res.per_query = evaluate.per_query(run, dataset.qrels)
+        res.per_query = metrics.per_query(run, dataset.qrels)
         results[name] = res
     return results
 
@@ -98,23 +98,23 @@ def summary(results: dict[str, ConfigResult], dataset: Dataset) -> dict[str, Any
     styles = {q.id: q.style for q in dataset.queries}
     singles = [n for n in results if n in ("bm25", "biencoder", "colbert")]
     best_single = max(singles, key=lambda n: np.mean(list(results[n].per_query["ndcg@10"].values())), default=None)
-    out: dict[str, Any] = {"dataset": dataset.name, "split": dataset.split, "queries": len(evaluate.judged_queries(dataset.qrels)),
+    out: dict[str, Any] = {"dataset": dataset.name, "split": dataset.split, "queries": len(metrics.judged_queries(dataset.qrels)),
                            "best_single": best_single, "configurations": {}}
     for name, res in results.items():
-        metrics = {m: evaluate.bootstrap_ci(v.values()) for m, v in res.per_query.items()}
+        cis = {m: metrics.bootstrap_ci(v.values()) for m, v in res.per_query.items()}
         entry = {
-            "metrics": metrics,
-            "zebra_found_rate": evaluate.found_rate(res.run, dataset.qrels, rare_queries) if rare_queries else None,
+            "metrics": cis,
+            "zebra_found_rate": metrics.found_rate(res.run, dataset.qrels, rare_queries) if rare_queries else None,
             "latency_ms": {"p50": float(np.percentile(res.latency_ms, 50)), "p95": float(np.percentile(res.latency_ms, 95))},
             "stage_ms": {s: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))} for s, v in res.stage_ms.items()},
-            "by_category": evaluate.grouped(res.per_query["ndcg@10"], categories),
-            "by_style": evaluate.grouped(res.per_query["ndcg@10"], styles),
+            "by_category": metrics.grouped(res.per_query["ndcg@10"], categories),
+            "by_style": metrics.grouped(res.per_query["ndcg@10"], styles),
             "p_vs_bm25": None, "p_vs_best_single": None,
         }
         if "bm25" in results and name != "bm25":
-            entry["p_vs_bm25"] = evaluate.paired_permutation_test(res.per_query["ndcg@10"], results["bm25"].per_query["ndcg@10"])
+            entry["p_vs_bm25"] = metrics.paired_permutation_test(res.per_query["ndcg@10"], results["bm25"].per_query["ndcg@10"])
         if best_single and name != best_single:
-            entry["p_vs_best_single"] = evaluate.paired_permutation_test(
+            entry["p_vs_best_single"] = metrics.paired_permutation_test(
                 res.per_query["ndcg@10"], results[best_single].per_query["ndcg@10"])
         out["configurations"][name] = entry
     return out

@@ -34,8 +34,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from radlite.backends.base import Backend
 from radlite.errors import BackendError, IndexFormatError, RadliteError
-from radlite.index.bm25 import TermCounts, lucene_idf, query_terms
+from radlite.retrievers.bm25 import TermCounts, lucene_idf, query_terms
+from radlite.retrievers.topk import top_k
+from radlite.signals import BIENCODER, COLBERT
 
 logger = logging.getLogger(__name__)
 
@@ -149,10 +152,11 @@ def passage_point(index, pid: int) -> str:
     return point_id(index.documents[d].id, pid - int(index.first_passages[d]))
 
 
-class QdrantSignals:
+class QdrantBackend(Backend):
     """The first-stage signals of one index, served by one Qdrant collection."""
 
     kind = "qdrant"
+    format_version = 2
 
     def __init__(self, settings: dict[str, Any], signals: Sequence[str], counts: TermCounts | None = None,
                  weights_avgdl: float = 1.0):
@@ -171,10 +175,10 @@ class QdrantSignals:
     def vocab(self) -> dict[str, int]:
         return self.counts.vocab if self.counts is not None else {}
 
-    def _changed(self, counts: TermCounts | None) -> "QdrantSignals":
+    def _changed(self, counts: TermCounts | None) -> "QdrantBackend":
         """The same collection with new BM25 counts; the stored weights' average length is kept
         unless it moved more than the backend's tolerance (0: always exact)."""
-        out = QdrantSignals(self.settings, self.signals, counts, self.weights_avgdl)
+        out = QdrantBackend(self.settings, self.signals, counts, self.weights_avgdl)
         if counts is not None:
             tolerance = float(self.settings.get("bm25_avgdl_tolerance", 0.0))
             if abs(counts.avgdl / self.weights_avgdl - 1) > tolerance:
@@ -187,7 +191,7 @@ class QdrantSignals:
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
-    def build(cls, settings: dict[str, Any], index, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
+    def build(cls, settings: dict[str, Any], index, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantBackend":
         """A new collection (named after settings' collection plus a build stamp, so a rebuild never
         touches the collection the live index still uses) holding every passage of `index`."""
         settings = {**settings, "collection": f"{settings['collection']}-{time.time_ns():x}"}
@@ -261,7 +265,7 @@ class QdrantSignals:
             self.client.upsert(self.collection, points=points, wait=True)
 
     # -- changes --------------------------------------------------------------------------------
-    def with_added(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantSignals":
+    def add(self, index, first_new: int, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantBackend":
         """`index` (the new catalog) has passages from `first_new` on that are not in Qdrant yet;
         `texts` are their encoder inputs."""
         out = self._changed(self.counts.extended(texts) if self.counts is not None else None)
@@ -284,7 +288,7 @@ class QdrantSignals:
         out._check_count(len(index.passages), "after adding", strict=False)
         return out
 
-    def without(self, doc_ids: Sequence[str], index, keep: np.ndarray) -> "QdrantSignals":
+    def delete(self, doc_ids: Sequence[str], index, keep: np.ndarray) -> "QdrantBackend":
         """Delete the documents' points; `index` is the catalog without them, `keep` the old passage
         ids it kept (in order)."""
         out = self._changed(self.counts.subset(keep) if self.counts is not None else None)
@@ -321,6 +325,30 @@ class QdrantSignals:
         except Exception as exc:  # best effort: the collection is not referenced by any index
             logger.warning("could not drop Qdrant collection %s: %s", self.collection, exc)
 
+    @classmethod
+    def drop_resources(cls, settings: dict[str, Any]) -> None:
+        cls(settings, []).drop()
+
+    @classmethod
+    def resource(cls, settings: dict[str, Any]):
+        return (settings.get("url"), settings.get("path"), settings.get("collection"))
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> str | None:
+        if not (isinstance(settings.get("collection"), str) and bool(settings.get("url")) != bool(settings.get("path"))):
+            return "a Qdrant backend needs a collection and one of url or path"
+        return None
+
+    def describe(self) -> str:
+        return f"vectors in Qdrant collection {self.collection}"
+
+    def query_signals(self, active: Sequence[str]) -> list[str]:
+        # ColBERT in Qdrant re-scores the bi-encoder's (and BM25's) candidates: it needs the bi-encoder query
+        out = list(active)
+        if COLBERT in active and BIENCODER in self.signals and BIENCODER not in out:
+            out.append(BIENCODER)
+        return out
+
     # -- persistence ------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         if self.counts is not None:
@@ -328,7 +356,8 @@ class QdrantSignals:
         (folder / STATE_FILE).write_text(json.dumps({"bm25_weights_avgdl": self.weights_avgdl}), encoding="utf-8")
 
     @classmethod
-    def open(cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, n_passages: int, root) -> "QdrantSignals":
+    def open(cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, index, root) -> "QdrantBackend":
+        n_passages = len(index.passages)
         try:
             avgdl = float(json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))["bm25_weights_avgdl"])
             counts = TermCounts.load(folder, BM25_FILE) if "bm25" in signals else None
@@ -358,7 +387,7 @@ class QdrantSignals:
         logger.warning("%s; re-run the interrupted add/delete, or rebuild with `radlite index`", message)
 
     # -- search -----------------------------------------------------------------------------------
-    def search(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def retrieve(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top `depth` passages of one signal, computed by Qdrant's query API. ColBERT re-scores the
         candidates of the dense and sparse prefetches with MaxSim (every passage if neither exists)."""
         from qdrant_client import models as m
@@ -450,7 +479,4 @@ class QdrantSignals:
             pids.append(pid)
             scores.append(p.score)
         pids_a, scores_a = np.array(pids, dtype=np.int64), np.array(scores, dtype=np.float32)
-        if order and len(pids_a):
-            o = np.lexsort((pids_a, -scores_a))
-            pids_a, scores_a = pids_a[o], scores_a[o]
-        return pids_a, scores_a
+        return top_k(pids_a, scores_a, len(pids_a)) if order else (pids_a, scores_a)

@@ -11,16 +11,21 @@ written out so that its exactness can be tested here and its cost measured (docs
   dfs_query_then_fetch). Scored with per-shard statistics instead, BM25 drifts with how the
   documents fell (what Qdrant's IDF modifier does on a sharded collection).
 
-`ShardedSignals` is a backend (see radlite.retrieve), so the whole pipeline runs on it.
+`ShardedSignals` is a backend (see radlite.search.stages), so the whole pipeline runs on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
 
-from radlite.index.bm25 import TermCounts, lucene_idf, lucene_tf, tokenize
+from radlite.backends.base import Backend
+from radlite.backends.local import LocalBackend
+from radlite.retrievers.bm25 import TermCounts, lucene_idf, lucene_tf, tokenize
+from radlite.retrievers.topk import merge, top_k
+from radlite.signals import BM25
 
 
 class _ShardBM25:
@@ -51,42 +56,78 @@ class _ShardBM25:
 
 class _Shard:
     def __init__(self, index, global_pids: np.ndarray):
-        self.index = index  # a SearchIndex of this shard's documents (local parts)
+        self.index = index  # a SearchIndex of this shard's documents (local backend)
         self.global_pids = global_pids  # shard passage id -> passage id in the whole collection
         self.bm25 = _ShardBM25([index.encoder_input(p) for p in range(len(index.passages))]) \
-            if "bm25" in index.signals else None
+            if BM25 in index.signals else None
 
 
-class ShardedSignals:
+class ShardedBackend(Backend):
     """The signals of an index split over `n` shards (documents dealt round-robin), searched by
-    scatter-gather. Each shard is a local SearchIndex, built from the whole index's vectors."""
+    scatter-gather. The whole collection's parts are kept (and saved) as a local backend; each
+    shard is a local SearchIndex cut from them. Settings: {"kind": "shards", "shards": n}."""
 
     kind = "shards"
+    format_version = 2
 
-    def __init__(self, index, n: int):
+    def __init__(self, whole: LocalBackend, index, n: int):
         n_docs = len(index.documents)
-        if not 1 <= n <= n_docs:
+        if not isinstance(n, int) or not 1 <= n <= n_docs:
             raise ValueError(f"cannot split {n_docs} documents over {n} shards")
-        self.signals = list(index.signals)
+        self.whole = whole
+        self.signals = list(whole.signals)
         self.settings = {"kind": "shards", "shards": n}
         self.config = index.config
         self.shards: list[_Shard] = []
         self._bm25_last: tuple[str | None, list] = (None, [])
         self.owner = np.zeros(len(index.passages), dtype=np.int64)  # global passage -> shard
         self.local = np.zeros(len(index.passages), dtype=np.int64)  # global passage -> id in its shard
+        single = dataclasses.replace(index, backend=whole)
         for s in range(n):
             keep = np.arange(s, n_docs, n)
             drop = np.setdiff1d(np.arange(n_docs), keep)
-            part = index.without_documents([index.documents[i].id for i in drop]) if len(drop) else index
+            part = single.without_documents([index.documents[i].id for i in drop]) if len(drop) else single
             pids = index.doc_passages(keep)
             self.owner[pids], self.local[pids] = s, np.arange(len(pids))
             self.shards.append(_Shard(part, pids))
 
-    # -- the backend interface (radlite.retrieve) ------------------------------------------------
-    def search(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        from radlite.retrieve import retrieve
+    @classmethod
+    def of(cls, index, n: int) -> "ShardedBackend":
+        """Index `index` (on the local backend) split over `n` shards."""
+        return cls(index.backend, index, n)
 
-        if signal == "bm25":
+    # -- life cycle --------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, settings, index, texts, encoding, progress=False) -> "ShardedBackend":
+        return cls(LocalBackend.build({"kind": "local"}, index, texts, encoding, progress), index, settings["shards"])
+
+    @classmethod
+    def open(cls, settings, signals, folder, index, root) -> "ShardedBackend":
+        return cls(LocalBackend.open({"kind": "local"}, signals, folder, index, root), index, settings["shards"])
+
+    def save(self, folder) -> None:
+        self.whole.save(folder)
+
+    def add(self, index, first_new, texts, encoding, progress=False) -> "ShardedBackend":
+        return ShardedBackend(self.whole.add(index, first_new, texts, encoding, progress), index, self.settings["shards"])
+
+    def delete(self, doc_ids, index, keep) -> "ShardedBackend":
+        return ShardedBackend(self.whole.delete(doc_ids, index, keep), index, self.settings["shards"])
+
+    def sizes(self) -> dict[str, int]:
+        return self.whole.sizes()
+
+    @classmethod
+    def check_settings(cls, settings) -> str | None:
+        n = settings.get("shards")
+        return None if isinstance(n, int) and n >= 1 else "a shards backend needs a number of shards >= 1"
+
+    def describe(self) -> str:
+        return f"{self.settings['shards']} shards, searched by scatter-gather"
+
+    # -- search ------------------------------------------------------------------------------------
+    def retrieve(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if signal == BM25:
             per_shard = self._bm25_all(q.text)
             hits = []
             for shard, scores in zip(self.shards, per_shard):
@@ -94,27 +135,25 @@ class ShardedSignals:
                 if category is not None:
                     ok &= shard.index.category_mask(category)
                 ids = np.flatnonzero(ok)
-                top = ids[np.lexsort((ids, -scores[ids]))][:depth]  # each shard's own top `depth`
-                hits.append((shard.global_pids[top], scores[top]))
+                top, best = top_k(ids, scores[ids], depth)  # each shard's own top `depth`
+                hits.append((shard.global_pids[top], best))
         else:  # scatter: every shard's own top `depth`
             hits = []
             for shard in self.shards:
-                pids, scores = retrieve(shard.index, q, signal, depth, category=category)
+                pids, scores = shard.index.backend.retrieve(shard.index, q, signal, depth, category=category)
                 hits.append((shard.global_pids[pids], scores))
-        return _merge(hits, depth)  # gather
+        return merge(hits, depth)  # gather
 
     def score(self, index, q, signal: str, pids: np.ndarray) -> np.ndarray:
-        from radlite.retrieve import score_passages
-
         pids = np.asarray(pids, dtype=np.int64)
         out = np.zeros(len(pids), dtype=np.float32)
-        per_shard = self._bm25_all(q.text) if signal == "bm25" else None
+        per_shard = self._bm25_all(q.text) if signal == BM25 else None
         for s, shard in enumerate(self.shards):
             mine = np.flatnonzero(self.owner[pids] == s)
             if len(mine) == 0:
                 continue
             local = self.local[pids[mine]]
-            out[mine] = per_shard[s][local] if per_shard is not None else score_passages(shard.index, q, signal, local)
+            out[mine] = per_shard[s][local] if per_shard is not None else shard.index.backend.score(shard.index, q, signal, local)
         return out
 
     def _bm25_all(self, query: str) -> list[np.ndarray]:
@@ -135,11 +174,3 @@ class ShardedSignals:
         out = [shard.bm25.scores(words, weight, avgdl, cfg.k1, cfg.b) for shard in self.shards]
         self._bm25_last = (query, out)
         return out
-
-
-def _merge(hits: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best `k` of the shards' lists, by score, ties by passage id (as a single index orders them)."""
-    pids = np.concatenate([h[0] for h in hits]).astype(np.int64)
-    scores = np.concatenate([h[1] for h in hits]).astype(np.float32)
-    order = np.lexsort((pids, -scores))[:k]
-    return pids[order], scores[order]

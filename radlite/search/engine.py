@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from radlite import fusion
+from radlite.search import fusion
 from radlite.config import FIRST_STAGE, SIGNALS, IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
@@ -22,7 +22,7 @@ from radlite.index import SearchIndex, manifest_in
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
-from radlite.retrieve import QueryVectors, retrieve, score_passages, unique_docs
+from radlite.search.stages import QueryVectors, retrieve, score_passages, unique_docs
 from radlite.types import Document
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class RadLITESearch:
         self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
         self.max_query_chars = max_query_chars
         self.exact = exact  # True: every model runs its exact PyTorch path (no ONNX / int8 fast path)
-        # where a new index keeps its signals (None: the index folder; radlite.index.qdrant.settings_for:
+        # where a new index keeps its signals (None: the index folder; radlite.backends.qdrant.settings_for:
         # a Qdrant collection), and where passages are encoded (None: here; "local" or an address: Ray)
         self.backend, self.ray, self.ray_actors = backend, ray, ray_actors
         self.index: SearchIndex | None = None
@@ -181,9 +181,7 @@ class RadLITESearch:
         if method not in ("weighted", "rrf"):
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
         weights = {**fcfg.weights, **_check_weights(weights or {})}
-        encode = list(active)
-        if "colbert" in active and getattr(index.remote, "kind", None) == "qdrant" and "biencoder" in index.signals:
-            encode.append("biencoder")  # a remote ColBERT search takes its candidates from the bi-encoder
+        encode = index.backend.query_signals(active)
         for kind in encode:  # load models before timing: stage times are query work only
             if kind != "bm25":
                 self._encoder(kind)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from radlite.errors import QueryError, UnknownDocument
-from radlite.index.bm25 import tokenize
-from radlite.retrieve import QueryVectors, score_passages
+from radlite.retrievers.bm25 import tokenize
+from radlite.search.stages import QueryVectors, score_passages
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}\"'!?]+")
 

@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from radlite import evaluate, fusion
+from radlite.eval import metrics
+from radlite.search import fusion
 from radlite.config import FIRST_STAGE, FusionConfig
-from radlite.datasets import Dataset
+from radlite.eval.datasets import Dataset
 from radlite.errors import QueryError
 
 
@@ -64,7 +65,7 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
 
 def mean_ndcg(tables: list[Table], qrels, cfg: FusionConfig) -> float:
     run = {t.qid: fuse(t, cfg) for t in tables}
-    return float(np.mean(list(evaluate.per_query(run, qrels, ["ndcg@10"])["ndcg@10"].values())))
+    return float(np.mean(list(metrics.per_query(run, qrels, ["ndcg@10"])["ndcg@10"].values())))
 
 
 def fit_temperature(tables: list[Table], qrels) -> float:

@@ -1,0 +1,2 @@
+"""Evaluation: datasets, per-query metrics with confidence intervals, the configuration harness,
+fusion tuning, TREC runs and plots."""
