@@ -432,7 +432,7 @@ def search_cmd(
     results = engine.search(query, top_k=k, candidates=candidates, signals=_signals(signals), method=method,
                             category=category)
     if as_json:
-        out.print_json(json.dumps(results, ensure_ascii=False))
+        out.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
     else:
         _print_results(query, results)
         err.print(_timings(engine.last_timings))

@@ -5,17 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-SIGNALS = ("bm25", "biencoder", "colbert", "crossencoder")
-FIRST_STAGE = ("bm25", "biencoder", "colbert")
+from radlite.signals import BIENCODER, BM25, COLBERT, CROSSENCODER, FIRST_STAGE
 
 # The seed card's fusion: bi-encoder 0.5, cross-encoder 0.2, BM25 0.3; ColBERT is a candidate
 # generator whose score is kept on every result (weight 0 unless a user or `tune` sets one).
-SEED_WEIGHTS = {"biencoder": 0.5, "crossencoder": 0.2, "bm25": 0.3, "colbert": 0.0}
+SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # The default: the seed's first-stage weights, and the cross-encoder at the weight it earns. On radbench9 dev
 # (benchmarks/crossencoder_weight.md) no weight from 0.05 to 0.8 beat weight 0 (best p = 0.28), nor on test,
 # medline or liveqa-med, so it counts 0: like ColBERT, it is still run and its score kept on every result
 # (`--no-rerank` skips it), and `--fusion`/`weights` or `radlite tune` give it a weight.
-DEFAULT_WEIGHTS = {**SEED_WEIGHTS, "crossencoder": 0.0}
+DEFAULT_WEIGHTS = {**SEED_WEIGHTS, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
 
 

@@ -105,7 +105,33 @@ def test_fast_query_encoders_give_the_exact_vectors(kind, tiny_models, tmp_path,
     assert exact._fast.get() is None and fast._fast.get() is not None
 
 
-def test_int8_colbert_queries_stay_close_and_pair_encoding_runs_in_parallel(tiny_models, tmp_path, monkeypatch):
+def test_pair_encoding_runs_the_two_encoders_at_the_same_time():
+    """parallel=True overlaps the two forward passes: each encoder waits at a barrier that only opens when
+    the other has reached it too, so a sequential run breaks the barrier (and the test)."""
+    import threading
+
+    from radlite.models.encoders import encode_query_pair
+
+    barrier, threads = threading.Barrier(2, timeout=10), {}
+
+    class Meeting:
+        def __init__(self, name):
+            self.name = name
+
+        def encode_query(self, text):
+            threads[self.name] = threading.current_thread().name
+            barrier.wait()
+            return np.full(3, len(text), dtype=np.float32) if self.name == "bi" else np.ones((2, 3), np.float32)
+
+    bi, col = encode_query_pair(Meeting("bi"), Meeting("col"), "abcd", parallel=True)
+    assert threads["bi"] != threads["col"] and bi.tolist() == [4, 4, 4] and col.shape == (2, 3)
+    barrier.reset()
+    with pytest.raises(threading.BrokenBarrierError):  # the same encoders one after the other cannot meet
+        barrier._timeout = 0.2
+        encode_query_pair(Meeting("bi"), Meeting("col"), "abcd", parallel=False)
+
+
+def test_int8_colbert_queries_stay_close_and_the_pair_matches_the_sequential_path(tiny_models, tmp_path, monkeypatch):
     from radlite.models.encoders import QUERY_INT8, BiEncoder, ColbertEncoder, encode_query_pair
     from radlite.models.resolve import weights_sha256
 

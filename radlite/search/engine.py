@@ -15,20 +15,22 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from radlite.search import fusion
-from radlite.config import FIRST_STAGE, SIGNALS, IndexConfig
+from radlite.config import IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex, manifest_in
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
+from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
+from radlite.search.results import SearchResult, SignalScore
 from radlite.search.stages import QueryVectors, retrieve, score_passages, unique_docs
 from radlite.types import Document
 
 logger = logging.getLogger(__name__)
 
 MAX_TOP_K = 1000
-_ENCODERS = {"biencoder": BiEncoder, "colbert": ColbertEncoder}
+_ENCODERS = {BIENCODER: BiEncoder, COLBERT: ColbertEncoder, CROSSENCODER: CrossEncoderReranker}
 
 
 class RadLITESearch:
@@ -44,12 +46,12 @@ class RadLITESearch:
                  backend: dict[str, Any] | None = None, ray: str | None = None, ray_actors: int | None = None):
         self.config = config or IndexConfig()
         self.config.signals = _check_signals(signals, FIRST_STAGE)
-        names = {"biencoder": biencoder, "colbert": colbert}
+        names = {BIENCODER: biencoder, COLBERT: colbert}
         self.models: dict[str, ResolvedModel] = {
             kind: resolve_model(kind, names[kind]) for kind in self.config.signals if kind in names
         }
         if reranker is not None:
-            self.models["crossencoder"] = resolve_model("crossencoder", reranker)
+            self.models[CROSSENCODER] = resolve_model(CROSSENCODER, reranker)
         self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
         self.max_query_chars = max_query_chars
         self.exact = exact  # True: every model runs its exact PyTorch path (no ONNX / int8 fast path)
@@ -64,7 +66,7 @@ class RadLITESearch:
     def _encoder(self, kind: str):
         if kind not in self._encoders:
             model = self.models[kind]
-            cls = CrossEncoderReranker if kind == "crossencoder" else _ENCODERS[kind]
+            cls = _ENCODERS[kind]
             logger.info("loading %s model %s", kind, model.name)
             try:
                 self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size,
@@ -108,7 +110,7 @@ class RadLITESearch:
 
     def _passage_encoders(self, signals: Sequence[str]):
         """This process's models, or a Ray Data encoding of the same model folders."""
-        kinds = [s for s in signals if s in _ENCODERS]
+        kinds = [s for s in signals if s in ENCODED]
         if self.ray is None:
             return {s: self._encoder(s) for s in kinds}
         from radlite.encoding import RayEncoding
@@ -131,15 +133,15 @@ class RadLITESearch:
         generation = live_generation(Path(path))  # resolved once: manifest and files agree
         manifest = manifest_in(generation, path)
         built = manifest["models"]
-        given = {"biencoder": biencoder, "colbert": colbert}
+        given = {BIENCODER: biencoder, COLBERT: colbert}
         names = {k: given[k] or built.get(k, {}).get("name") for k in given}
         # an index built without a reranker is searched without one unless one is given
-        rerank_name = (reranker or built.get("crossencoder", {}).get("name")) if use_reranker else None
+        rerank_name = (reranker or built.get(CROSSENCODER, {}).get("name")) if use_reranker else None
         config = IndexConfig.from_json(manifest["config"])
         engine = cls(biencoder=names["biencoder"], colbert=names["colbert"], reranker=rerank_name,
                      signals=manifest["signals"], config=config, **kwargs)
         for kind in manifest["signals"]:
-            if kind not in _ENCODERS:
+            if kind not in ENCODED:
                 continue
             expected, actual = built[kind], engine.models[kind]
             if expected["sha256"] != actual.sha256:
@@ -162,7 +164,7 @@ class RadLITESearch:
     # -- search -----------------------------------------------------------------------------
     def search(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
                weights: dict[str, float] | None = None, method: str | None = None,
-               category: str | None = None) -> list[dict[str, Any]]:
+               category: str | None = None) -> list[SearchResult]:
         """Best documents for the query, each with its matched passage and every signal's scores.
         The stage times (ms) are left in `last_timings`; `search_timed` returns them instead."""
         results, self.last_timings = self.search_timed(query, top_k, candidates, signals, weights, method, category)
@@ -170,7 +172,7 @@ class RadLITESearch:
 
     def search_timed(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
                      weights: dict[str, float] | None = None, method: str | None = None,
-                     category: str | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
+                     category: str | None = None) -> tuple[list[SearchResult], dict[str, float]]:
         """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
         add/delete: it reads one snapshot of the index (writes swap in a new one)."""
         index = self._require_index()
@@ -183,7 +185,7 @@ class RadLITESearch:
         weights = {**fcfg.weights, **_check_weights(weights or {})}
         encode = index.backend.query_signals(active)
         for kind in encode:  # load models before timing: stage times are query work only
-            if kind != "bm25":
+            if kind in ENCODED:
                 self._encoder(kind)
         t = _Timer()
         q = self._encode_query(query, encode, t)
@@ -219,12 +221,12 @@ class RadLITESearch:
         norm: dict[str, np.ndarray] = {s: fusion.minmax(doc_raw[s][keep]) for s in first}
         ranks: dict[str, np.ndarray] = {s: doc_rank[s][keep] for s in first}
         raws: dict[str, np.ndarray] = {s: doc_raw[s][keep] for s in first}
-        if "crossencoder" in active:
+        if CROSSENCODER in active:
             texts = [index.encoder_input(int(p)) for p in best_pid[keep]]
-            logits = self._encoder("crossencoder").score(query, texts)
-            raws["crossencoder"] = logits
-            norm["crossencoder"] = fusion.calibrate(logits, fcfg.temperature)
-            ranks["crossencoder"] = fusion.ranks_of(logits)
+            logits = self._encoder(CROSSENCODER).score(query, texts)
+            raws[CROSSENCODER] = logits
+            norm[CROSSENCODER] = fusion.calibrate(logits, fcfg.temperature)
+            ranks[CROSSENCODER] = fusion.ranks_of(logits)
             t.lap("rerank")
 
         # 4. fuse and order
@@ -233,7 +235,7 @@ class RadLITESearch:
         order = np.argsort(-fused, kind="stable")[:top_k]
         results = [
             self._result(index, rank, int(pool[keep[i]]), int(best_pid[keep[i]]), float(fused[i]),
-                         {s: (raws[s][i], norm[s][i] if method == "weighted" or s == "crossencoder" else None,
+                         {s: (raws[s][i], norm[s][i] if method == "weighted" or s == CROSSENCODER else None,
                               ranks[s][i]) for s in active})
             for rank, i in enumerate(order, start=1)
         ]
@@ -263,7 +265,7 @@ class RadLITESearch:
         return query.strip()
 
     def _active_signals(self, signals: Sequence[str] | None) -> list[str]:
-        available = list(self._require_index().signals) + (["crossencoder"] if "crossencoder" in self.models else [])
+        available = list(self._require_index().signals) + ([CROSSENCODER] if CROSSENCODER in self.models else [])
         if signals is None:
             return available
         chosen = _check_signals(signals, SIGNALS)
@@ -271,53 +273,35 @@ class RadLITESearch:
         if missing:
             raise QueryError(f"signal {missing[0]!r} is not available here (available: {', '.join(available)})")
         if not any(s in FIRST_STAGE for s in chosen):
-            raise QueryError("choose at least one first-stage signal (bm25, biencoder, colbert)")
+            raise QueryError(f"choose at least one first-stage signal ({', '.join(FIRST_STAGE)})")
         return chosen
 
     def _encode_query(self, query: str, active: list[str], t: "_Timer") -> QueryVectors:
         q = QueryVectors(query)
-        if "biencoder" in active and "colbert" in active:
-            q.biencoder, q.colbert = encode_query_pair(self._encoder("biencoder"), self._encoder("colbert"), query,
+        if BIENCODER in active and COLBERT in active:
+            q.biencoder, q.colbert = encode_query_pair(self._encoder(BIENCODER), self._encoder(COLBERT), query,
                                                        parallel=not self.exact)
-        elif "biencoder" in active:
-            q.biencoder = self._encoder("biencoder").encode_query(query)
-        elif "colbert" in active:
-            q.colbert = self._encoder("colbert").encode_query(query)
+        elif BIENCODER in active:
+            q.biencoder = self._encoder(BIENCODER).encode_query(query)
+        elif COLBERT in active:
+            q.colbert = self._encoder(COLBERT).encode_query(query)
         t.lap("encode_query")
         return q
 
     def _result(self, index: SearchIndex, rank: int, doc_i: int, pid: int, score: float,
-                signals: dict[str, tuple]) -> dict[str, Any]:
+                signals: dict[str, tuple]) -> SearchResult:
         doc = index.documents[doc_i]
         start, end = (int(x) for x in index.passages[pid, 1:])
-        first_pid = int(index.doc_passages(np.array([doc_i]))[0])
-        sig = {}
+        first_pid = int(index.first_passages[doc_i])
+        scores = {}
         for s, (raw, norm, rank_s) in signals.items():
-            entry = {"raw": _num(raw), "normalized": _num(norm), "rank": None if np.isnan(rank_s) else int(rank_s)}
-            if s == "crossencoder":  # its fused value is the calibrated probability, under either method
-                entry = {"raw": entry["raw"], "calibrated": entry["normalized"], "rank": entry["rank"]}
             model = self.models.get(s)
-            if model is not None and model.trained is False:
-                entry["untrained"] = True
-            sig[s] = entry
-        out = {
-            "rank": rank,
-            "id": doc.id,
-            "corpus_index": doc_i,
-            "title": doc.title,
-            "category": doc.category,
-            "document": doc.text,
-            "passage": doc.text[start:end],
-            "passage_index": pid - first_pid,
-            "passage_span": [start, end],
-            "metadata": doc.metadata,
-            "score": score,
-        }
-        for s in ("biencoder", "bm25", "colbert"):
-            out[f"{s}_score"] = sig[s]["raw"] if s in sig else None
-        out["crossencoder_score"] = sig["crossencoder"]["calibrated"] if "crossencoder" in sig else None
-        out["signals"] = sig
-        return out
+            fused_value = {"calibrated" if s == CROSSENCODER else "normalized": _num(norm)}
+            scores[s] = SignalScore(raw=_num(raw), rank=None if np.isnan(rank_s) else int(rank_s),
+                                    untrained=model is not None and model.trained is False, **fused_value)
+        return SearchResult(rank=rank, id=doc.id, corpus_index=doc_i, title=doc.title, category=doc.category,
+                            document=doc.text, passage=doc.text[start:end], passage_index=pid - first_pid,
+                            passage_span=(start, end), metadata=doc.metadata, score=score, signals=scores)
 
 
 def _check_weights(weights: dict) -> dict[str, float]:

@@ -270,7 +270,7 @@ def create_app(config: ServeConfig | None = None):
         results, timings = search.search_timed(req.query, top_k=req.top_k, candidates=max(req.candidates, req.top_k),
                                                signals=req.signals, weights=req.weights, method=req.method,
                                                category=req.category)
-        return {"query": req.query.strip(), "results": results,
+        return {"query": req.query.strip(), "results": [r.to_dict() for r in results],
                 "fusion": search.fusion_settings(req.signals, req.weights, req.method),
                 "timings": timings, "took_ms": (time.perf_counter() - t) * 1000}
 
