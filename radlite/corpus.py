@@ -78,9 +78,8 @@ def _document_from_object(
         raise CorpusError(f"{where}: missing field 'id' (or '_id')")
     if text_field not in obj:
         present = ", ".join(sorted(obj)) or "none"
-        raise CorpusError(
-            f"{where}: missing field '{text_field}' (fields present: {present}); choose the text field with --text-field"
-        )
+        raise CorpusError(f"{where}: missing field '{text_field}' (fields present: {present}); choose the text field",
+                          param="text_field")
     text = obj[text_field]
     if not isinstance(text, str):
         raise CorpusError(f"{where}: field '{text_field}' must be a string, got {type(text).__name__}")

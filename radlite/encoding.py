@@ -129,7 +129,8 @@ class RayEncoding:
             import ray
             import ray.data
         except ImportError:
-            raise RadliteError("--ray needs Ray Data: pip install 'ray[data]' (or install radlite with the [ray] extra)") from None
+            raise RadliteError("encoding on Ray needs Ray Data: pip install 'ray[data]' (or install radlite with the "
+                               "[ray] extra)", param="ray") from None
         started = self._connect(ray)
         try:
             actors = self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // self.threads)
@@ -204,7 +205,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         port_n = int(port)
     except ValueError:
-        raise RadliteError(f"--ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'") from None
+        raise RadliteError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'", param="ray") from None
     try:
         socket.create_connection((host or "127.0.0.1", port_n), timeout=timeout).close()
     except OSError as exc:

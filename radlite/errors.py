@@ -2,7 +2,14 @@
 
 
 class RadliteError(Exception):
-    """Base class: the CLI prints these as one line, without a traceback."""
+    """Base class: the CLI prints these as one line, without a traceback.
+
+    `param` names the library parameter the error is about (e.g. "text_field"), so a front end can
+    point at its own spelling of it (the CLI adds the option's flag)."""
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 class CorpusError(RadliteError):

@@ -186,3 +186,15 @@ def test_train_error_paths(tiny_models, tmp_path):
     assert_clean_error(*run("train", "bm42", "--data", ok, "--out", tmp_path / "m"), "unknown model kind")
     assert_clean_error(*run("train", "reranker", "--data", ok, "--out", tmp_path / "m", "--base", tmp_path / "nowhere"),
                        "model not found")
+
+
+def test_library_errors_get_the_cli_flag_and_python_m_radlite_runs(tmp_path):
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "Target sign on ultrasound."}\n')
+    res = runner.invoke(app, ["index", str(corpus), "-o", str(tmp_path / "i"), "--text-field", "body"])
+    assert res.exit_code == 2 and "missing field 'body'" in res.output and "(option --text-field)" in res.output
+    help_ = subprocess.run([sys.executable, "-m", "radlite", "--help"], capture_output=True, text=True, timeout=120)
+    assert help_.returncode == 0 and "index" in help_.stdout and "search" in help_.stdout

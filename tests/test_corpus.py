@@ -56,8 +56,9 @@ def test_json_array_uses_content_or_text_field(tmp_path):
     docs = load_corpus(f)
     assert [d.id for d in docs] == ["doc-0", "x"]
     assert docs[0].text == "Sunburst periosteal reaction." and docs[0].metadata == {"url": "u1"}
-    with pytest.raises(CorpusError, match="missing field 'body'.*--text-field"):
+    with pytest.raises(CorpusError, match="missing field 'body'.*choose the text field") as refused:
         load_corpus(f, text_field="body")
+    assert refused.value.param == "text_field"  # the library names its parameter; the CLI adds --text-field
     f2 = tmp_path / "bad.json"
     f2.write_text("[{")
     with pytest.raises(CorpusError, match="not valid JSON"):

@@ -107,6 +107,17 @@ class Backend(ABC):
         return ""
 
     @classmethod
+    def describe_settings(cls, settings: dict[str, Any]) -> str:
+        """A manifest's backend entry, for people (`radlite info`)."""
+        return str(settings.get("kind"))
+
+    @classmethod
+    def single_process(cls, settings: dict[str, Any]) -> bool:
+        """Whether only one process at a time may open an index on these settings (a server then
+        runs one worker)."""
+        return False
+
+    @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> str | None:
         """What is wrong with a manifest's backend entry, or None."""
         return None

@@ -117,6 +117,10 @@ class LocalBackend(Backend):
             return self.dense.scores_of(q.biencoder, pids)
         raise ValueError(f"unknown first-stage signal {signal!r}")
 
+    @classmethod
+    def describe_settings(cls, settings) -> str:
+        return "local (this folder)"
+
     def sizes(self) -> dict[str, int]:
         out: dict[str, Any] = {}
         if self.bm25 is not None:

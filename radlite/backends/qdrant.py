@@ -61,12 +61,12 @@ def settings_for(url: str | None, path: str | Path | None, collection: str | Non
     BM25 stays exactly the local backend's; at archive scale (millions of passages) set e.g. 0.02
     to rewrite only when the average has moved by more than 2% (scores drift by less than that)."""
     if bool(url) == bool(path):
-        raise RadliteError("the Qdrant backend needs exactly one of --qdrant-url (a server or cluster) or "
-                           "--qdrant-path (qdrant-client's embedded local mode)")
+        raise RadliteError("the Qdrant backend needs exactly one of url (a server or cluster) or "
+                           "path (qdrant-client's embedded local mode)", param="qdrant_url")
     if shards < 1 or replicas < 1:
-        raise RadliteError("--shards and --replicas must be at least 1")
+        raise RadliteError("shards and replicas must be at least 1", param="shards")
     if not 0 <= bm25_avgdl_tolerance < 1:
-        raise RadliteError("--bm25-avgdl-tolerance must be from 0 to below 1")
+        raise RadliteError("bm25_avgdl_tolerance must be from 0 to below 1", param="bm25_avgdl_tolerance")
     return {"kind": "qdrant", "url": url or None, "path": str(Path(path).resolve()) if path else None,
             "collection": collection or "radlite", "shards": int(shards), "replicas": int(replicas),
             "bm25_avgdl_tolerance": float(bm25_avgdl_tolerance)}
@@ -338,6 +338,15 @@ class QdrantBackend(Backend):
         if not (isinstance(settings.get("collection"), str) and bool(settings.get("url")) != bool(settings.get("path"))):
             return "a Qdrant backend needs a collection and one of url or path"
         return None
+
+    @classmethod
+    def describe_settings(cls, settings: dict[str, Any]) -> str:
+        return (f"qdrant {settings.get('url') or settings.get('path')} collection {settings.get('collection')} "
+                f"(shards {settings.get('shards')}, replicas {settings.get('replicas')})")
+
+    @classmethod
+    def single_process(cls, settings: dict[str, Any]) -> bool:
+        return bool(settings.get("path"))  # qdrant-client's local mode: one process opens the folder
 
     def describe(self) -> str:
         return f"vectors in Qdrant collection {self.collection}"

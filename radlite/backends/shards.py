@@ -122,6 +122,10 @@ class ShardedBackend(Backend):
         n = settings.get("shards")
         return None if isinstance(n, int) and n >= 1 else "a shards backend needs a number of shards >= 1"
 
+    @classmethod
+    def describe_settings(cls, settings) -> str:
+        return f"shards: {settings.get('shards')}, in this folder"
+
     def describe(self) -> str:
         return f"{self.settings['shards']} shards, searched by scatter-gather"
 

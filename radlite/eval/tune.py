@@ -11,17 +11,20 @@ The setting with the best mean nDCG@10 on dev is kept. Test queries are never us
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from radlite.eval import metrics
-from radlite.search import fusion
-from radlite.config import FIRST_STAGE, FusionConfig
-from radlite.eval.datasets import Dataset
+from radlite.config import FusionConfig
 from radlite.errors import QueryError
+from radlite.eval import metrics
+from radlite.eval.datasets import Dataset
+from radlite.search import fusion
+from radlite.signals import FIRST_STAGE, SIGNALS
 
 
 @dataclass
@@ -107,8 +110,37 @@ def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> 
             tried += 1
             if score > best + 1e-12:
                 best_cfg, best = cfg, score
-    for s in ("bm25", "biencoder", "colbert", "crossencoder"):
+    for s in SIGNALS:
         best_cfg.weights.setdefault(s, 0.0)
     before = mean_ndcg(tables, qrels, start)
     return best_cfg, {"dev_ndcg@10_before": before, "dev_ndcg@10_after": best, "settings_tried": tried,
                       "temperature": temperature}
+
+
+def tune_index(index_dir: str | Path, dev: Dataset, candidates: int = 50,
+               progress: Callable[[int, int], None] | None = None) -> tuple[FusionConfig, dict[str, Any], Any]:
+    """Fit the fusion of the index at `index_dir` on `dev` (never a test split) and save it there as a
+    new generation, under the index's writer lock. Returns (the fitted FusionConfig, the fit's
+    summary, the engine that searched `dev`, with the fusion it had before).
+
+    Raises:
+        QueryError: `dev` is a test split.
+        IndexFormatError: the index does not cover the dataset's judged documents, or cannot be opened.
+    """
+    from radlite.eval.harness import check_coverage
+    from radlite.index import SearchIndex
+    from radlite.index.store import writer_lock
+    from radlite.search.engine import RadLITESearch
+
+    if dev.split == "test":
+        raise QueryError("refusing to tune on the test split: fit on 'dev' (or 'train') and evaluate on test")
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir) if index_dir.is_dir() else contextlib.nullcontext():
+        engine = RadLITESearch.load(index_dir)
+        check_coverage(engine, dev)
+        tables = candidate_tables(engine, dev, candidates, progress=progress)
+        best, info = tune(tables, dev.qrels, engine.index.config.fusion)
+        updated = SearchIndex.load(index_dir)
+        updated.config.fusion = best
+        updated.save(index_dir)
+    return best, info, engine

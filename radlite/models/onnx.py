@@ -57,7 +57,8 @@ def _export_once(kind: str, path: Path, sha256: str, quantize: bool, target: Pat
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise ModelError("the fast path needs onnxruntime (pip install onnxruntime); or use --exact") from None
+        raise ModelError("the fast path needs onnxruntime (pip install onnxruntime); or run the exact PyTorch models",
+                         param="exact") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     holder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:

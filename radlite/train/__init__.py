@@ -3,7 +3,7 @@ or adapt them to a collection without judgments (`radlite adapt`)."""
 
 from radlite.train.data import Example, TrainingData, balance_categories, combine, load_training_data
 from radlite.train.mining import mine_hard_negatives
-from radlite.train.trainers import KINDS, TrainConfig, train
+from radlite.train.trainers import ALIASES, KINDS, TrainConfig, train
 
-__all__ = ["Example", "TrainingData", "TrainConfig", "KINDS", "balance_categories", "combine",
+__all__ = ["Example", "TrainingData", "TrainConfig", "KINDS", "ALIASES", "balance_categories", "combine",
            "load_training_data", "mine_hard_negatives", "train"]

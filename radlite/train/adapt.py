@@ -64,3 +64,24 @@ def pseudo_queries(corpus_path, sentences_per_passage: int = 1, titles: bool = T
     if max_examples is not None and len(examples) > max_examples:
         examples = rng.sample(examples, max_examples)
     return TrainingData(examples, list(dict.fromkeys(collection)), f"adapt:{corpus_path}")
+
+
+def adapt_settings(kind: str, base: str, num_negatives: int, max_length: int) -> dict:
+    """How `radlite adapt` trains a model kind: the retrievers learn from the pseudo-queries with BM25
+    hard negatives (binary loss); the cross-encoder starts from the shipped one (when `base` is
+    "default") at its trained pair length and learns listwise against the collection's own fused
+    first stage (loss "distill", at least 6 negatives). Returns TrainConfig fields."""
+    from radlite.train.trainers import ALIASES
+
+    kind = ALIASES.get(kind, kind)
+    if kind != "crossencoder":
+        return {"kind": kind, "base": base, "loss": "binary", "num_negatives": num_negatives, "max_length": max_length}
+    if base == "default":
+        from pathlib import Path
+
+        from radlite.models.encoders import trained_max_length
+        from radlite.models.resolve import resolve_model
+
+        base = str(resolve_model("crossencoder", "default").path)
+        max_length = trained_max_length(Path(base)) or max_length
+    return {"kind": kind, "base": base, "loss": "distill", "num_negatives": max(num_negatives, 6), "max_length": max_length}

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.time()
         cfg = TrainConfig(**recipe, max_steps=a.max_steps)
         info = train(cfg, data, Path(a.work) / name, dev="radbench9", keep_checkpoints=False)
-        if recipe["kind"] == "reranker":
+        if recipe["kind"] in ("crossencoder", "reranker"):
             info["calibration"] = calibrate(Path(a.work) / name)
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
         report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",

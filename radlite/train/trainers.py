@@ -31,13 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from radlite.errors import ModelError, RadliteError
+from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 from radlite.fsutil import replace_folder, write_atomic
 from radlite.train.data import Example, TrainingData, balance_categories, document_text
 from radlite.train.teacher import distill_targets
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("colbert", "biencoder", "reranker")
+KINDS = (COLBERT, BIENCODER, CROSSENCODER)  # the models radlite trains, named as in radlite.signals
+ALIASES = {"reranker": CROSSENCODER}  # the name radlite 0.1 used for the cross-encoder
 MARKER = "radlite_model.json"
 
 
@@ -71,11 +73,14 @@ class TrainConfig:
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.kind = ALIASES.get(self.kind, self.kind)
+
     def n_epochs(self) -> float:
-        return self.epochs if self.epochs is not None else (2 if self.kind == "reranker" else 4)
+        return self.epochs if self.epochs is not None else (2 if self.kind == CROSSENCODER else 4)
 
     def easy(self) -> int:
-        return self.easy_negatives if self.easy_negatives is not None else int(self.kind == "reranker")
+        return self.easy_negatives if self.easy_negatives is not None else int(self.kind == CROSSENCODER)
 
     def lr(self) -> float:
         return self.learning_rate or (3e-5 if self.kind == "colbert" else 2e-5)
@@ -156,7 +161,7 @@ def freeze_lower_layers(model, train_layers: int) -> int:
     names = [n for n, _ in model.named_parameters()]
     layers = {int(m.group(1)) for n in names if (m := _LAYER.search(n))}
     if not layers:
-        raise ModelError("--train-layers needs a BERT-style model (encoder.layer.N parameters)")
+        raise ModelError("train_layers needs a BERT-style model (encoder.layer.N parameters)", param="train_layers")
     cutoff = max(layers) + 1 - train_layers
     trainable = 0
     for n, p in model.named_parameters():
@@ -176,17 +181,17 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
         negs = ex.negatives[: cfg.num_negatives]
         if len(negs) < cfg.num_negatives:
             continue  # every row needs the same columns
-        if cfg.kind == "reranker":
+        if cfg.kind == CROSSENCODER:
             negs = negs + ex.easy[: cfg.easy()]
-        if cfg.kind == "reranker" and cfg.loss == "distill":
+        if cfg.kind == CROSSENCODER and cfg.loss == "distill":
             related = [r for r in sorted(ex.related) if r not in ex.positives][: cfg.related_in_list]
             docs = [ex.positives[0], *related, *negs]
             targets = distill_targets(ex, docs, mix=cfg.teacher_mix, temperature=cfg.teacher_temperature)
             # ListNet's target is softmax(labels): log-probabilities make it exactly this distribution
             rows.append({"query": ex.query, "docs": docs, "labels": [math.log(max(t, 1e-6)) for t in targets]})
-        elif cfg.kind == "reranker" and cfg.loss == "listwise":
+        elif cfg.kind == CROSSENCODER and cfg.loss == "listwise":
             rows.append({"query": ex.query, "docs": [ex.positives[0], *negs], "labels": [1.0] + [0.0] * len(negs)})
-        elif cfg.kind == "reranker":
+        elif cfg.kind == CROSSENCODER:
             rows.append({"query": ex.query, "passage": ex.positives[0], "label": 1.0})
             rows.extend({"query": ex.query, "passage": n, "label": 0.0} for n in negs)
         else:
@@ -194,7 +199,8 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
             row.update({f"negative_{i + 1}": n for i, n in enumerate(negs)})
             rows.append(row)
     if not rows:
-        raise RadliteError("no training rows: no example has enough negatives (try --num-negatives 0)")
+        raise RadliteError("no training rows: no example has enough negatives (try num_negatives 0)",
+                           param="num_negatives")
     return rows
 
 
@@ -209,7 +215,7 @@ def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
     relevant = {q: r for q, r in relevant.items() if r}
     queries = {q: t for q, t in queries.items() if q in relevant}
     if not queries:
-        raise RadliteError(f"--dev {dev}: no dev query with a relevant document")
+        raise RadliteError(f"dev set {dev}: no dev query with a relevant document", param="dev")
     common = dict(name="dev", ndcg_at_k=[10], mrr_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[10],
                   map_at_k=[100], batch_size=batch_size, show_progress_bar=False, write_csv=False)
     if cfg.kind == "colbert":
@@ -261,19 +267,19 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
 
     if cfg.kind not in KINDS:
         raise RadliteError(f"unknown model kind {cfg.kind!r}; choose from {', '.join(KINDS)}")
-    if cfg.kind == "reranker" and cfg.loss not in ("binary", "listwise", "distill"):
+    if cfg.kind == CROSSENCODER and cfg.loss not in ("binary", "listwise", "distill"):
         raise RadliteError(f"unknown reranker loss {cfg.loss!r}; choose binary, listwise or distill")
-    if cfg.loss == "distill" and cfg.kind != "reranker":
-        raise RadliteError("the distill loss trains a cross-encoder (kind reranker)")
-    if cfg.keep_layers is not None and cfg.kind != "reranker":
-        raise RadliteError("keep_layers makes a smaller cross-encoder; it applies to kind reranker only")
+    if cfg.loss == "distill" and cfg.kind != CROSSENCODER:
+        raise RadliteError("the distill loss trains a cross-encoder (kind crossencoder)")
+    if cfg.keep_layers is not None and cfg.kind != CROSSENCODER:
+        raise RadliteError("keep_layers makes a smaller cross-encoder; it applies to kind crossencoder only")
     base_path(cfg.base)  # fail before mining if a model cannot be found
     for name in (cfg.guard_reranker, None if cfg.guard == "none" else cfg.guard):
         if name:
             base_path(name)
     out = Path(out).expanduser().resolve()
     if out.exists() and not (out / MARKER).is_file() and any(out.iterdir()):
-        raise RadliteError(f"{out} exists and is not a model radlite trained; choose another --out")
+        raise RadliteError(f"{out} exists and is not a model radlite trained; choose another output folder", param="out")
     work = out.with_name(out.name + ".checkpoints")
     run_id = _run_id(cfg, data, dev)
     started = time.time()
@@ -301,7 +307,7 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
         if cfg.loss != "distill":
             stats = mining.mine_hard_negatives(data, cfg.num_negatives, cfg.mining_depth, cfg.margin, guard, progress)
         mining.fill_random_negatives(data.examples, data.collection, cfg.num_negatives, cfg.seed)
-        if cfg.kind == "reranker" and cfg.easy():
+        if cfg.kind == CROSSENCODER and cfg.easy():
             mining.add_easy_negatives(data.examples, data.collection, cfg.easy(), cfg.seed)
         examples = balance_categories(data.examples, cfg.seed) if cfg.balance else list(data.examples)
         rows = training_rows(examples, cfg)
@@ -397,7 +403,7 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
         # mixed precision where a GPU supports it (the CPU path stays fp32, as measured)
         bf16=bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()), **schedule,
     )
-    if cfg.kind == "reranker":
+    if cfg.kind == CROSSENCODER:
         from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
 

@@ -1,0 +1,91 @@
+"""`radlite eval` and `radlite tune`: measure an index on judged queries, fit its fusion on dev."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from radlite.cli._common import command, err, out, print_notes
+from radlite.errors import RadliteError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_cmd)
+    app.command("tune")(tune_cmd)
+
+
+@command
+def eval_cmd(
+    index: Path = typer.Argument(..., help="Index built from the dataset's corpus."),
+    dataset: str = typer.Option(..., help="'radbench9' or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."),
+    split: str = typer.Option("test"),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    report: Optional[Path] = typer.Option(None, help="Folder for report.md, metrics.json and TREC run files."),
+    candidates: int = typer.Option(50, min=1, max=1000),
+    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
+):
+    """Evaluate every stage and fusion of an index on a dataset's judged queries."""
+    from rich.progress import Progress
+
+    from radlite.eval import harness
+    from radlite.eval.datasets import load_dataset
+    from radlite.search.engine import RadLITESearch
+
+    data = load_dataset(dataset, split)
+    engine = RadLITESearch.load(index, exact=exact)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(name, done, total):
+            bar.update(task, description=f"{name}", completed=done, total=total)
+
+        results = harness.run_all(engine, data, top_k=50, candidates=candidates, progress=progress)
+    summary = harness.summary(results, data)
+    summary["models"] = {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in engine.models.items()}
+    if report is not None:
+        from radlite.eval.report import write_report
+
+        write_report(report, results, summary)
+        err.print(f"report written to {escape(str(report))}")
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        out.print(harness.markdown(summary), markup=False, highlight=False)
+    print_notes(engine)
+
+
+@command
+def tune_cmd(
+    index: Path = typer.Argument(..., help="Index built from the dataset's corpus."),
+    dataset: str = typer.Option(..., help="'radbench9' or a BEIR folder with qrels/dev.tsv."),
+    split: str = typer.Option("dev", help="The split to fit on; never 'test'."),
+    candidates: int = typer.Option(50, min=1, max=1000),
+):
+    """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index."""
+    from rich.progress import Progress
+
+    from radlite.eval import tune as tuning
+    from radlite.eval.datasets import load_dataset
+
+    dev = load_dataset(dataset, split)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"searching {split} queries", total=len(dev.queries))
+        best, info, engine = tuning.tune_index(index, dev, candidates, progress=lambda d, t: bar.update(task, completed=d))
+    before = engine.index.config.fusion
+    out.print(f"{split}: nDCG@10 {info['dev_ndcg@10_before']:.4f} -> {info['dev_ndcg@10_after']:.4f} "
+              f"({info['settings_tried']} settings tried on the same candidates)", highlight=False)
+    out.print(f"saved: method {best.method}, weights {best.weights}, rrf_k {best.rrf_k}, temperature {best.temperature:.3f}",
+              highlight=False)
+    try:
+        test = load_dataset(dataset, "test")
+    except RadliteError:
+        err.print("no test split to report")
+        return
+    test_tables = tuning.candidate_tables(engine, test, candidates)
+    out.print(f"test: nDCG@10 {tuning.mean_ndcg(test_tables, test.qrels, before):.4f} (before) -> "
+              f"{tuning.mean_ndcg(test_tables, test.qrels, best):.4f} (after); reported only, never fitted",
+              highlight=False)

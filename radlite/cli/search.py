@@ -1,0 +1,162 @@
+"""`radlite search`, `serve`, `rerank-es` and `demo`: query an index, serve it, rerank Elasticsearch hits."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from radlite.backends.registry import backend_class
+from radlite.cli._common import command, err, out, parse_signals, print_notes, print_results, timings
+from radlite.errors import RadliteError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_cmd)
+    app.command("serve")(serve_cmd)
+    app.command("rerank-es")(rerank_es_cmd)
+    app.command("demo")(demo_cmd)
+
+
+@command
+def search_cmd(
+    index: Path = typer.Argument(..., help="Index directory."),
+    query: str = typer.Argument(..., help="What to search for."),
+    k: int = typer.Option(10, "-k", "--top-k", help="Results to return."),
+    candidates: int = typer.Option(50, help="Documents passed to the cross-encoder."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
+    signals: Optional[str] = typer.Option(None, help="Signals to use, e.g. 'bm25' or 'bm25,biencoder,colbert,crossencoder'."),
+    method: Optional[str] = typer.Option(None, help="Fusion: 'weighted' (default) or 'rrf'."),
+    no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder."),
+    category: Optional[str] = typer.Option(None, help="Only documents of this category."),
+    biencoder: Optional[str] = typer.Option(None, help="Bi-encoder (must be the one that built the index)."),
+    colbert_model: Optional[str] = typer.Option(None, help="ColBERT model (must be the one that built the index)."),
+    reranker: Optional[str] = typer.Option(None, help="Cross-encoder: hub id or folder (default: the index's)."),
+    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
+):
+    """Search an index and show each result with every signal's score."""
+    from radlite.search.engine import RadLITESearch
+
+    engine = RadLITESearch.load(index, biencoder=biencoder, colbert=colbert_model, reranker=reranker,
+                                use_reranker=not no_rerank, exact=exact)
+    results = engine.search(query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method,
+                            category=category)
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
+    else:
+        print_results(query, results)
+        err.print(timings(engine.last_timings))
+    print_notes(engine)
+
+
+@command
+def serve_cmd(
+    index: Path = typer.Argument(..., help="Index directory."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, min=1, max=65535),
+    workers: int = typer.Option(1, min=1, help="Worker processes, each with its own models and index."),
+    allow_writes: bool = typer.Option(False, "--allow-writes", help="Enable POST /documents and DELETE /documents/{id}."),
+    max_query_chars: int = typer.Option(2000, min=1, help="Longest query accepted (characters)."),
+    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
+):
+    """Serve the HTTP API (OpenAPI schema at /openapi.json) and the search page at /."""
+    import uvicorn
+
+    from radlite.index import read_manifest
+    from radlite.serve.app import ENV, ServeConfig
+
+    manifest = read_manifest(index)  # a clear error now rather than in every worker
+    backend = manifest.get("backend") or {"kind": "local"}
+    if workers > 1 and backend_class(backend).single_process(backend):
+        raise RadliteError(f"this index's store ({backend_class(backend).describe_settings(backend)}) is opened by one "
+                           "process at a time: serve it with --workers 1 (or build it on a Qdrant server, --qdrant-url)")
+    config = ServeConfig(index_dir=str(index.resolve()), allow_writes=allow_writes, max_query_chars=max_query_chars,
+                         exact=exact)
+    os.environ[ENV] = config.to_env()
+    err.print(f"radlite: serving {escape(str(index))} on http://{host}:{port}/ ({workers} worker(s), "
+              f"writes {'allowed' if allow_writes else 'disabled'}); loading models...")
+    uvicorn.run("radlite.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_graceful_shutdown=5)
+
+
+@command
+def rerank_es_cmd(
+    query: str = typer.Argument(..., help="What to search for."),
+    url: str = typer.Option(..., "--url", help="Cluster URL, e.g. http://localhost:9200."),
+    index: str = typer.Option(..., "--index", help="Index (or alias, or pattern) to search."),
+    engine: str = typer.Option("elasticsearch", help="'elasticsearch' or 'opensearch' (which official client to use)."),
+    text_field: str = typer.Option("content", help="Field with the document text (dotted for nested)."),
+    title_field: Optional[str] = typer.Option(None, help="Field with a title to read before the text."),
+    size: int = typer.Option(50, min=1, max=1000, help="BM25 hits to fetch and rerank."),
+    k: int = typer.Option(10, "-k", "--top-k", min=1, help="Hits to show."),
+    weights: str = typer.Option("0.3,0.7", help="Weights of the normalised _score and the calibrated rerank score."),
+    reranker: str = typer.Option("default", help="Cross-encoder: hub id, folder or 'default'."),
+    api_key: Optional[str] = typer.Option(None, envvar="RADLITE_ES_API_KEY", help="Elasticsearch API key."),
+    user: Optional[str] = typer.Option(None, envvar="RADLITE_ES_USER"),
+    password: Optional[str] = typer.Option(None, envvar="RADLITE_ES_PASSWORD"),
+    as_json: bool = typer.Option(False, "--json", help="Print the reranked hits as JSON."),
+    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch cross-encoder instead of the int8 ONNX fast path."),
+):
+    """BM25 query on an Elasticsearch/OpenSearch index, reranked by the cross-encoder."""
+    from radlite.integrations.elastic import search_and_rerank
+
+    try:
+        w = tuple(float(x) for x in weights.split(","))
+    except ValueError:
+        raise RadliteError(f"--weights must be two numbers like 0.3,0.7, got {weights!r}") from None
+    if len(w) != 2:
+        raise RadliteError(f"--weights must be two numbers like 0.3,0.7, got {weights!r}")
+    res = search_and_rerank(url, index, query, engine=engine, size=size, text_field=text_field, api_key=api_key,
+                            user=user, password=password, title_field=title_field, weights=w, reranker=reranker,
+                            top_k=k, exact=exact)
+    if as_json:
+        out.print_json(json.dumps(res, ensure_ascii=False, default=str))
+        return
+    table = Table(title=f"{escape(query)} — {index} on {escape(url)}, {len(res['hits'])} of {size} BM25 hits reranked")
+    for col in ("#", "_id", "combined", "_score", "rerank", "text"):
+        table.add_column(col, overflow="fold")
+    from radlite.integrations.elastic import _field
+
+    for i, h in enumerate(res["hits"], 1):
+        text = str(_field(h, text_field) or "")
+        table.add_row(str(i), escape(str(h.get("_id"))), f"{h['combined_score']:.3f}",
+                      "-" if h.get("_score") is None else f"{h['_score']:.3f}", f"{h['rerank_score']:.3f}",
+                      escape(text[:160] + ("..." if len(text) > 160 else "")))
+    out.print(table)
+
+
+@command
+def demo_cmd(
+    output: Path = typer.Option(None, "--output", "-o", help="Where to keep the demo index (default: a folder under $RADLITE_HOME)."),
+    k: int = typer.Option(3, "-k"),
+):
+    """Index the bundled radiology sample with the default models and run example queries."""
+    from radlite.corpus import load_corpus
+    from radlite.models.resolve import radlite_home
+    from radlite.search.engine import RadLITESearch
+
+    sample = resources.files("radlite") / "data" / "sample"
+    docs = load_corpus(Path(str(sample / "radiology_sample.jsonl")))
+    queries = [json.loads(line) for line in Path(str(sample / "queries.jsonl")).read_text().splitlines() if line.strip()]
+    output = output or radlite_home() / "demo-index"
+    err.print(f"indexing the bundled sample: {len(docs)} radiology teaching documents, nine subspecialties")
+    start = time.perf_counter()
+    engine = RadLITESearch(show_progress=True).index_corpus(docs)
+    engine.save(output)
+    err.print(f"index written to {escape(str(output))} in {time.perf_counter() - start:.1f} s\n")
+    hits = 0
+    for q in queries[:6]:
+        results = engine.search(q["text"], top_k=k)
+        hits += bool(results) and results[0]["id"] in q["relevant"]
+        print_results(q["text"], results, expected=q["relevant"])
+        err.print(timings(engine.last_timings) + "\n")
+    out.print(f"expected document ranked first for {hits} of {min(6, len(queries))} example queries")
+    out.print(f"try: radlite search {escape(str(output))} \"your question\"", highlight=False)
+    print_notes(engine)
