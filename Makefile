@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.radlite-installed
 
-.PHONY: install demo test bench results clean browser
+.PHONY: install demo test test-fast lint bench results clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -31,8 +31,17 @@ browser:
 
 # set RADLITE_REQUIRE_BROWSER= (empty) to let the browser test skip where Chromium cannot be installed
 RADLITE_REQUIRE_BROWSER ?= 1
+# every tier: tests/unit (seconds, bundled tiny models), tests/integration (the real MiniLM, Qdrant local
+# mode, training), tests/e2e (the server in a subprocess, the browser, Ray, the load test)
 test: $(STAMP) browser
 	RADLITE_REQUIRE_BROWSER=$(RADLITE_REQUIRE_BROWSER) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+
+# the unit tier alone (lint and format included), for the edit-test loop
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check radlite tests benchmarks && $(BIN)/ruff format --check radlite tests benchmarks
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --out benchmarks/speed.md

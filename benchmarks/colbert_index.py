@@ -13,7 +13,8 @@ Compares, on the same token vectors (default ColBERT model over ../shared/data/m
 space (benchmarks/colbert_synthetic.py), one run: exact brute force over fp16 vectors (the
 reference), the previous path (IVF + centroid interaction over every candidate + exact fp16
 re-scoring), the new candidate stage with exact re-scoring (`full_vectors`, the default), and
-the same with residual-compressed re-scoring (`full_vectors=False`, M bytes per token); p50/p95 for top-100 and top-10, top-10 overlap with
+the same with residual-compressed re-scoring (`full_vectors=False`, M bytes per token); p50/p95 for
+top-100 and top-10, top-10 overlap with
 exact, bytes per token per file, peak RSS, and the machine's measured matmul and copy speed.
 
     python benchmarks/colbert_index.py --synthetic 50000 --out benchmarks/colbert_index_50k.md
@@ -40,9 +41,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from radlite.config import ColbertIndexConfig, IndexConfig  # noqa: E402
 from radlite.corpus import load_corpus, passage_input, split_passages  # noqa: E402
+from radlite.models import ColbertEncoder, resolve_model  # noqa: E402
 from radlite.retrievers.colbert import ColbertIndex, _encode_residuals, _segment_rows, _train_residual_pq  # noqa: E402
 from radlite.retrievers.topk import top_k as _top  # noqa: E402
-from radlite.models import ColbertEncoder, resolve_model  # noqa: E402
 
 K = 10
 
@@ -89,24 +90,47 @@ def main() -> None:
     exact, exact_ms = timed_queries(lambda q: list(index.exact_search(q, K)[0]), queries)
     rows.append(("exact MaxSim (brute force, fp16 store)", 0.0, exact_ms, 1.0, 256 + 8 / max(1, n_tokens / len(texts))))
     cfg_c = index.config if hasattr(index, "config") else ColbertIndexConfig()
-    ivf, ivf_ms = timed_queries(lambda q: list(index.search(q, K, nprobe=cfg_c.nprobe, rescore=cfg_c.rescore)[0]), queries)
+    ivf, ivf_ms = timed_queries(
+        lambda q: list(index.search(q, K, nprobe=cfg_c.nprobe, rescore=cfg_c.rescore)[0]), queries
+    )
     sizes = index.nbytes()
     candidate_bytes = (sizes["codes"] + sizes["ivf_pids"] + sizes["ivf_offsets"] + sizes["centroids"]) / n_tokens
-    rows.append((f"radlite centroid IVF ({len(index.centroids)} centroids, nprobe {cfg_c.nprobe}, rescore {cfg_c.rescore}) + exact MaxSim",
-                 build_s, ivf_ms, np.mean([overlap(a, b) for a, b in zip(ivf, exact)]),
-                 candidate_bytes + sizes["vectors"] / n_tokens))
+    rows.append(
+        (
+            f"radlite centroid IVF ({len(index.centroids)} centroids, nprobe {cfg_c.nprobe}, rescore "
+            f"{cfg_c.rescore}) + exact MaxSim",
+            build_s,
+            ivf_ms,
+            np.mean([overlap(a, b) for a, b in zip(ivf, exact)]),
+            candidate_bytes + sizes["vectors"] / n_tokens,
+        )
+    )
     wide, wide_ms = timed_queries(lambda q: list(index.search(q, K, nprobe=32, rescore=512)[0]), queries)
-    rows.append(("radlite centroid IVF (nprobe 32, rescore 512) + exact MaxSim", build_s, wide_ms,
-                 np.mean([overlap(a, b) for a, b in zip(wide, exact)]), candidate_bytes + sizes["vectors"] / n_tokens))
+    rows.append(
+        (
+            "radlite centroid IVF (nprobe 32, rescore 512) + exact MaxSim",
+            build_s,
+            wide_ms,
+            np.mean([overlap(a, b) for a, b in zip(wide, exact)]),
+            candidate_bytes + sizes["vectors"] / n_tokens,
+        )
+    )
 
     if not args.skip_pylate:
         from pylate import indexes, retrieve
 
         ids = [str(i) for i in range(len(texts))]
         for name, make in (
-            ("PyLate PLAID (C++ backend, nbits 4; build includes compiling on first use)",
-             lambda d: indexes.PLAID(index_folder=d, index_name="plaid", override=True, use_fast=False, show_progress=False)),
-            ("PyLate Voyager (HNSW over tokens) + MaxSim", lambda d: indexes.Voyager(index_folder=d, index_name="voyager", override=True)),
+            (
+                "PyLate PLAID (C++ backend, nbits 4; build includes compiling on first use)",
+                lambda d: indexes.PLAID(
+                    index_folder=d, index_name="plaid", override=True, use_fast=False, show_progress=False
+                ),
+            ),
+            (
+                "PyLate Voyager (HNSW over tokens) + MaxSim",
+                lambda d: indexes.Voyager(index_folder=d, index_name="voyager", override=True),
+            ),
         ):
             folder = tempfile.mkdtemp()
             try:
@@ -115,21 +139,42 @@ def main() -> None:
                 pl_index.add_documents(documents_ids=ids, documents_embeddings=doc_vecs)
                 build = time.perf_counter() - t
                 retriever = retrieve.ColBERT(index=pl_index)
-                res, ms = timed_queries(lambda q: [int(r["id"]) for r in retriever.retrieve([q], k=K)[0]], queries)
+
+                def search(q, retriever=retriever):
+                    return [int(r["id"]) for r in retriever.retrieve([q], k=K)[0]]
+
+                res, ms = timed_queries(search, queries)
                 size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / n_tokens
                 rows.append((name, build, ms, np.mean([overlap(a, b) for a, b in zip(res, exact)]), size))
             except Exception as exc:  # record the failure instead of hiding the row
-                rows.append((f"{name}: failed ({type(exc).__name__}: {str(exc)[:120]})", float("nan"), [float("nan")], float("nan"), float("nan")))
+                rows.append(
+                    (
+                        f"{name}: failed ({type(exc).__name__}: {str(exc)[:120]})",
+                        float("nan"),
+                        [float("nan")],
+                        float("nan"),
+                        float("nan"),
+                    )
+                )
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    lines = ["# ColBERT candidate index: measured choice", "",
-             f"Data: {args.data.name}, {len(docs)} documents -> {len(texts)} passages, {n_tokens} token vectors (128-d); "
-             f"{len(queries)} queries; default ColBERT model (MiniLM + untrained projection). Encoding took {encode_s:.0f} s. "
-             f"2-core CPU. Command: `python benchmarks/colbert_index.py`.", "",
-             "| index | build (s) | p50 ms | p95 ms | top-10 overlap with exact | bytes per token on disk |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# ColBERT candidate index: measured choice",
+        "",
+        f"Data: {args.data.name}, {len(docs)} documents -> {len(texts)} passages, {n_tokens} token vectors (128-d); "
+        f"{len(queries)} queries; default ColBERT model (MiniLM + untrained projection). Encoding took "
+        f"{encode_s:.0f} s. "
+        f"2-core CPU. Command: `python benchmarks/colbert_index.py`.",
+        "",
+        "| index | build (s) | p50 ms | p95 ms | top-10 overlap with exact | bytes per token on disk |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, build, ms, ov, bpt in rows:
-        lines.append(f"| {name} | {build:.1f} | {np.percentile(ms, 50):.1f} | {np.percentile(ms, 95):.1f} | {ov:.3f} | {bpt:.0f} |")
+        lines.append(
+            f"| {name} | {build:.1f} | {np.percentile(ms, 50):.1f} | {np.percentile(ms, 95):.1f} | {ov:.3f} | "
+            f"{bpt:.0f} |"
+        )
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)
@@ -146,14 +191,18 @@ def old_candidates(index: ColbertIndex, query: np.ndarray, nprobe: int, keep: in
         return cand.astype(np.int64)
     lengths = np.diff(index.offsets)[cand]
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    approx = np.maximum.reduceat(cscores[:, np.asarray(index.codes)[_segment_rows(index.offsets, cand)]], starts, axis=1).sum(axis=0)
+    approx = np.maximum.reduceat(
+        cscores[:, np.asarray(index.codes)[_segment_rows(index.offsets, cand)]], starts, axis=1
+    ).sum(axis=0)
     return np.sort(cand[np.argpartition(-approx, keep - 1)[:keep]]).astype(np.int64)
 
 
 def exact_top10(index: ColbertIndex, queries: np.ndarray, block_tokens: int = 32768) -> list[np.ndarray]:
     """Brute-force exact MaxSim top 10 of every query, all queries per block of passages."""
     flat = queries.reshape(-1, queries.shape[2])
-    ends = np.searchsorted(np.asarray(index.offsets), np.arange(block_tokens, index.n_tokens + block_tokens, block_tokens))
+    ends = np.searchsorted(
+        np.asarray(index.offsets), np.arange(block_tokens, index.n_tokens + block_tokens, block_tokens)
+    )
     scores, first = [], 0
     for last in np.unique(np.minimum(ends, len(index))):
         if last <= first:
@@ -189,8 +238,9 @@ def compress(index: ColbertIndex, cfg: ColbertIndexConfig) -> ColbertIndex:
     codes = np.asarray(index.codes)
     codebooks = _train_residual_pq(vectors, index.centroids, codes, cfg)
     residuals = _encode_residuals(codebooks, vectors, index.centroids, codes)
-    return ColbertIndex(index.centroids, index.codes, index.offsets, index.ivf_offsets, index.ivf_pids,
-                        None, residuals, codebooks)
+    return ColbertIndex(
+        index.centroids, index.codes, index.offsets, index.ivf_offsets, index.ivf_pids, None, residuals, codebooks
+    )
 
 
 def synthetic_main() -> None:
@@ -209,8 +259,11 @@ def synthetic_main() -> None:
     real = encoded(args.data, args.cache / f"{args.data.name}.npz")
     queries = real["queries"][: args.queries]
     cfg = ColbertIndexConfig()
-    index, build_s, _ = built_index(lambda: synthesise(real["vectors"], real["offsets"], args.synthetic),
-                                    args.cache / f"synthetic{args.synthetic}", cfg)
+    index, build_s, _ = built_index(
+        lambda: synthesise(real["vectors"], real["offsets"], args.synthetic),
+        args.cache / f"synthetic{args.synthetic}",
+        cfg,
+    )
     compressed = compress(index, ColbertIndexConfig(full_vectors=False))
     t = time.perf_counter()
     exact = exact_top10(index, queries)
@@ -220,30 +273,47 @@ def synthetic_main() -> None:
     _, brute_ms = timed_queries(lambda q: index.exact_search(q, 100), queries[:5])
     paths = [
         ("exact brute-force MaxSim, fp16 vectors (reference)", None),
-        (f"previous: IVF nprobe {cfg.nprobe} + centroid interaction + exact fp16 re-scoring of {cfg.rescore}",
-         lambda q, k: _top(c := old_candidates(index, q, cfg.nprobe, max(cfg.rescore, k)), index.score(q, c), k)[0]),
-        (f"new default: candidates (nprobe {cfg.nprobe}, {cfg.rescore}) + exact fp16 re-scoring (full_vectors)",
-         lambda q, k: index.search(q, k, cfg.nprobe, cfg.rescore)[0]),
-        (f"new candidates + residual-compressed re-scoring (full_vectors=False, {m} B residual)",
-         lambda q, k: compressed.search(q, k, cfg.nprobe, cfg.rescore)[0]),
+        (
+            f"previous: IVF nprobe {cfg.nprobe} + centroid interaction + exact fp16 re-scoring of {cfg.rescore}",
+            lambda q, k: _top(c := old_candidates(index, q, cfg.nprobe, max(cfg.rescore, k)), index.score(q, c), k)[0],
+        ),
+        (
+            f"new default: candidates (nprobe {cfg.nprobe}, {cfg.rescore}) + exact fp16 re-scoring (full_vectors)",
+            lambda q, k: index.search(q, k, cfg.nprobe, cfg.rescore)[0],
+        ),
+        (
+            f"new candidates + residual-compressed re-scoring (full_vectors=False, {m} B residual)",
+            lambda q, k: compressed.search(q, k, cfg.nprobe, cfg.rescore)[0],
+        ),
     ]
-    lines = [f"# ColBERT index at {args.synthetic} passages (synthetic in embedding space)", "",
-             f"{len(index)} passages, {n_tokens} tokens ({n_tokens / len(index):.0f} per passage), {len(index.centroids)} centroids, "
-             f"{len(queries)} queries x 32 tokens. Build (k-means + assign, full_vectors) {build_s:.0f} s; "
-             f"brute-force reference for all queries {ref_s:.0f} s. Machine: {os.cpu_count()} cores, measured "
-             f"{gflops:.0f} GFLOP/s fp32 matmul (32x128 @ 128x65536), {gbps:.1f} GB/s copy.", "",
-             "| path | top-100 p50 ms | top-100 p95 ms | top-10 p50 ms | top-10 overlap with exact |", "|---|---|---|---|---|",
-             f"| {paths[0][0]} | {np.percentile(brute_ms, 50):.0f} | {np.percentile(brute_ms, 95):.0f} | - | 1.000 |"]
+    lines = [
+        f"# ColBERT index at {args.synthetic} passages (synthetic in embedding space)",
+        "",
+        f"{len(index)} passages, {n_tokens} tokens ({n_tokens / len(index):.0f} per passage), "
+        f"{len(index.centroids)} centroids, "
+        f"{len(queries)} queries x 32 tokens. Build (k-means + assign, full_vectors) {build_s:.0f} s; "
+        f"brute-force reference for all queries {ref_s:.0f} s. Machine: {os.cpu_count()} cores, measured "
+        f"{gflops:.0f} GFLOP/s fp32 matmul (32x128 @ 128x65536), {gbps:.1f} GB/s copy.",
+        "",
+        "| path | top-100 p50 ms | top-100 p95 ms | top-10 p50 ms | top-10 overlap with exact |",
+        "|---|---|---|---|---|",
+        f"| {paths[0][0]} | {np.percentile(brute_ms, 50):.0f} | {np.percentile(brute_ms, 95):.0f} | - | 1.000 |",
+    ]
     for name, fn in paths[1:]:
-        res, ms100 = timed_queries(lambda q: fn(q, 100), queries)
-        _, ms10 = timed_queries(lambda q: fn(q, K), queries)
-        lines.append(f"| {name} | {np.percentile(ms100, 50):.1f} | {np.percentile(ms100, 95):.1f} | "
-                     f"{np.percentile(ms10, 50):.1f} | {np.mean([overlap(a, b) for a, b in zip(res, exact)]):.3f} |")
+        res, ms100 = timed_queries(lambda q, fn=fn: fn(q, 100), queries)
+        _, ms10 = timed_queries(lambda q, fn=fn: fn(q, K), queries)
+        lines.append(
+            f"| {name} | {np.percentile(ms100, 50):.1f} | {np.percentile(ms100, 95):.1f} | "
+            f"{np.percentile(ms10, 50):.1f} | {np.mean([overlap(a, b) for a, b in zip(res, exact)]):.3f} |"
+        )
     sizes = {**index.nbytes(), **compressed.nbytes()}
-    lines += ["", "Bytes per token on disk: " + ", ".join(f"{k} {v / n_tokens:.2f}" for k, v in sizes.items()),
-              f"(compressed index: {sum(v for k, v in sizes.items() if k != 'vectors') / n_tokens:.1f} B/token in all).",
-              f"Brute force needs {2 * 32 * 128 * n_tokens / 1e9:.1f} GFLOP per query.",
-              f"Peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB."]
+    lines += [
+        "",
+        "Bytes per token on disk: " + ", ".join(f"{k} {v / n_tokens:.2f}" for k, v in sizes.items()),
+        f"(compressed index: {sum(v for k, v in sizes.items() if k != 'vectors') / n_tokens:.1f} B/token in all).",
+        f"Brute force needs {2 * 32 * 128 * n_tokens / 1e9:.1f} GFLOP per query.",
+        f"Peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB.",
+    ]
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     print(text)

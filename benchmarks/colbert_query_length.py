@@ -38,15 +38,20 @@ def run(key: str) -> list[str]:
     per = {}
     for name, cap in (("cut at 32", enc.trained_query_length), ("whole", enc.max_query_tokens)):
         enc.max_query_tokens = cap
-        r = {q.id: {h["id"]: h["score"] for h in engine.search(q.text, top_k=50, candidates=50, signals=["colbert"])}
-             for q in data.queries}
+        r = {
+            q.id: {h["id"]: h["score"] for h in engine.search(q.text, top_k=50, candidates=50, signals=["colbert"])}
+            for q in data.queries
+        }
         per[name] = metrics.per_query(r, data.qrels)["ndcg@10"]
     styles = {q.id: q.style for q in data.queries}
     p = metrics.paired_permutation_test(per["whole"], per["cut at 32"])
-    out = [f"## {key} ({len(per['whole'])} queries, {100 * long_share:.0f}% longer than 32 tokens)", "",
-           "| ColBERT query | nDCG@10 [95% CI] |" + ("".join(f" {s} |" for s in sorted(set(styles.values())))
-                                                 if any(styles.values()) else ""),
-           "|---|---|" + ("---|" * len(set(styles.values())) if any(styles.values()) else "")]
+    out = [
+        f"## {key} ({len(per['whole'])} queries, {100 * long_share:.0f}% longer than 32 tokens)",
+        "",
+        "| ColBERT query | nDCG@10 [95% CI] |"
+        + ("".join(f" {s} |" for s in sorted(set(styles.values()))) if any(styles.values()) else ""),
+        "|---|---|" + ("---|" * len(set(styles.values())) if any(styles.values()) else ""),
+    ]
     for name, pq in per.items():
         ci = metrics.bootstrap_ci(pq.values())
         row = f"| {name} | {ci[0]:.3f} [{ci[1]:.3f}, {ci[2]:.3f}] |"
@@ -60,10 +65,14 @@ def run(key: str) -> list[str]:
 
 def main() -> None:
     keys = built_sets()
-    lines = ["# ColBERT queries read whole (issue 14, item 6)", "",
-             f"Command: `python benchmarks/colbert_query_length.py` (date {time.strftime('%Y-%m-%d')}). ColBERT "
-             "alone (the shipped colbert-minilm-l6-128-radlite-v1) retrieves 50; indexes built by "
-             "benchmarks/reranker.py.", ""]
+    lines = [
+        "# ColBERT queries read whole (issue 14, item 6)",
+        "",
+        f"Command: `python benchmarks/colbert_query_length.py` (date {time.strftime('%Y-%m-%d')}). ColBERT "
+        "alone (the shipped colbert-minilm-l6-128-radlite-v1) retrieves 50; indexes built by "
+        "benchmarks/reranker.py.",
+        "",
+    ]
     for k in keys:
         lines += run(k)
         print(k, file=sys.stderr, flush=True)

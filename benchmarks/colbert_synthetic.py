@@ -56,8 +56,14 @@ def passages_of(vectors: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
     return np.split(vectors, offsets[1:-1])
 
 
-def synthesise(vectors: np.ndarray, offsets: np.ndarray, n: int, seed: int = 0, span: tuple[int, int] = (4, 24),
-               jitter: float = 0.05) -> list[np.ndarray]:
+def synthesise(
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    n: int,
+    seed: int = 0,
+    span: tuple[int, int] = (4, 24),
+    jitter: float = 0.05,
+) -> list[np.ndarray]:
     """`n` passages of real token vectors: spans of random real passages, real length distribution."""
     rng = np.random.default_rng(seed)
     lengths = np.diff(offsets)

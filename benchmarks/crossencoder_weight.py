@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from radlite.eval import metrics
-from radlite.search import fusion  # noqa: E402
 from radlite.config import SEED_WEIGHTS  # noqa: E402
+from radlite.eval import metrics  # noqa: E402
 from radlite.eval.datasets import load_dataset  # noqa: E402
+from radlite.search import fusion  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from reranker import SETS, built_sets, engine_for, index_name  # noqa: E402
@@ -44,32 +44,45 @@ def sweep(key: str) -> dict[float, tuple]:
     signals = ("bm25", "biencoder", "colbert", "crossencoder")
     per_weight: dict[float, dict] = {w: {} for w in WEIGHTS}
     for q in tqdm(data.queries, desc=key, leave=False):
-        hits = engine.search(q.text, top_k=CANDIDATES, candidates=CANDIDATES,
-                             weights={**SEED_WEIGHTS, "crossencoder": 1.0})
+        hits = engine.search(
+            q.text, top_k=CANDIDATES, candidates=CANDIDATES, weights={**SEED_WEIGHTS, "crossencoder": 1.0}
+        )
         ids = [h["id"] for h in hits]
-        norm = {s: np.array([h["signals"][s]["calibrated" if s == "crossencoder" else "normalized"] for h in hits],
-                            dtype=float) for s in signals}
+        norm = {
+            s: np.array(
+                [h["signals"][s]["calibrated" if s == "crossencoder" else "normalized"] for h in hits], dtype=float
+            )
+            for s in signals
+        }
         for w in WEIGHTS:
             fused = fusion.weighted(norm, fusion.active_weights({**SEED_WEIGHTS, "crossencoder": w}, list(signals)))
             per_weight[w][q.id] = dict(zip(ids, fused.tolist()))
     pq = {w: metrics.per_query(run, data.qrels)["ndcg@10"] for w, run in per_weight.items()}
     # each weight: (mean, CI low, CI high, p of the paired test against weight 0)
-    return {w: metrics.bootstrap_ci(pq[w].values()) + (metrics.paired_permutation_test(pq[w], pq[0.0]),)
-            for w in WEIGHTS}
+    return {
+        w: metrics.bootstrap_ci(pq[w].values()) + (metrics.paired_permutation_test(pq[w], pq[0.0]),) for w in WEIGHTS
+    }
 
 
 def main() -> None:
     keys = built_sets()
     out = {k: sweep(k) for k in keys}
     best = max(WEIGHTS, key=lambda w: out["radbench9-dev"][w][0])
-    lines = ["# The cross-encoder's fusion weight (chosen on radbench9 dev)", "",
-             "Command: `python benchmarks/crossencoder_weight.py`. First-stage weights: the seed's (bi-encoder 0.5, "
-             "BM25 0.3, ColBERT 0); the cross-encoder (the shipped default) reranks 50 candidates and its weight "
-             "varies. nDCG@10 [95% CI] (p: paired sign-flip test against weight 0); only radbench9 dev chooses.", "",
-             "| cross-encoder weight | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines = [
+        "# The cross-encoder's fusion weight (chosen on radbench9 dev)",
+        "",
+        "Command: `python benchmarks/crossencoder_weight.py`. First-stage weights: the seed's (bi-encoder 0.5, "
+        "BM25 0.3, ColBERT 0); the cross-encoder (the shipped default) reranks 50 candidates and its weight "
+        "varies. nDCG@10 [95% CI] (p: paired sign-flip test against weight 0); only radbench9 dev chooses.",
+        "",
+        "| cross-encoder weight | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
     for w in WEIGHTS:
-        cells = [f"{out[k][w][0]:.3f} [{out[k][w][1]:.3f}, {out[k][w][2]:.3f}]"
-                 + (f" p={out[k][w][3]:.3f}" if w else "") for k in keys]
+        cells = [
+            f"{out[k][w][0]:.3f} [{out[k][w][1]:.3f}, {out[k][w][2]:.3f}]" + (f" p={out[k][w][3]:.3f}" if w else "")
+            for k in keys
+        ]
         lines.append(f"| {w}{' (chosen on dev)' if w == best else ''} | " + " | ".join(cells) + " |")
     (ROOT / "benchmarks" / "crossencoder_weight.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(json.dumps({"best_on_dev": best, **{k: {str(w): v for w, v in r.items()} for k, r in out.items()}}))

@@ -33,8 +33,10 @@ def main() -> None:
     ap.add_argument("--indexes", type=Path, default=Path("/tmp/radlite-results"))
     args = ap.parse_args()
     print("# int8 query encoders: quality against fp32\n")
-    print("nDCG@10 of each signal alone (top 10 of 100 candidates, no reranking), fp32 vs int8 query vectors; "
-          "passages encoded once, unchanged. Command: `python benchmarks/query_int8.py`.\n")
+    print(
+        "nDCG@10 of each signal alone (top 10 of 100 candidates, no reranking), fp32 vs int8 query vectors; "
+        "passages encoded once, unchanged. Command: `python benchmarks/query_int8.py`.\n"
+    )
     print("| set | signal | fp32 | int8 | change | top-10 overlap |\n|---|---|---|---|---|---|")
     saved = dict(encoders.QUERY_INT8)
     for name in ("medline", "liveqa-med", "radbench9"):
@@ -44,14 +46,19 @@ def main() -> None:
             encoders.QUERY_INT8.update({"biencoder": int8, "colbert": int8})
             engine = RadLITESearch.load(args.indexes / f"default-{name}-index", use_reranker=False)
             for signal in ("biencoder", "colbert"):
-                runs[(int8, signal)] = {q.id: {r["id"]: r["score"] for r in engine.search(q.text, top_k=10, candidates=100,
-                                                                                          signals=[signal])}
-                                        for q in ds.queries}
+                runs[(int8, signal)] = {
+                    q.id: {
+                        r["id"]: r["score"] for r in engine.search(q.text, top_k=10, candidates=100, signals=[signal])
+                    }
+                    for q in ds.queries
+                }
         for signal in ("biencoder", "colbert"):
             a, b = runs[(False, signal)], runs[(True, signal)]
             nd = [float(np.mean(list(per_query(r, ds.qrels, ["ndcg@10"])["ndcg@10"].values()))) for r in (a, b)]
             overlap = float(np.mean([len(set(a[q]) & set(b[q])) / 10 for q in a]))
-            print(f"| {name} | {signal} | {nd[0]:.4f} | {nd[1]:.4f} | {nd[1] - nd[0]:+.4f} | {overlap:.3f} |", flush=True)
+            print(
+                f"| {name} | {signal} | {nd[0]:.4f} | {nd[1]:.4f} | {nd[1] - nd[0]:+.4f} | {overlap:.3f} |", flush=True
+            )
     encoders.QUERY_INT8.update(saved)
 
 

@@ -36,7 +36,11 @@ from radlite.search.stages import retrieve  # noqa: E402
 
 
 def du(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else Path(path).stat().st_size
+    return (
+        sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+        if Path(path).is_dir()
+        else Path(path).stat().st_size
+    )
 
 
 def medline_index(work: Path) -> Path:
@@ -62,8 +66,12 @@ def bytes_section(path: Path) -> dict:
     idx = engine.index
     gen = path / (path / "CURRENT").read_text().strip()
     n = len(idx.passages)
-    parts = {"bm25": du(gen / "bm25"), "biencoder": du(gen / "biencoder"), "colbert": du(gen / "colbert"),
-             "catalog (documents.jsonl + passages.npy)": du(gen / "documents.jsonl") + du(gen / "passages.npy")}
+    parts = {
+        "bm25": du(gen / "bm25"),
+        "biencoder": du(gen / "biencoder"),
+        "colbert": du(gen / "colbert"),
+        "catalog (documents.jsonl + passages.npy)": du(gen / "documents.jsonl") + du(gen / "passages.npy"),
+    }
     texts = [idx.encoder_input(p) for p in range(n)]
     counts = TermCounts.of(texts)
     # what the catalog costs in RAM once loaded: the documents as Python objects, the passage table,
@@ -74,16 +82,26 @@ def bytes_section(path: Path) -> dict:
     doc_bytes = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     del docs
-    catalog_ram = {"documents (Python objects)": doc_bytes / n, "passage table": idx.passages.nbytes / n,
-                   "BM25 term counts (Qdrant backend)": sum(a.nbytes for a in (counts.indptr, counts.terms, counts.tf,
-                                                                               counts.lengths)) / n}
-    return {"passages": n, "documents": len(idx.documents), "bytes": parts,
-            "per_passage": {k: v / n for k, v in parts.items()},
-            "colbert_tokens_per_passage": idx.backend.colbert.n_tokens / n,
-            "colbert_bytes_per_token": parts["colbert"] / idx.backend.colbert.n_tokens,
-            "bm25_terms_per_passage": len(counts.terms) / n, "catalog_ram_per_passage": catalog_ram,
-            "text_chars_per_passage": float(np.mean([len(t) for t in texts])),
-            "biencoder_dim": idx.backend.dense.dim}
+    catalog_ram = {
+        "documents (Python objects)": doc_bytes / n,
+        "passage table": idx.passages.nbytes / n,
+        "BM25 term counts (Qdrant backend)": sum(
+            a.nbytes for a in (counts.indptr, counts.terms, counts.tf, counts.lengths)
+        )
+        / n,
+    }
+    return {
+        "passages": n,
+        "documents": len(idx.documents),
+        "bytes": parts,
+        "per_passage": {k: v / n for k, v in parts.items()},
+        "colbert_tokens_per_passage": idx.backend.colbert.n_tokens / n,
+        "colbert_bytes_per_token": parts["colbert"] / idx.backend.colbert.n_tokens,
+        "bm25_terms_per_passage": len(counts.terms) / n,
+        "catalog_ram_per_passage": catalog_ram,
+        "text_chars_per_passage": float(np.mean([len(t) for t in texts])),
+        "biencoder_dim": idx.backend.dense.dim,
+    }
 
 
 # -- B ---------------------------------------------------------------------------------------------
@@ -94,25 +112,33 @@ class _Replay:
         self.vectors, self.at = vectors, 0
 
     def encode_passages(self, texts, progress=False):
-        out = self.vectors[self.at:self.at + len(texts)]
+        out = self.vectors[self.at : self.at + len(texts)]
         self.at += len(texts)
         return out
 
 
 def qdrant_section(path: Path, qs: list[str]) -> dict:
-    from radlite.index import SearchIndex
     from radlite.backends.qdrant import settings_for
+    from radlite.index import SearchIndex
     from radlite.types import Document
 
     local = RadLITESearch.load(path, use_reranker=False)
     idx = local.index
     n = len(idx.passages)
     dense = np.asarray(idx.backend.dense.embeddings)
-    tokens = [idx.backend.colbert.token_vectors(np.arange(idx.backend.colbert.offsets[p], idx.backend.colbert.offsets[p + 1])) for p in range(n)]
+    tokens = [
+        idx.backend.colbert.token_vectors(np.arange(idx.backend.colbert.offsets[p], idx.backend.colbert.offsets[p + 1]))
+        for p in range(n)
+    ]
     folder = Path(tempfile.mkdtemp(prefix="radlite-qdrant-bench-"))
     t = time.perf_counter()
-    built = SearchIndex.build(idx.documents, idx.config, {"biencoder": _Replay(dense), "colbert": _Replay(tokens)},
-                              idx.models, backend=settings_for(None, folder / "qd"))
+    built = SearchIndex.build(
+        idx.documents,
+        idx.config,
+        {"biencoder": _Replay(dense), "colbert": _Replay(tokens)},
+        idx.models,
+        backend=settings_for(None, folder / "qd"),
+    )
     upsert_s = time.perf_counter() - t
     remote = RadLITESearch.load(path, use_reranker=False)
     remote.index = built
@@ -140,14 +166,19 @@ def qdrant_section(path: Path, qs: list[str]) -> dict:
         t = time.perf_counter()
         remote.index = remote.index.with_documents(
             [Document(id=doc["id"], text=doc["text"])],
-            {"biencoder": remote._encoder("biencoder"), "colbert": remote._encoder("colbert")})
+            {"biencoder": remote._encoder("biencoder"), "colbert": remote._encoder("colbert")},
+        )
         timings[tol] = time.perf_counter() - t
-    out["add_one_document_s"] = {"tolerance 0 (rewrites every passage's BM25 weights)": timings[0.0],
-                                 "tolerance 0.02 (average moved less: no rewrite)": timings[0.02]}
+    out["add_one_document_s"] = {
+        "tolerance 0 (rewrites every passage's BM25 weights)": timings[0.0],
+        "tolerance 0.02 (average moved less: no rewrite)": timings[0.02],
+    }
     built = remote.index
     out["top10_overlap"] = {s: float(np.mean(v)) for s, v in overlap.items()}
-    out["colbert_vs_exact"] = {"local": float(np.mean([x for x, _ in exact_overlap])),
-                               "qdrant": float(np.mean([y for _, y in exact_overlap]))}
+    out["colbert_vs_exact"] = {
+        "local": float(np.mean([x for x, _ in exact_overlap])),
+        "qdrant": float(np.mean([y for _, y in exact_overlap])),
+    }
     out["latency_p50_ms"] = {s: {k: pct(v, 50) for k, v in d.items()} for s, d in lat.items()}
     built.backend.drop()
     shutil.rmtree(folder, ignore_errors=True)
@@ -178,7 +209,7 @@ def encoding_section(path: Path, n: int) -> dict:
         name = f"Ray Data, {actors} actor(s) x {threads} thread(s)"
         enc = RayEncoding(models, actors=actors, threads=threads, rows_per_task=32)
         t = time.perf_counter()
-        gather(enc, texts[:actors * 2])  # a run of 2 passages per actor: starting the pool and loading models
+        gather(enc, texts[: actors * 2])  # a run of 2 passages per actor: starting the pool and loading models
         startup[name] = time.perf_counter() - t
         t = time.perf_counter()
         gather(enc, texts)
@@ -195,7 +226,7 @@ def encoding_section(path: Path, n: int) -> dict:
 # -- D ---------------------------------------------------------------------------------------------
 def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
     from radlite.backends.shards import ShardedBackend
-from radlite.retrievers.topk import merge as _merge
+    from radlite.retrievers.topk import merge as _merge
 
     engine = RadLITESearch.load(path, use_reranker=False)
     idx = engine.index
@@ -212,9 +243,13 @@ from radlite.retrievers.topk import merge as _merge
             pids, _ = retrieve(idx, q, s, depth)
             single[s].append((time.perf_counter() - t) * 1000)
             tops[s].append(set(pids[:10].tolist()))
-    out = {"passages": len(idx.passages), "depth": depth,
-           "single_p50_ms": {s: pct(v, 50) for s, v in single.items()},
-           "single_p95_ms": {s: pct(v, 95) for s, v in single.items()}, "sharded": {}}
+    out = {
+        "passages": len(idx.passages),
+        "depth": depth,
+        "single_p50_ms": {s: pct(v, 50) for s, v in single.items()},
+        "single_p95_ms": {s: pct(v, 95) for s, v in single.items()},
+        "sharded": {},
+    }
     for n in (2, 4):
         t = time.perf_counter()
         sharded = ShardedBackend.of(idx, n)
@@ -235,64 +270,92 @@ from radlite.retrievers.topk import merge as _merge
                 merge[s].append((time.perf_counter() - t) * 1000)
                 slowest[s].append(max(times))
                 agree[s].append(len(set(merged[:10].tolist()) & tops[s][i]) / 10)
-        out["sharded"][n] = {"split_s": split_s,
-                             "slowest_shard_p50_ms": {s: pct(v, 50) for s, v in slowest.items()},
-                             "slowest_shard_p95_ms": {s: pct(v, 95) for s, v in slowest.items()},
-                             "merge_p50_ms": {s: pct(v, 50) for s, v in merge.items()},
-                             "top10_agreement_with_single": {s: float(np.mean(v)) for s, v in agree.items()}}
+        out["sharded"][n] = {
+            "split_s": split_s,
+            "slowest_shard_p50_ms": {s: pct(v, 50) for s, v in slowest.items()},
+            "slowest_shard_p95_ms": {s: pct(v, 95) for s, v in slowest.items()},
+            "merge_p50_ms": {s: pct(v, 50) for s, v in merge.items()},
+            "top10_agreement_with_single": {s: float(np.mean(v)) for s, v in agree.items()},
+        }
         del sharded
     return out
 
 
 def report(r: dict, command: str) -> str:
     a, b, c, d = r["bytes"], r["qdrant"], r["encoding"], r["fanout"]
-    lines = [f"# radlite scaling measurements\n\nMachine: {r['machine']}. Date {r['date']}. Command: `{command}`.\n",
-             f"## A. Bytes per passage (MEDLINE, {a['passages']} passages of {a['documents']} documents, default models)\n",
-             "| part | bytes | bytes per passage |", "|---|---|---|"]
+    lines = [
+        f"# radlite scaling measurements\n\nMachine: {r['machine']}. Date {r['date']}. Command: `{command}`.\n",
+        f"## A. Bytes per passage (MEDLINE, {a['passages']} passages of {a['documents']} documents, default models)\n",
+        "| part | bytes | bytes per passage |",
+        "|---|---|---|",
+    ]
     lines += [f"| {k} | {v:,} | {a['per_passage'][k]:,.0f} |" for k, v in a["bytes"].items()]
-    lines += ["", f"A passage holds {a['colbert_tokens_per_passage']:.0f} ColBERT tokens "
-              f"({a['colbert_bytes_per_token']:.0f} bytes per token in the local index, fp16 vectors + codes), "
-              f"{a['bm25_terms_per_passage']:.0f} distinct BM25 terms and {a['text_chars_per_passage']:.0f} characters "
-              f"of text; the bi-encoder vector is {a['biencoder_dim']}-d float32.\n",
-              "Catalog in RAM once loaded, per passage (tracemalloc for the documents, array sizes for the rest): "
-              + ", ".join(f"{k} {v:,.0f} B" for k, v in a["catalog_ram_per_passage"].items()) + ".\n",
-              "## B. The Qdrant backend on the same vectors (embedded local mode)\n",
-              f"Upsert of {b['passages']} passages (dense + ColBERT multivector + BM25 sparse + payload): "
-              f"{b['upsert_s']:.1f} s, {b['upsert_per_s']:.0f} passages/s; local-mode folder {b['local_mode_disk_bytes']:,} bytes "
-              f"(qdrant-client's local mode pickles points into SQLite: not a server's storage format).\n",
-              "Adding one document (encoding included): " + "; ".join(f"{k}: {v:.1f} s" for k, v in b["add_one_document_s"].items())
-              + f" ({b['passages']} passages in the collection).\n",
-              "| signal | top-10 overlap, Qdrant vs local | p50 ms local | p50 ms Qdrant (local mode) |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"A passage holds {a['colbert_tokens_per_passage']:.0f} ColBERT tokens "
+        f"({a['colbert_bytes_per_token']:.0f} bytes per token in the local index, fp16 vectors + codes), "
+        f"{a['bm25_terms_per_passage']:.0f} distinct BM25 terms and {a['text_chars_per_passage']:.0f} characters "
+        f"of text; the bi-encoder vector is {a['biencoder_dim']}-d float32.\n",
+        "Catalog in RAM once loaded, per passage (tracemalloc for the documents, array sizes for the rest): "
+        + ", ".join(f"{k} {v:,.0f} B" for k, v in a["catalog_ram_per_passage"].items())
+        + ".\n",
+        "## B. The Qdrant backend on the same vectors (embedded local mode)\n",
+        f"Upsert of {b['passages']} passages (dense + ColBERT multivector + BM25 sparse + payload): "
+        f"{b['upsert_s']:.1f} s, {b['upsert_per_s']:.0f} passages/s; local-mode folder "
+        f"{b['local_mode_disk_bytes']:,} bytes "
+        f"(qdrant-client's local mode pickles points into SQLite: not a server's storage format).\n",
+        "Adding one document (encoding included): "
+        + "; ".join(f"{k}: {v:.1f} s" for k, v in b["add_one_document_s"].items())
+        + f" ({b['passages']} passages in the collection).\n",
+        "| signal | top-10 overlap, Qdrant vs local | p50 ms local | p50 ms Qdrant (local mode) |",
+        "|---|---|---|---|",
+    ]
     for s in ("bm25", "biencoder", "colbert"):
         lat = b["latency_p50_ms"][s]
         lines.append(f"| {s} | {b['top10_overlap'][s]:.3f} | {lat['local']:.1f} | {lat['qdrant']:.1f} |")
-    lines += ["", f"ColBERT top-10 overlap with brute-force MaxSim over every passage: local IVF "
-              f"{b['colbert_vs_exact']['local']:.3f}, Qdrant (dense + sparse prefetch, MaxSim re-score) "
-              f"{b['colbert_vs_exact']['qdrant']:.3f}. Local mode searches by brute force in Python; a Qdrant server's "
-              f"latency is not measured here.\n",
-              f"## C. Passage encoding, both encoders ({c['passages']} MEDLINE passages)\n",
-              "| run | seconds | passages/s | actor start-up s (a 2-passage run) | passages/s without start-up |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {k} | {v['seconds']:.1f} | {v['passages_per_s']:.1f} | "
-              + (f"{v['startup_s']:.1f} | {v['steady_passages_per_s']:.1f} |" if "startup_s" in v else "- | - |")
-              for k, v in c["runs"].items()]
-    lines += ["", f"Starting the local Ray instance took {c['ray_init_s']:.1f} s (not in the table). Each Ray run starts "
-              "its actor pool and loads the models in every actor; the last column subtracts that (measured by a "
-              "run of 2 passages per actor), which is what a long job sees.\n",
-              f"## D. Fan-out ({d['passages']:,} synthetic passages, depth {d['depth']}, {r['n_queries']} MEDLINE queries)\n",
-              "| layout | bi-encoder p50 / p95 ms | ColBERT p50 / p95 ms | merge p50 ms | top-10 agreement with one index (bi-encoder / ColBERT) |",
-              "|---|---|---|---|---|",
-              f"| one index | {d['single_p50_ms']['biencoder']:.1f} / {d['single_p95_ms']['biencoder']:.1f} | "
-              f"{d['single_p50_ms']['colbert']:.1f} / {d['single_p95_ms']['colbert']:.1f} | - | 1 / 1 |"]
+    lines += [
+        "",
+        f"ColBERT top-10 overlap with brute-force MaxSim over every passage: local IVF "
+        f"{b['colbert_vs_exact']['local']:.3f}, Qdrant (dense + sparse prefetch, MaxSim re-score) "
+        f"{b['colbert_vs_exact']['qdrant']:.3f}. Local mode searches by brute force in Python; a Qdrant server's "
+        f"latency is not measured here.\n",
+        f"## C. Passage encoding, both encoders ({c['passages']} MEDLINE passages)\n",
+        "| run | seconds | passages/s | actor start-up s (a 2-passage run) | passages/s without start-up |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v['seconds']:.1f} | {v['passages_per_s']:.1f} | "
+        + (f"{v['startup_s']:.1f} | {v['steady_passages_per_s']:.1f} |" if "startup_s" in v else "- | - |")
+        for k, v in c["runs"].items()
+    ]
+    lines += [
+        "",
+        f"Starting the local Ray instance took {c['ray_init_s']:.1f} s (not in the table). Each Ray run starts "
+        "its actor pool and loads the models in every actor; the last column subtracts that (measured by a "
+        "run of 2 passages per actor), which is what a long job sees.\n",
+        f"## D. Fan-out ({d['passages']:,} synthetic passages, depth {d['depth']}, {r['n_queries']} MEDLINE queries)\n",
+        "| layout | bi-encoder p50 / p95 ms | ColBERT p50 / p95 ms | merge p50 ms | top-10 agreement with one index "
+        "(bi-encoder / ColBERT) |",
+        "|---|---|---|---|---|",
+        f"| one index | {d['single_p50_ms']['biencoder']:.1f} / {d['single_p95_ms']['biencoder']:.1f} | "
+        f"{d['single_p50_ms']['colbert']:.1f} / {d['single_p95_ms']['colbert']:.1f} | - | 1 / 1 |",
+    ]
     for n, v in d["sharded"].items():
-        lines.append(f"| {n} shards (slowest shard) | {v['slowest_shard_p50_ms']['biencoder']:.1f} / {v['slowest_shard_p95_ms']['biencoder']:.1f} | "
-                     f"{v['slowest_shard_p50_ms']['colbert']:.1f} / {v['slowest_shard_p95_ms']['colbert']:.1f} | "
-                     f"{v['merge_p50_ms']['biencoder']:.2f} / {v['merge_p50_ms']['colbert']:.2f} | "
-                     f"{v['top10_agreement_with_single']['biencoder']:.3f} / {v['top10_agreement_with_single']['colbert']:.3f} |")
-    lines += ["", "![fan-out latency and bytes per passage](scaling_fanout.png)", "",
-              "Shards run one after another here (2 cores); the slowest shard per query is what a parallel fan-out "
-              "waits for, before the network. Exactness of the merge is tested in tests/test_shards.py (exact search in "
-              "each shard); here each shard uses the index's own ColBERT IVF, so its candidates are per shard.\n"]
+        lines.append(
+            f"| {n} shards (slowest shard) | {v['slowest_shard_p50_ms']['biencoder']:.1f} / "
+            f"{v['slowest_shard_p95_ms']['biencoder']:.1f} | "
+            f"{v['slowest_shard_p50_ms']['colbert']:.1f} / {v['slowest_shard_p95_ms']['colbert']:.1f} | "
+            f"{v['merge_p50_ms']['biencoder']:.2f} / {v['merge_p50_ms']['colbert']:.2f} | "
+            f"{v['top10_agreement_with_single']['biencoder']:.3f} / {v['top10_agreement_with_single']['colbert']:.3f} |"
+        )
+    lines += [
+        "",
+        "![fan-out latency and bytes per passage](scaling_fanout.png)",
+        "",
+        "Shards run one after another here (2 cores); the slowest shard per query is what a parallel fan-out "
+        "waits for, before the network. Exactness of the merge is tested in tests/test_shards.py (exact search in "
+        "each shard); here each shard uses the index's own ColBERT IVF, so its candidates are per shard.\n",
+    ]
     return "\n".join(lines)
 
 
@@ -340,9 +403,12 @@ def main() -> None:
     partial = args.out.with_suffix(".json")
     r = json.loads(partial.read_text()) if partial.is_file() else {}
     r.update({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "n_queries": len(qs)})
-    steps = {"A": ("bytes", lambda: bytes_section(path)), "B": ("qdrant", lambda: qdrant_section(path, qs)),
-             "C": ("encoding", lambda: encoding_section(path, args.encode)),
-             "D": ("fanout", lambda: fanout_section(synthetic_index(args.synthetic, args.work), qs))}
+    steps = {
+        "A": ("bytes", lambda: bytes_section(path)),
+        "B": ("qdrant", lambda: qdrant_section(path, qs)),
+        "C": ("encoding", lambda: encoding_section(path, args.encode)),
+        "D": ("fanout", lambda: fanout_section(synthetic_index(args.synthetic, args.work), qs)),
+    }
     for name in args.sections:
         key, fn = steps[name]
         print(f"{name}. {key}", file=sys.stderr, flush=True)

@@ -60,7 +60,10 @@ def scenario(base: str, name: str, clients: int, seconds: float, body: dict, wri
                 t = time.perf_counter()
                 r = rng.random()
                 if writes and r < 0.1:
-                    doc = {"id": f"bench-{RUN}-{n}-{count}", "text": f"benchmark note {n} {count}: renal cortical cyst, Bosniak I"}
+                    doc = {
+                        "id": f"bench-{RUN}-{n}-{count}",
+                        "text": f"benchmark note {n} {count}: renal cortical cyst, Bosniak I",
+                    }
                     count += 1
                     resp = http.post("/documents", json={"documents": [doc]})
                     if resp.status_code == 201:
@@ -87,10 +90,22 @@ def scenario(base: str, name: str, clients: int, seconds: float, body: dict, wri
         t.join()
     wall = time.perf_counter() - start
     codes = {str(c): statuses.count(c) for c in sorted(set(statuses))}
-    server = {k: float(np.median([s.get(k, 0.0) for s in stages])) for k in ("encode_query", "rerank", "total")} if stages else {}
-    return {"name": name, "clients": clients, "seconds": wall, "requests": len(laps), "rps": len(laps) / wall,
-            "p50": float(np.percentile(laps, 50)), "p95": float(np.percentile(laps, 95)), "codes": codes,
-            "server_ms": server}
+    server = (
+        {k: float(np.median([s.get(k, 0.0) for s in stages])) for k in ("encode_query", "rerank", "total")}
+        if stages
+        else {}
+    )
+    return {
+        "name": name,
+        "clients": clients,
+        "seconds": wall,
+        "requests": len(laps),
+        "rps": len(laps) / wall,
+        "p50": float(np.percentile(laps, 50)),
+        "p95": float(np.percentile(laps, 95)),
+        "codes": codes,
+        "server_ms": server,
+    }
 
 
 def main() -> None:
@@ -117,35 +132,59 @@ def main() -> None:
         runs = [
             scenario(base, "search, 50 candidates reranked (default)", args.clients, args.seconds, {"candidates": 50}),
             scenario(base, "search, 10 candidates reranked", args.clients, args.seconds, {"candidates": 10}),
-            scenario(base, "search without the cross-encoder", args.clients, args.seconds,
-                     {"signals": ["bm25", "biencoder", "colbert"]}),
-            scenario(base, "mixed: 80% search (10 candidates), 10% add, 10% delete", args.clients, args.seconds,
-                     {"candidates": 10}, writes=True),
+            scenario(
+                base,
+                "search without the cross-encoder",
+                args.clients,
+                args.seconds,
+                {"signals": ["bm25", "biencoder", "colbert"]},
+            ),
+            scenario(
+                base,
+                "mixed: 80% search (10 candidates), 10% add, 10% delete",
+                args.clients,
+                args.seconds,
+                {"candidates": 10},
+                writes=True,
+            ),
         ]
     models = ", ".join(f"{k}: {m['name']}" for k, m in info["models"].items())
-    lines = ["# radlite serve: throughput and latency", "",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-             f"{platform.python_version()}. Command: `python benchmarks/serve.py --clients {args.clients} --seconds "
-             f"{args.seconds:g}` (date {time.strftime('%Y-%m-%d')}).", "",
-             f"Server: `radlite serve` with 1 worker and `--allow-writes` over the bundled sample ({info['documents']} "
-             f"documents, {info['passages']} passages), default models ({models}); "
-             f"ready {startup:.0f} s after start (models loaded, fast paths built). Clients: {args.clients} concurrent "
-             "HTTP clients on the same machine, each sending its next request when the last is answered.", "",
-             "| scenario | requests | req/s | p50 ms | p95 ms | status codes | server-side p50: encode / rerank / total ms |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# radlite serve: throughput and latency",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}. Command: `python benchmarks/serve.py --clients {args.clients} --seconds "
+        f"{args.seconds:g}` (date {time.strftime('%Y-%m-%d')}).",
+        "",
+        f"Server: `radlite serve` with 1 worker and `--allow-writes` over the bundled sample ({info['documents']} "
+        f"documents, {info['passages']} passages), default models ({models}); "
+        f"ready {startup:.0f} s after start (models loaded, fast paths built). Clients: {args.clients} concurrent "
+        "HTTP clients on the same machine, each sending its next request when the last is answered.",
+        "",
+        "| scenario | requests | req/s | p50 ms | p95 ms | status codes | server-side p50: encode / rerank / total "
+        "ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in runs:
         s = r["server_ms"]
-        lines.append(f"| {r['name']} | {r['requests']} | {r['rps']:.2f} | {r['p50']:.0f} | {r['p95']:.0f} | "
-                     f"{', '.join(f'{k}: {v}' for k, v in r['codes'].items())} | "
-                     f"{s.get('encode_query', 0):.0f} / {s.get('rerank', 0):.0f} / {s.get('total', 0):.0f} |")
-    lines += ["", "Queries: radbench9's 675 vignettes, each request a query not sent before (a suffix is added once "
-              "they run out), so the reranker's score cache never answers. Latency seen by a client includes "
-              "queueing: model work runs one request at a time per model, so with 8 clients on 2 cores a request "
-              "waits for the others; the server-side stage times also include waiting for a model another request "
-              "holds. The cross-encoder dominates (benchmarks/speed.md): fewer candidates or no reranking trade "
-              "quality for throughput."]
+        lines.append(
+            f"| {r['name']} | {r['requests']} | {r['rps']:.2f} | {r['p50']:.0f} | {r['p95']:.0f} | "
+            f"{', '.join(f'{k}: {v}' for k, v in r['codes'].items())} | "
+            f"{s.get('encode_query', 0):.0f} / {s.get('rerank', 0):.0f} / {s.get('total', 0):.0f} |"
+        )
+    lines += [
+        "",
+        "Queries: radbench9's 675 vignettes, each request a query not sent before (a suffix is added once "
+        "they run out), so the reranker's score cache never answers. Latency seen by a client includes "
+        "queueing: model work runs one request at a time per model, so with 8 clients on 2 cores a request "
+        "waits for the others; the server-side stage times also include waiting for a model another request "
+        "holds. The cross-encoder dominates (benchmarks/speed.md): fewer candidates or no reranking trade "
+        "quality for throughput.",
+    ]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps({"startup_s": startup, "runs": runs}, indent=2), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"startup_s": startup, "runs": runs}, indent=2), encoding="utf-8"
+    )
     print("\n".join(lines))
 
 

@@ -59,6 +59,7 @@ def spearman(a, b) -> float:
 
 # -- A. reranker ------------------------------------------------------------------------------
 
+
 def reranker_section(n_queries: int, depth: int = 20) -> dict:
     import ir_measures
     import torch
@@ -67,9 +68,9 @@ def reranker_section(n_queries: int, depth: int = 20) -> dict:
 
     from radlite.config import BM25Config
     from radlite.eval.datasets import load_dataset
-    from radlite.retrievers.bm25 import BM25Index
     from radlite.models.encoders import CrossEncoderReranker
     from radlite.models.resolve import resolve_model
+    from radlite.retrievers.bm25 import BM25Index
 
     data = load_dataset(SHARED / "liveqa-med", "test")
     ids = [d.id for d in data.corpus]
@@ -87,11 +88,18 @@ def reranker_section(n_queries: int, depth: int = 20) -> dict:
     fast = CrossEncoderReranker(model.path, fast=True, sha256=model.sha256, max_length=512)
     plain.predict(pairs[:8], show_progress_bar=False)
     fast.predict(pairs[:8])
-    exact, t_exact = timed(lambda: np.asarray(plain.predict(pairs, batch_size=32, activation_fn=torch.nn.Identity(),
-                                                            show_progress_bar=False)).reshape(-1))
+    exact, t_exact = timed(
+        lambda: np.asarray(
+            plain.predict(pairs, batch_size=32, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        ).reshape(-1)
+    )
     quick, t_fast = timed(fast.predict, pairs)
-    lengths = [len(x) for x in plain.tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation=True,
-                                               max_length=512)["input_ids"]]
+    lengths = [
+        len(x)
+        for x in plain.tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation=True, max_length=512)[
+            "input_ids"
+        ]
+    ]
 
     def ndcg(scores):
         run: dict[str, dict[str, float]] = {}
@@ -102,12 +110,23 @@ def reranker_section(n_queries: int, depth: int = 20) -> dict:
     cfg = plain.model.config
     h, layers = cfg.hidden_size, cfg.num_hidden_layers
     flops = float(sum(layers * (2 * (4 * h * h + 2 * h * cfg.intermediate_size) * n + 4 * n * n * h) for n in lengths))
-    return {"pairs": len(pairs), "queries": len(queries), "depth": depth, "tokens_mean": float(np.mean(lengths)),
-            "gflop_per_pair": flops / len(pairs) / 1e9, "exact_gflops": flops / t_exact / 1e9,
-            "fast_gflops": flops / t_fast / 1e9,
-            "tokens_p95": pct(lengths, 95), "exact_pairs_s": len(pairs) / t_exact, "fast_pairs_s": len(pairs) / t_fast,
-            "spearman": spearman(exact, quick), "ndcg_exact": ndcg(exact), "ndcg_fast": ndcg(quick),
-            "ndcg_bm25": ndcg([-i for i in range(len(pairs))]), "backend": fast.backend}
+    return {
+        "pairs": len(pairs),
+        "queries": len(queries),
+        "depth": depth,
+        "tokens_mean": float(np.mean(lengths)),
+        "gflop_per_pair": flops / len(pairs) / 1e9,
+        "exact_gflops": flops / t_exact / 1e9,
+        "fast_gflops": flops / t_fast / 1e9,
+        "tokens_p95": pct(lengths, 95),
+        "exact_pairs_s": len(pairs) / t_exact,
+        "fast_pairs_s": len(pairs) / t_fast,
+        "spearman": spearman(exact, quick),
+        "ndcg_exact": ndcg(exact),
+        "ndcg_fast": ndcg(quick),
+        "ndcg_bm25": ndcg([-i for i in range(len(pairs))]),
+        "backend": fast.backend,
+    }
 
 
 def machine_gflops() -> dict:
@@ -129,13 +148,13 @@ def machine_gflops() -> dict:
 
 # -- B. query encoding ------------------------------------------------------------------------
 
+
 def query_section(queries: list[str]) -> dict:
     """All three retrievers' query work, as the engine does it: BM25 tokens + scores, then the
     bi-encoder and ColBERT vectors (side by side on the fast path, one after the other exact)."""
+    from radlite.config import BM25Config
     from radlite.models.encoders import QUERY_INT8, BiEncoder, ColbertEncoder, encode_query_pair
     from radlite.models.resolve import resolve_model
-
-    from radlite.config import BM25Config
     from radlite.retrievers.bm25 import BM25Index
 
     bm25 = BM25Index.build(["a tiny collection", "so that BM25 tokenises and scores the query"], BM25Config())
@@ -154,8 +173,9 @@ def query_section(queries: list[str]) -> dict:
             encode_query_pair(enc["biencoder"], enc["colbert"], q, parallel=mode == "fast")
             laps.append((time.perf_counter() - t) * 1000)
         out[mode] = (pct(laps, 50), pct(laps, 95))
-        out[f"{mode}_vectors"] = [encode_query_pair(enc["biencoder"], enc["colbert"], q, parallel=False)
-                                  for q in queries[:10]]
+        out[f"{mode}_vectors"] = [
+            encode_query_pair(enc["biencoder"], enc["colbert"], q, parallel=False) for q in queries[:10]
+        ]
     ex, fa = out.pop("exact_vectors"), out.pop("fast_vectors")
     out["biencoder_cos_min"] = min(float(a[0] @ b[0]) for a, b in zip(ex, fa))
     out["colbert_token_cos_mean"] = float(np.mean([(a[1] * b[1]).sum(axis=1).mean() for a, b in zip(ex, fa)]))
@@ -165,6 +185,7 @@ def query_section(queries: list[str]) -> dict:
 
 
 # -- C. indexing ------------------------------------------------------------------------------
+
 
 def indexing_section(texts: list[str]) -> dict:
     import torch
@@ -188,12 +209,18 @@ def indexing_section(texts: list[str]) -> dict:
                 t = time.perf_counter()
                 model(f)
                 raw += time.perf_counter() - t
-        out[kind] = {"passages": len(texts), "passages_s": len(texts) / wall, "raw_forward_s": raw, "wall_s": wall,
-                     "ratio": wall / raw}
+        out[kind] = {
+            "passages": len(texts),
+            "passages_s": len(texts) / wall,
+            "raw_forward_s": raw,
+            "wall_s": wall,
+            "ratio": wall / raw,
+        }
     return out
 
 
 # -- D. end to end on medline -----------------------------------------------------------------
+
 
 class SeedReferenceLoop:
     """The seed card's RADLITESearch as described: one vector per document, no passages,
@@ -217,8 +244,9 @@ class SeedReferenceLoop:
         q = self.bi.encode(query, normalize_embeddings=True, show_progress_bar=False)
         bi = self.emb @ q
         top = np.argsort(-bi)[:candidates]
-        logits = self.ce.predict([(query, self.texts[i]) for i in top], activation_fn=torch.nn.Identity(),
-                                 show_progress_bar=False)
+        logits = self.ce.predict(
+            [(query, self.texts[i]) for i in top], activation_fn=torch.nn.Identity(), show_progress_bar=False
+        )
         ce = 1 / (1 + np.exp(-np.asarray(logits) / 1.5))
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
         bm = self.bm25.get_scores(tokens.ids[0]) if len(tokens.ids[0]) else np.zeros(len(self.texts))
@@ -262,6 +290,7 @@ def medline_section(work: Path, queries: list[str], candidates: int) -> dict:
 
 # -- E. 50k passages, in a child process ------------------------------------------------------
 
+
 def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
     """A saved index of `n_passages` synthetic passages: each is 3-6 real medline sentences drawn at
     random; its bi-encoder vector is the normalised mean of its sentences' source passages' real
@@ -277,7 +306,9 @@ def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
         return path
     base = RadLITESearch.load(work / "medline-index")
     idx = base.index
-    sent = [(p, s) for p in range(len(idx.passages)) for s in re.split(r"(?<=[.!?])\s+", idx.passage_text(p)) if len(s) > 20]
+    sent = [
+        (p, s) for p in range(len(idx.passages)) for s in re.split(r"(?<=[.!?])\s+", idx.passage_text(p)) if len(s) > 20
+    ]
     rng = np.random.default_rng(seed)
     dense = np.asarray(idx.backend.dense.embeddings, dtype=np.float32)
     offsets = np.asarray(idx.backend.colbert.offsets)
@@ -303,8 +334,9 @@ def synthetic_index(n_passages: int, work: Path, seed: int = 0) -> Path:
 
     config = base.index.config
     config.chunking.passage_words = 10_000  # one passage per synthetic document
-    index = SearchIndex.build(docs, config, {"biencoder": Given(np.stack(bi_vecs)), "colbert": Given(col_vecs)},
-                              base._models_json())
+    index = SearchIndex.build(
+        docs, config, {"biencoder": Given(np.stack(bi_vecs)), "colbert": Given(col_vecs)}, base._models_json()
+    )
     index.save(path)
     return path
 
@@ -316,7 +348,10 @@ def serve_child(path: Path, queries: list[str], candidates: int, exact: bool) ->
     laps = search_laps(engine, queries, candidates)
     # serving memory, read before the brute-force check below touches every token vector;
     # VmHWM, not ru_maxrss: the latter carries the parent's peak across fork+exec
-    rss = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")) / 1024
+    rss = (
+        next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM"))
+        / 1024
+    )
     out = {}
     if not exact:
         no_rerank = RadLITESearch.load(path, use_reranker=False)
@@ -340,13 +375,23 @@ def colbert_at_scale(engine: RadLITESearch, queries: list[str], k: int = 100) ->
         tops.append(pids[:10])
     overlap = [len(set(top.tolist()) & set(col.exact_search(q, 10)[0].tolist())) / 10 for q, top in zip(vecs, tops)]
     n_bytes = sum(col.nbytes().values())
-    return {"k": k, "nprobe": cfg.nprobe, "rescore": max(cfg.rescore, k), "p50": pct(laps, 50), "p95": pct(laps, 95),
-            "top10_overlap": float(np.mean(overlap)), "tokens": col.n_tokens, "bytes_per_token": n_bytes / col.n_tokens,
-            "vector_bytes_per_token": col.nbytes().get("vectors", 0) / col.n_tokens}
+    return {
+        "k": k,
+        "nprobe": cfg.nprobe,
+        "rescore": max(cfg.rescore, k),
+        "p50": pct(laps, 50),
+        "p95": pct(laps, 95),
+        "top10_overlap": float(np.mean(overlap)),
+        "tokens": col.n_tokens,
+        "bytes_per_token": n_bytes / col.n_tokens,
+        "vector_bytes_per_token": col.nbytes().get("vectors", 0) / col.n_tokens,
+    }
 
 
 def run_child(path: Path, queries: list[str], candidates: int, exact: bool) -> dict:
-    args = [sys.executable, __file__, "--child", str(path), "--candidates", str(candidates)] + (["--exact"] if exact else [])
+    args = [sys.executable, __file__, "--child", str(path), "--candidates", str(candidates)] + (
+        ["--exact"] if exact else []
+    )
     out = subprocess.run(args, input=json.dumps(queries), capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"section E child failed:\n{out.stderr[-3000:]}")
@@ -355,86 +400,158 @@ def run_child(path: Path, queries: list[str], candidates: int, exact: bool) -> d
 
 # -- report -----------------------------------------------------------------------------------
 
+
 def machine() -> str:
     import onnxruntime
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.platform()}; Python {platform.python_version()}, torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.platform()}; Python {platform.python_version()}, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}"
+    )
 
 
 def report(r: dict, command: str) -> str:
     a, b, c, d = r["reranker"], r["query"], r["indexing"], r["medline"]
     ms = lambda x: f"{x[0]:.1f} / {x[1]:.1f}"  # noqa: E731
-    lines = ["# radlite speed", "", f"Machine: {machine()}.", f"Command: `{command}` (date {time.strftime('%Y-%m-%d')}).",
-             "Models: the trained defaults (all-MiniLM-L6-v2 bi-encoder; ColBERT and cross-encoder fine-tuned from MiniLM). "
-             "Every ratio compares two paths measured in this one run.", "",
-             "## Targets", "", "| target | goal | measured | met |", "|---|---|---|---|"]
+    lines = [
+        "# radlite speed",
+        "",
+        f"Machine: {machine()}.",
+        f"Command: `{command}` (date {time.strftime('%Y-%m-%d')}).",
+        "Models: the trained defaults (all-MiniLM-L6-v2 bi-encoder; ColBERT and cross-encoder fine-tuned from MiniLM). "
+        "Every ratio compares two paths measured in this one run.",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+    ]
     ce_ratio = a["fast_pairs_s"] / a["exact_pairs_s"]
-    lines.append(f"| cross-encoder pairs/s vs `CrossEncoder.predict` (max_length 512) | >= 8x | {ce_ratio:.2f}x "
-                 f"({a['fast_pairs_s']:.1f} vs {a['exact_pairs_s']:.1f}) | {'yes' if ce_ratio >= 8 else 'no'} |")
-    lines.append(f"| rank agreement on {a['pairs']} pairs (Spearman vs fp32) | >= 0.98 | {a['spearman']:.4f} | "
-                 f"{'yes' if a['spearman'] >= 0.98 else 'no'} |")
+    lines.append(
+        f"| cross-encoder pairs/s vs `CrossEncoder.predict` (max_length 512) | >= 8x | {ce_ratio:.2f}x "
+        f"({a['fast_pairs_s']:.1f} vs {a['exact_pairs_s']:.1f}) | {'yes' if ce_ratio >= 8 else 'no'} |"
+    )
+    lines.append(
+        f"| rank agreement on {a['pairs']} pairs (Spearman vs fp32) | >= 0.98 | {a['spearman']:.4f} | "
+        f"{'yes' if a['spearman'] >= 0.98 else 'no'} |"
+    )
     loss = a["ndcg_exact"] - a["ndcg_fast"]
-    lines.append(f"| nDCG@10 loss on liveqa-med (rerank BM25 top {a['depth']}) | <= 0.005 | {loss:+.4f} "
-                 f"({a['ndcg_fast']:.4f} vs {a['ndcg_exact']:.4f}) | {'yes' if loss <= 0.005 else 'no'} |")
-    lines.append(f"| query encoding, all three retrievers, p50 | <= 15 ms | {b['fast'][0]:.1f} ms (exact path "
-                 f"{b['exact'][0]:.1f} ms) | {'yes' if b['fast'][0] <= 15 else 'no'} |")
+    lines.append(
+        f"| nDCG@10 loss on liveqa-med (rerank BM25 top {a['depth']}) | <= 0.005 | {loss:+.4f} "
+        f"({a['ndcg_fast']:.4f} vs {a['ndcg_exact']:.4f}) | {'yes' if loss <= 0.005 else 'no'} |"
+    )
+    lines.append(
+        f"| query encoding, all three retrievers, p50 | <= 15 ms | {b['fast'][0]:.1f} ms (exact path "
+        f"{b['exact'][0]:.1f} ms) | {'yes' if b['fast'][0] <= 15 else 'no'} |"
+    )
     for kind in ("biencoder", "colbert"):
         x = c[kind]
-        lines.append(f"| indexing, {kind}: wall time / raw forward time | <= 1.3x | {x['ratio']:.2f}x "
-                     f"({x['passages_s']:.1f} passages/s) | {'yes' if x['ratio'] <= 1.3 else 'no'} |")
+        lines.append(
+            f"| indexing, {kind}: wall time / raw forward time | <= 1.3x | {x['ratio']:.2f}x "
+            f"({x['passages_s']:.1f} passages/s) | {'yes' if x['ratio'] <= 1.3 else 'no'} |"
+        )
     e = r.get("synthetic")
     if e:
         f, x = e["fast"], e["exact"]
-        lines.append(f"| end to end, {f['passages']} passages, p50 / p95 | <= 150 / 300 ms | "
-                     f"{ms(f['latency']['total'])} ms | {'yes' if f['latency']['total'][0] <= 150 and f['latency']['total'][1] <= 300 else 'no'} |")
+        lines.append(
+            f"| end to end, {f['passages']} passages, p50 / p95 | <= 150 / 300 ms | "
+            f"{ms(f['latency']['total'])} ms | "
+            f"{'yes' if f['latency']['total'][0] <= 150 and f['latency']['total'][1] <= 300 else 'no'} |"
+        )
         if "no_rerank" in f:
-            lines.append(f"| ... same, without the cross-encoder (first stage + fusion) | (not a target) | "
-                         f"{ms(f['no_rerank']['total'])} ms | - |")
+            lines.append(
+                f"| ... same, without the cross-encoder (first stage + fusion) | (not a target) | "
+                f"{ms(f['no_rerank']['total'])} ms | - |"
+            )
         if "colbert" in f:
             cb = f["colbert"]
-            lines.append(f"| ColBERT search, top {cb['k']} of {f['passages']} passages, p50 | <= 20 ms | "
-                         f"{cb['p50']:.1f} ms (p95 {cb['p95']:.1f}) | {'yes' if cb['p50'] <= 20 else 'no'} |")
-            lines.append(f"| ColBERT top-10 agreement with exact MaxSim | >= 0.95 | {cb['top10_overlap']:.3f} | "
-                         f"{'yes' if cb['top10_overlap'] >= 0.95 else 'no'} |")
-            lines.append(f"| ColBERT index size per token | <= 40 B | {cb['bytes_per_token']:.0f} B ({cb['vector_bytes_per_token']:.0f} B "
-                         f"fp16 vectors + codes and lists) | {'yes' if cb['bytes_per_token'] <= 40 else 'no'} |")
-        lines.append(f"| serving memory, {f['passages']} passages (peak RSS) | stated | {f['peak_rss_mb']:.0f} MB | - |")
+            lines.append(
+                f"| ColBERT search, top {cb['k']} of {f['passages']} passages, p50 | <= 20 ms | "
+                f"{cb['p50']:.1f} ms (p95 {cb['p95']:.1f}) | {'yes' if cb['p50'] <= 20 else 'no'} |"
+            )
+            lines.append(
+                f"| ColBERT top-10 agreement with exact MaxSim | >= 0.95 | {cb['top10_overlap']:.3f} | "
+                f"{'yes' if cb['top10_overlap'] >= 0.95 else 'no'} |"
+            )
+            lines.append(
+                f"| ColBERT index size per token | <= 40 B | {cb['bytes_per_token']:.0f} B "
+                f"({cb['vector_bytes_per_token']:.0f} B "
+                f"fp16 vectors + codes and lists) | {'yes' if cb['bytes_per_token'] <= 40 else 'no'} |"
+            )
+        lines.append(
+            f"| serving memory, {f['passages']} passages (peak RSS) | stated | {f['peak_rss_mb']:.0f} MB | - |"
+        )
     ref_ratio = d["reference"][0] / d["fast"]["total"][0]
-    lines.append(f"| end to end vs the seed card's reference loop (medline, p50) | >= 20x | {ref_ratio:.2f}x | "
-                 f"{'yes' if ref_ratio >= 20 else 'no'} |")
+    lines.append(
+        f"| end to end vs the seed card's reference loop (medline, p50) | >= 20x | {ref_ratio:.2f}x | "
+        f"{'yes' if ref_ratio >= 20 else 'no'} |"
+    )
     g = r["gflops"]
-    lines += ["", "## A. Reranker (liveqa-med, BM25 top %d of %d queries)" % (a["depth"], a["queries"]), "",
-              f"Pairs: {a['pairs']}, tokens per pair mean {a['tokens_mean']:.0f}, p95 {a['tokens_p95']:.0f}; "
-              f"{a['gflop_per_pair']:.2f} GFLOP per pair (matrix products and attention of the {a['tokens_mean']:.0f} "
-              f"tokens). Exact path {a['exact_gflops']:.0f} GFLOP/s, fast path {a['fast_gflops']:.0f} GFLOP/s "
-              f"(fp32-equivalent), against this machine's fp32 matrix product rate measured in the same run: "
-              f"{g['square_2048']:.0f} GFLOP/s (2048^3), {g['bert_ffn_256x384x1536']:.0f} GFLOP/s (BERT-shaped 256x384x1536). "
-              f"nDCG@10: BM25 order {a['ndcg_bm25']:.4f}, exact rerank {a['ndcg_exact']:.4f}, fast {a['ndcg_fast']:.4f}.", "",
-              "## B. Query encoding (ms, p50 / p95; BM25 tokens + bi-encoder + ColBERT)", "",
-              f"exact {ms(b['exact'])} (one after the other, PyTorch); fast {ms(b['fast'])} (ONNX Runtime, bi-encoder and "
-              f"ColBERT side by side; int8: {', '.join(k for k, v in b.get('int8', {}).items() if v) or 'none'}). "
-              f"Queries: medline, {b.get('query_tokens', 0):.1f} words on average. Agreement with the exact vectors: "
-              f"bi-encoder cosine >= {b.get('biencoder_cos_min', float('nan')):.6f}; ColBERT token cosine mean "
-              f"{b.get('colbert_token_cos_mean', float('nan')):.4f}, min {b.get('colbert_token_cos_min', float('nan')):.4f}.", "",
-              "## C. Indexing", "", "| encoder | passages | passages/s | raw forward (s) | wall (s) | wall / raw |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## A. Reranker (liveqa-med, BM25 top %d of %d queries)" % (a["depth"], a["queries"]),
+        "",
+        f"Pairs: {a['pairs']}, tokens per pair mean {a['tokens_mean']:.0f}, p95 {a['tokens_p95']:.0f}; "
+        f"{a['gflop_per_pair']:.2f} GFLOP per pair (matrix products and attention of the {a['tokens_mean']:.0f} "
+        f"tokens). Exact path {a['exact_gflops']:.0f} GFLOP/s, fast path {a['fast_gflops']:.0f} GFLOP/s "
+        f"(fp32-equivalent), against this machine's fp32 matrix product rate measured in the same run: "
+        f"{g['square_2048']:.0f} GFLOP/s (2048^3), {g['bert_ffn_256x384x1536']:.0f} GFLOP/s (BERT-shaped "
+        f"256x384x1536). "
+        f"nDCG@10: BM25 order {a['ndcg_bm25']:.4f}, exact rerank {a['ndcg_exact']:.4f}, fast {a['ndcg_fast']:.4f}.",
+        "",
+        "## B. Query encoding (ms, p50 / p95; BM25 tokens + bi-encoder + ColBERT)",
+        "",
+        f"exact {ms(b['exact'])} (one after the other, PyTorch); fast {ms(b['fast'])} (ONNX Runtime, bi-encoder and "
+        f"ColBERT side by side; int8: {', '.join(k for k, v in b.get('int8', {}).items() if v) or 'none'}). "
+        f"Queries: medline, {b.get('query_tokens', 0):.1f} words on average. Agreement with the exact vectors: "
+        f"bi-encoder cosine >= {b.get('biencoder_cos_min', float('nan')):.6f}; ColBERT token cosine mean "
+        f"{b.get('colbert_token_cos_mean', float('nan')):.4f}, min {b.get('colbert_token_cos_min', float('nan')):.4f}.",
+        "",
+        "## C. Indexing",
+        "",
+        "| encoder | passages | passages/s | raw forward (s) | wall (s) | wall / raw |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind in ("biencoder", "colbert"):
         x = c[kind]
-        lines.append(f"| {kind} | {x['passages']} | {x['passages_s']:.1f} | {x['raw_forward_s']:.1f} | {x['wall_s']:.1f} | {x['ratio']:.2f} |")
-    lines += ["", f"## D. End to end on medline ({d['passages']} passages), ms p50 / p95, top 10, 50 candidates reranked", "",
-              "| path | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
+        lines.append(
+            f"| {kind} | {x['passages']} | {x['passages_s']:.1f} | {x['raw_forward_s']:.1f} | {x['wall_s']:.1f} | "
+            f"{x['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        f"## D. End to end on medline ({d['passages']} passages), ms p50 / p95, top 10, 50 candidates reranked",
+        "",
+        "| path | " + " | ".join(STAGES) + " |",
+        "|---|" + "---|" * len(STAGES),
+    ]
     for mode in ("exact", "fast"):
         lines.append(f"| {mode} | " + " | ".join(ms(d[mode][s]) for s in STAGES) + " |")
     lines.append(f"| seed reference loop | total {ms(d['reference'])} |" + " |" * (len(STAGES) - 1))
     if e:
-        lines += ["", f"## E. End to end on {e['fast']['passages']} synthetic passages (child process)", "",
-                  "| path | load (s) | peak RSS (MB) | " + " | ".join(STAGES) + " |", "|---|---|---|" + "---|" * len(STAGES)]
+        lines += [
+            "",
+            f"## E. End to end on {e['fast']['passages']} synthetic passages (child process)",
+            "",
+            "| path | load (s) | peak RSS (MB) | " + " | ".join(STAGES) + " |",
+            "|---|---|---|" + "---|" * len(STAGES),
+        ]
         for mode in ("exact", "fast"):
             x = e[mode]
-            lines.append(f"| {mode} | {x['load_s']:.1f} | {x['peak_rss_mb']:.0f} | " + " | ".join(ms(x['latency'][s]) for s in STAGES) + " |")
+            lines.append(
+                f"| {mode} | {x['load_s']:.1f} | {x['peak_rss_mb']:.0f} | "
+                + " | ".join(ms(x["latency"][s]) for s in STAGES)
+                + " |"
+            )
     lines += ["", "## Limits", "", r.get("limits", "")]
     return "\n".join(lines) + "\n"
 
@@ -464,12 +581,17 @@ def main() -> None:
         print(args.out.read_text())
         return
     args.work.mkdir(parents=True, exist_ok=True)
-    queries = [json.loads(x)["text"] for x in (SHARED / "medline" / "queries.jsonl").read_text().splitlines() if x.strip()]
+    queries = [
+        json.loads(x)["text"] for x in (SHARED / "medline" / "queries.jsonl").read_text().splitlines() if x.strip()
+    ]
     queries = (queries * 3)[: args.queries]
     r = {}
     if args.sections != "ABCDE":
-        quick = {"A": lambda: reranker_section(args.rerank_queries), "B": lambda: query_section(queries),
-                 "C": lambda: indexing_section([d.text for d in load_corpus(SHARED / "medline")][:64])}
+        quick = {
+            "A": lambda: reranker_section(args.rerank_queries),
+            "B": lambda: query_section(queries),
+            "C": lambda: indexing_section([d.text for d in load_corpus(SHARED / "medline")][:64]),
+        }
         for name in args.sections:
             print(name, json.dumps(quick[name](), default=float, indent=1))
         return
@@ -508,15 +630,17 @@ def main() -> None:
 
 def finish(args, r: dict, limits: Path) -> None:
     r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
-    command = "python benchmarks/speed.py" + "".join(f" --{k.replace('_', '-')} {v}" for k, v in
-                                                     (("queries", args.queries), ("rerank_queries", args.rerank_queries),
-                                                      ("synthetic", args.synthetic)))
+    command = "python benchmarks/speed.py" + "".join(
+        f" --{k.replace('_', '-')} {v}"
+        for k, v in (("queries", args.queries), ("rerank_queries", args.rerank_queries), ("synthetic", args.synthetic))
+    )
     if args.rerun_e:  # the report wraps the command in backticks
         command += f"` for sections A-D, then `{command} --rerun-e"
     r["command"] = command
     args.out.write_text(report(r, command), encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2,
-                                                        default=float), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
+    )
     print(args.out.read_text())
 
 

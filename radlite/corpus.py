@@ -68,9 +68,7 @@ def documents_from_records(records: Iterable[Any], text_field: str = "text", fir
     return _check_unique(docs, "documents")
 
 
-def _document_from_object(
-    obj: Any, text_field: str, where: str, default_id: str | None = None
-) -> Document | None:
+def _document_from_object(obj: Any, text_field: str, where: str, default_id: str | None = None) -> Document | None:
     if not isinstance(obj, dict):
         raise CorpusError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     doc_id = next((obj[f] for f in _ID_FIELDS if obj.get(f) not in (None, "")), default_id)
@@ -78,8 +76,10 @@ def _document_from_object(
         raise CorpusError(f"{where}: missing field 'id' (or '_id')")
     if text_field not in obj:
         present = ", ".join(sorted(obj)) or "none"
-        raise CorpusError(f"{where}: missing field '{text_field}' (fields present: {present}); choose the text field",
-                          param="text_field")
+        raise CorpusError(
+            f"{where}: missing field '{text_field}' (fields present: {present}); choose the text field",
+            param="text_field",
+        )
     text = obj[text_field]
     if not isinstance(text, str):
         raise CorpusError(f"{where}: field '{text_field}' must be a string, got {type(text).__name__}")

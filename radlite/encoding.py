@@ -45,7 +45,7 @@ class LocalEncoding:
 
             bar = tqdm(total=len(texts), desc="encoding passages", unit="passage")
         for start in range(0, len(texts), self.chunk):
-            part = texts[start:start + self.chunk]
+            part = texts[start : start + self.chunk]
             vectors = {s: enc.encode_passages(part, progress=progress and whole) for s, enc in self.encoders.items()}
             if bar is not None:
                 bar.update(len(part))
@@ -116,8 +116,15 @@ class RayEncoding:
     node (a shared folder, or the same $RADLITE_HOME).
     """
 
-    def __init__(self, models: dict[str, str | Path], address: str | None = None, actors: int | None = None,
-                 threads: int = 1, batch_size: int = 32, rows_per_task: int = 256):
+    def __init__(
+        self,
+        models: dict[str, str | Path],
+        address: str | None = None,
+        actors: int | None = None,
+        threads: int = 1,
+        batch_size: int = 32,
+        rows_per_task: int = 256,
+    ):
         self.models = {s: str(p) for s, p in models.items()}
         self.signals = list(models)
         self.address, self.actors, self.threads = address, actors, threads
@@ -129,28 +136,38 @@ class RayEncoding:
             import ray
             import ray.data
         except ImportError:
-            raise RadliteError("encoding on Ray needs Ray Data: pip install 'ray[data]' (or install radlite with the "
-                               "[ray] extra)", param="ray") from None
+            raise RadliteError(
+                "encoding on Ray needs Ray Data: pip install 'ray[data]' (or install radlite with the [ray] extra)",
+                param="ray",
+            ) from None
         started = self._connect(ray)
         try:
             actors = self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // self.threads)
             self.used_actors = actors
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = progress
-            ds = ray.data.from_items([{"pid": i, "text": t} for i, t in enumerate(texts)],
-                                     override_num_blocks=max(1, -(-len(texts) // self.rows_per_task)))
+            ds = ray.data.from_items(
+                [{"pid": i, "text": t} for i, t in enumerate(texts)],
+                override_num_blocks=max(1, -(-len(texts) // self.rows_per_task)),
+            )
             encoded = ds.map_batches(
-                _EncodeActor, batch_format="numpy", batch_size=self.rows_per_task,
+                _EncodeActor,
+                batch_format="numpy",
+                batch_size=self.rows_per_task,
                 fn_constructor_kwargs={"models": self.models, "batch_size": self.batch_size, "threads": self.threads},
-                compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=self.threads)
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=self.threads,
+            )
             for batch in _ray_errors(encoded.iter_batches(batch_size=None, batch_format="numpy"), ray):
                 vectors: dict[str, Any] = {}
                 for s in self.signals:
                     if s == "biencoder":
                         vectors[s] = np.asarray(batch[s], dtype=np.float32)
                     else:
-                        vectors[s] = [np.frombuffer(b, dtype=np.float32).reshape(-1, int(d))
-                                      for b, d in zip(batch[s], batch[s + "_dim"])]
+                        vectors[s] = [
+                            np.frombuffer(b, dtype=np.float32).reshape(-1, int(d))
+                            for b, d in zip(batch[s], batch[s + "_dim"])
+                        ]
                 yield np.asarray(batch["pid"], dtype=np.int64), vectors
         finally:
             if started:
@@ -160,10 +177,15 @@ class RayEncoding:
         """Join the cluster or start a local instance; True when this call started Ray."""
         if ray.is_initialized():
             return False
-        env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "RADLITE_HOME", "TRANSFORMERS_VERBOSITY") if k in os.environ}
+        env = {
+            k: os.environ[k] for k in ("HF_HUB_OFFLINE", "RADLITE_HOME", "TRANSFORMERS_VERBOSITY") if k in os.environ
+        }
         env.update({"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(self.threads)})
-        kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
-                                  "logging_level": logging.WARNING}
+        kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": env},
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+        }
         if self.address and self.address != "auto":
             _check_reachable(self.address)  # Ray's own connect waits a minute, then aborts the process
         try:
@@ -205,8 +227,12 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         port_n = int(port)
     except ValueError:
-        raise RadliteError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'", param="ray") from None
+        raise RadliteError(
+            f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'", param="ray"
+        ) from None
     try:
         socket.create_connection((host or "127.0.0.1", port_n), timeout=timeout).close()
     except OSError as exc:
-        raise RadliteError(f"cannot start or join the Ray cluster at {address}: nothing answers there ({exc})") from None
+        raise RadliteError(
+            f"cannot start or join the Ray cluster at {address}: nothing answers there ({exc})"
+        ) from None

@@ -14,11 +14,37 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 SAMPLE = Path(__file__).resolve().parents[1] / "radlite" / "data" / "sample"
 
 TINY_DOCS = [
-    {"id": "pe", "title": "Pulmonary embolism", "text": "CT pulmonary angiography shows a filling defect in the pulmonary artery, the polo mint sign.", "category": "thoracic"},
-    {"id": "intus", "title": "Intussusception", "text": "Ultrasound of the child shows a target sign in the right abdomen from bowel telescoping.", "category": "pediatric"},
-    {"id": "ms", "title": "Multiple sclerosis", "text": "MRI shows T2 FLAIR hyperintense periventricular lesions perpendicular to the ventricles, Dawson fingers.", "category": "neuro"},
-    {"id": "birads", "title": "BI-RADS 4 mass", "text": "Mammography shows an irregular spiculated mass with BI-RADS 4 suspicion; biopsy is advised.", "category": "breast"},
-    {"id": "cspine", "title": "C-spine fracture", "text": "CT of the c-spine shows a fracture of the odontoid process after trauma.", "category": "msk"},
+    {
+        "id": "pe",
+        "title": "Pulmonary embolism",
+        "text": "CT pulmonary angiography shows a filling defect in the pulmonary artery, the polo mint sign.",
+        "category": "thoracic",
+    },
+    {
+        "id": "intus",
+        "title": "Intussusception",
+        "text": "Ultrasound of the child shows a target sign in the right abdomen from bowel telescoping.",
+        "category": "pediatric",
+    },
+    {
+        "id": "ms",
+        "title": "Multiple sclerosis",
+        "text": "MRI shows T2 FLAIR hyperintense periventricular lesions perpendicular to the ventricles, Dawson "
+        "fingers.",
+        "category": "neuro",
+    },
+    {
+        "id": "birads",
+        "title": "BI-RADS 4 mass",
+        "text": "Mammography shows an irregular spiculated mass with BI-RADS 4 suspicion; biopsy is advised.",
+        "category": "breast",
+    },
+    {
+        "id": "cspine",
+        "title": "C-spine fracture",
+        "text": "CT of the c-spine shows a fracture of the odontoid process after trauma.",
+        "category": "msk",
+    },
 ]
 
 
@@ -41,29 +67,52 @@ def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny-models")
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     backbone = root / "backbone"
     BertModel(config).save_pretrained(backbone)
     tok.save_pretrained(backbone)
 
-    from sentence_transformers import CrossEncoder, SentenceTransformer, models as st_models
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers import models as st_models
 
-    bi = SentenceTransformer(modules=[st_models.Transformer(str(backbone), max_seq_length=128),
-                                      st_models.Pooling(32, "mean"), st_models.Normalize()], device="cpu")
+    bi = SentenceTransformer(
+        modules=[
+            st_models.Transformer(str(backbone), max_seq_length=128),
+            st_models.Pooling(32, "mean"),
+            st_models.Normalize(),
+        ],
+        device="cpu",
+    )
     bi.save(str(root / "bi"))
     from pylate import models as pl_models
 
     pl_models.ColBERT(model_name_or_path=str(backbone), device="cpu", embedding_size=128).save(str(root / "colbert"))
     CrossEncoder(str(backbone), num_labels=1, max_length=128, device="cpu").save(str(root / "ce"))
-    other = SentenceTransformer(modules=[st_models.Transformer(str(backbone), max_seq_length=128),
-                                         st_models.Pooling(32, "cls"), st_models.Normalize()], device="cpu")
+    other = SentenceTransformer(
+        modules=[
+            st_models.Transformer(str(backbone), max_seq_length=128),
+            st_models.Pooling(32, "cls"),
+            st_models.Normalize(),
+        ],
+        device="cpu",
+    )
     torch.manual_seed(1)
     for p in other.parameters():
         p.data.add_(0.01 * torch.randn_like(p))
     other.save(str(root / "bi-other"))
-    return {"biencoder": str(root / "bi"), "colbert": str(root / "colbert"), "reranker": str(root / "ce"),
-            "other_biencoder": str(root / "bi-other")}
+    return {
+        "biencoder": str(root / "bi"),
+        "colbert": str(root / "colbert"),
+        "reranker": str(root / "ce"),
+        "other_biencoder": str(root / "bi-other"),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +121,9 @@ def tiny_index(tiny_models, tmp_path_factory):
     from radlite.search.engine import RadLITESearch
 
     path = tmp_path_factory.mktemp("tiny-index") / "idx"
-    engine = RadLITESearch(biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"],
-                           reranker=tiny_models["reranker"])
+    engine = RadLITESearch(
+        biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], reranker=tiny_models["reranker"]
+    )
     engine.index_corpus(TINY_DOCS).save(path)
     return path
 
@@ -119,9 +169,27 @@ def live_server():
 
 # -- shared by the backend tests (Qdrant, shards, Ray) ------------------------------------------------
 NEW_DOCS = [
-    {"id": "new-1", "title": "Pneumothorax", "text": "Chest radiograph shows a visceral pleural line with no lung markings beyond it, a deep sulcus sign when supine.", "category": "thoracic"},
-    {"id": "new-2", "title": "Scaphoid fracture", "text": "Wrist radiographs after a fall on the outstretched hand; scaphoid waist fracture, risk of avascular necrosis of the proximal pole.", "category": "msk"},
-    {"id": "new-3", "title": "Pyloric stenosis", "text": "Ultrasound of a vomiting infant shows a thickened elongated pylorus, muscle over 3 mm and channel over 15 mm.", "category": "pediatric"},
+    {
+        "id": "new-1",
+        "title": "Pneumothorax",
+        "text": "Chest radiograph shows a visceral pleural line with no lung markings beyond it, a deep sulcus "
+        "sign when supine.",
+        "category": "thoracic",
+    },
+    {
+        "id": "new-2",
+        "title": "Scaphoid fracture",
+        "text": "Wrist radiographs after a fall on the outstretched hand; scaphoid waist fracture, risk of "
+        "avascular necrosis of the proximal pole.",
+        "category": "msk",
+    },
+    {
+        "id": "new-3",
+        "title": "Pyloric stenosis",
+        "text": "Ultrasound of a vomiting infant shows a thickened elongated pylorus, muscle over 3 mm and channel "
+        "over 15 mm.",
+        "category": "pediatric",
+    },
 ]
 
 
@@ -129,7 +197,10 @@ def sample_query_texts():
     import json
 
     return [json.loads(line)["text"] for line in (SAMPLE / "queries.jsonl").read_text().splitlines()] + [
-        "pleural line deep sulcus", "thickened pylorus infant", "scaphoid avascular necrosis"]
+        "pleural line deep sulcus",
+        "thickened pylorus infant",
+        "scaphoid avascular necrosis",
+    ]
 
 
 def backend_engine(models, backend=None):
@@ -138,8 +209,13 @@ def backend_engine(models, backend=None):
 
     config = IndexConfig()
     config.colbert.nprobe = 0  # the local ColBERT search exact, as Qdrant's re-scoring of all candidates is here
-    return RadLITESearch(biencoder=models["biencoder"], colbert=models["colbert"], reranker=models["reranker"],
-                         config=config, backend=backend)
+    return RadLITESearch(
+        biencoder=models["biencoder"],
+        colbert=models["colbert"],
+        reranker=models["reranker"],
+        config=config,
+        backend=backend,
+    )
 
 
 def assert_same_top10(a_ids, a_scores, b_ids, b_scores, what):
@@ -156,5 +232,3 @@ def assert_same_top10(a_ids, a_scores, b_ids, b_scores, what):
             local_score = a_scores[where[0]] if len(where) else b_scores[i]  # past the local cut: Qdrant's
             assert abs(local_score - a_scores[i]) <= 1e-6 * max(1.0, abs(float(a_scores[i]))), (what, i, a_ids, b_ids)
     assert sum(a != b for a, b in zip(a_ids[:k].tolist(), b_ids[:k].tolist())) <= 2, what
-
-

@@ -43,15 +43,22 @@ class Backend(ABC):
     # -- life cycle ------------------------------------------------------------------------------
     @classmethod
     @abstractmethod
-    def build(cls, settings: dict[str, Any], index: SearchIndex, texts: Sequence[str], encoding: Encoding | None,
-              progress: bool = False) -> Backend:
+    def build(
+        cls,
+        settings: dict[str, Any],
+        index: SearchIndex,
+        texts: Sequence[str],
+        encoding: Encoding | None,
+        progress: bool = False,
+    ) -> Backend:
         """Hold every passage of `index` (the catalog). `texts[p]` is passage p's encoder input;
         `encoding` turns texts into the model signals' vectors (None when BM25 is the only signal)."""
 
     @classmethod
     @abstractmethod
-    def open(cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, index: SearchIndex,
-             root: str | Path) -> Backend:
+    def open(
+        cls, settings: dict[str, Any], signals: Sequence[str], folder: Path, index: SearchIndex, root: str | Path
+    ) -> Backend:
         """The backend of a saved index generation `folder` whose catalog `index` is loaded.
 
         Raises:
@@ -63,8 +70,14 @@ class Backend(ABC):
         """Write what the backend keeps in the index folder (a new generation folder, written once)."""
 
     @abstractmethod
-    def add(self, index: SearchIndex, first_new: int, texts: Sequence[str], encoding: Encoding | None,
-            progress: bool = False) -> Backend:
+    def add(
+        self,
+        index: SearchIndex,
+        first_new: int,
+        texts: Sequence[str],
+        encoding: Encoding | None,
+        progress: bool = False,
+    ) -> Backend:
         """A backend for `index`, the catalog with passages `first_new` .. P-1 appended; `texts` are
         the new passages' encoder inputs."""
 
@@ -79,8 +92,9 @@ class Backend(ABC):
 
     # -- search ----------------------------------------------------------------------------------
     @abstractmethod
-    def retrieve(self, index: SearchIndex, q: QueryVectors, signal: str, depth: int,
-                 category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def retrieve(
+        self, index: SearchIndex, q: QueryVectors, signal: str, depth: int, category: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The best `depth` passages of one signal: (passage ids int64, raw scores float32), best
         first, ties by passage id. `category` keeps only passages of that category's documents.
 
@@ -130,3 +144,4 @@ class Backend(ABC):
     @classmethod
     def drop_resources(cls, settings: dict[str, Any]) -> None:
         """Delete the store outside the index folder that `settings` names (nothing by default)."""
+        return None

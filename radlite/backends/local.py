@@ -4,7 +4,7 @@ searched in this process. Index format version 1, so older radlite opens these i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,32 +28,38 @@ class LocalBackend(Backend):
     kind = "local"
     format_version = 1
 
-    def __init__(self, bm25: BM25Index | None = None, dense: DenseIndex | None = None,
-                 colbert: ColbertIndex | None = None):
+    def __init__(
+        self, bm25: BM25Index | None = None, dense: DenseIndex | None = None, colbert: ColbertIndex | None = None
+    ):
         self.bm25, self.dense, self.colbert = bm25, dense, colbert
         self.settings = {"kind": "local"}
 
     @property
     def signals(self) -> list[str]:  # type: ignore[override]
-        return [s for s, part in ((BM25, self.bm25), (BIENCODER, self.dense), (COLBERT, self.colbert))
-                if part is not None]
+        return [
+            s for s, part in ((BM25, self.bm25), (BIENCODER, self.dense), (COLBERT, self.colbert)) if part is not None
+        ]
 
     # -- life cycle ------------------------------------------------------------------------------
     @classmethod
     def build(cls, settings, index, texts, encoding, progress=False) -> LocalBackend:
         signals = index.config.signals
         vectors = encode_all(encoding, texts, progress)
-        return cls(bm25=BM25Index.build(texts, index.config.bm25) if BM25 in signals else None,
-                   dense=DenseIndex(vectors[BIENCODER]) if BIENCODER in signals else None,
-                   colbert=ColbertIndex.build(vectors[COLBERT], index.config.colbert) if COLBERT in signals else None)
+        return cls(
+            bm25=BM25Index.build(texts, index.config.bm25) if BM25 in signals else None,
+            dense=DenseIndex(vectors[BIENCODER]) if BIENCODER in signals else None,
+            colbert=ColbertIndex.build(vectors[COLBERT], index.config.colbert) if COLBERT in signals else None,
+        )
 
     @classmethod
     def open(cls, settings, signals, folder: Path, index, root) -> LocalBackend:
         try:
             parts = {s: _PARTS[s].load(folder / s) for s in signals}
         except Exception as exc:  # any unreadable file means the same thing to the user
-            raise IndexFormatError(f"{root}: index files are corrupted or unreadable ({type(exc).__name__}: {exc}); "
-                                   "rebuild it with `radlite index`") from None
+            raise IndexFormatError(
+                f"{root}: index files are corrupted or unreadable ({type(exc).__name__}: {exc}); "
+                "rebuild it with `radlite index`"
+            ) from None
         return cls(parts.get(BM25), parts.get(BIENCODER), parts.get(COLBERT))
 
     def save(self, folder: Path) -> None:
@@ -63,15 +69,20 @@ class LocalBackend(Backend):
 
     def add(self, index, first_new, texts, encoding, progress=False) -> LocalBackend:
         vectors = encode_all(encoding, texts, progress)
-        return LocalBackend(bm25=self._rebuilt_bm25(index),
-                            dense=self.dense.appended(vectors[BIENCODER]) if self.dense is not None else None,
-                            colbert=(self.colbert.appended(vectors[COLBERT], index.config.colbert)
-                                     if self.colbert is not None else None))
+        return LocalBackend(
+            bm25=self._rebuilt_bm25(index),
+            dense=self.dense.appended(vectors[BIENCODER]) if self.dense is not None else None,
+            colbert=(
+                self.colbert.appended(vectors[COLBERT], index.config.colbert) if self.colbert is not None else None
+            ),
+        )
 
     def delete(self, doc_ids, index, keep) -> LocalBackend:
-        return LocalBackend(bm25=self._rebuilt_bm25(index),
-                            dense=self.dense.subset(keep) if self.dense is not None else None,
-                            colbert=self.colbert.subset(keep) if self.colbert is not None else None)
+        return LocalBackend(
+            bm25=self._rebuilt_bm25(index),
+            dense=self.dense.subset(keep) if self.dense is not None else None,
+            colbert=self.colbert.subset(keep) if self.colbert is not None else None,
+        )
 
     def _rebuilt_bm25(self, index: SearchIndex) -> BM25Index | None:
         # BM25's IDF depends on the whole collection, so it is rebuilt (about 3.6 s per 100k passages)

@@ -52,8 +52,14 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def settings_for(url: str | None, path: str | Path | None, collection: str | None = None, shards: int = 1,
-                 replicas: int = 1, bm25_avgdl_tolerance: float = 0.0) -> dict[str, Any]:
+def settings_for(
+    url: str | None,
+    path: str | Path | None,
+    collection: str | None = None,
+    shards: int = 1,
+    replicas: int = 1,
+    bm25_avgdl_tolerance: float = 0.0,
+) -> dict[str, Any]:
     """The manifest's "backend" entry for a Qdrant index (exactly one of url or path).
 
     `bm25_avgdl_tolerance`: BM25's stored weights depend on the average passage length, which
@@ -61,15 +67,24 @@ def settings_for(url: str | None, path: str | Path | None, collection: str | Non
     BM25 stays exactly the local backend's; at archive scale (millions of passages) set e.g. 0.02
     to rewrite only when the average has moved by more than 2% (scores drift by less than that)."""
     if bool(url) == bool(path):
-        raise RadliteError("the Qdrant backend needs exactly one of url (a server or cluster) or "
-                           "path (qdrant-client's embedded local mode)", param="qdrant_url")
+        raise RadliteError(
+            "the Qdrant backend needs exactly one of url (a server or cluster) or "
+            "path (qdrant-client's embedded local mode)",
+            param="qdrant_url",
+        )
     if shards < 1 or replicas < 1:
         raise RadliteError("shards and replicas must be at least 1", param="shards")
     if not 0 <= bm25_avgdl_tolerance < 1:
         raise RadliteError("bm25_avgdl_tolerance must be from 0 to below 1", param="bm25_avgdl_tolerance")
-    return {"kind": "qdrant", "url": url or None, "path": str(Path(path).resolve()) if path else None,
-            "collection": collection or "radlite", "shards": int(shards), "replicas": int(replicas),
-            "bm25_avgdl_tolerance": float(bm25_avgdl_tolerance)}
+    return {
+        "kind": "qdrant",
+        "url": url or None,
+        "path": str(Path(path).resolve()) if path else None,
+        "collection": collection or "radlite",
+        "shards": int(shards),
+        "replicas": int(replicas),
+        "bm25_avgdl_tolerance": float(bm25_avgdl_tolerance),
+    }
 
 
 def client_for(settings: dict[str, Any]) -> "_Guarded":
@@ -81,8 +96,10 @@ def client_for(settings: dict[str, Any]) -> "_Guarded":
             try:
                 from qdrant_client import QdrantClient
             except ImportError:
-                raise RadliteError("the Qdrant backend needs qdrant-client: pip install qdrant-client "
-                                   "(or install radlite with the [qdrant] extra)") from None
+                raise RadliteError(
+                    "the Qdrant backend needs qdrant-client: pip install qdrant-client "
+                    "(or install radlite with the [qdrant] extra)"
+                ) from None
             try:
                 if settings["url"]:
                     raw = QdrantClient(url=settings["url"], api_key=os.environ.get("QDRANT_API_KEY"), timeout=120)
@@ -90,9 +107,15 @@ def client_for(settings: dict[str, Any]) -> "_Guarded":
                 else:
                     raw = QdrantClient(path=settings["path"])
             except Exception as exc:
-                hint = (" (qdrant-client's local mode lets one process open a folder: stop the other process, "
-                        "or use a Qdrant server with --qdrant-url)" if "already accessed" in str(exc) else "")
-                raise BackendError(f"cannot open Qdrant at {where}: {type(exc).__name__}: {_short(exc)}{hint}") from None
+                hint = (
+                    " (qdrant-client's local mode lets one process open a folder: stop the other process, "
+                    "or use a Qdrant server with --qdrant-url)"
+                    if "already accessed" in str(exc)
+                    else ""
+                )
+                raise BackendError(
+                    f"cannot open Qdrant at {where}: {type(exc).__name__}: {_short(exc)}{hint}"
+                ) from None
             _clients[key] = _Guarded(raw, where, local=not settings["url"])
         return _clients[key]
 
@@ -122,7 +145,10 @@ class _Guarded:
             except RadliteError:
                 raise
             except Exception as exc:
-                raise BackendError(f"Qdrant at {self.where} failed ({name}): {type(exc).__name__}: {_short(exc)}") from None
+                raise BackendError(
+                    f"Qdrant at {self.where} failed ({name}): {type(exc).__name__}: {_short(exc)}"
+                ) from None
+
         return call
 
 
@@ -158,8 +184,13 @@ class QdrantBackend(Backend):
     kind = "qdrant"
     format_version = 2
 
-    def __init__(self, settings: dict[str, Any], signals: Sequence[str], counts: TermCounts | None = None,
-                 weights_avgdl: float = 1.0):
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        signals: Sequence[str],
+        counts: TermCounts | None = None,
+        weights_avgdl: float = 1.0,
+    ):
         self.settings = dict(settings)
         self.signals = list(signals)
         self.client = client_for(settings)
@@ -191,12 +222,16 @@ class QdrantBackend(Backend):
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
-    def build(cls, settings: dict[str, Any], index, texts: Sequence[str], encoding, progress: bool = False) -> "QdrantBackend":
+    def build(
+        cls, settings: dict[str, Any], index, texts: Sequence[str], encoding, progress: bool = False
+    ) -> "QdrantBackend":
         """A new collection (named after settings' collection plus a build stamp, so a rebuild never
         touches the collection the live index still uses) holding every passage of `index`."""
         settings = {**settings, "collection": f"{settings['collection']}-{time.time_ns():x}"}
         if "bm25" in index.config.signals and index.config.bm25.method != "lucene":
-            raise RadliteError(f"the Qdrant backend scores BM25 the 'lucene' way; this index asks for {index.config.bm25.method!r}")
+            raise RadliteError(
+                f"the Qdrant backend scores BM25 the 'lucene' way; this index asks for {index.config.bm25.method!r}"
+            )
         counts = TermCounts.of(texts) if "bm25" in index.config.signals else None
         out = cls(settings, index.config.signals, counts, counts.avgdl if counts is not None else 1.0)
         try:
@@ -224,12 +259,21 @@ class QdrantBackend(Backend):
             vectors["biencoder"] = m.VectorParams(size=dims["biencoder"], distance=m.Distance.DOT)
         if "colbert" in self.signals:
             vectors["colbert"] = m.VectorParams(
-                size=dims["colbert"], distance=m.Distance.DOT, datatype=m.Datatype.FLOAT16, on_disk=True,
+                size=dims["colbert"],
+                distance=m.Distance.DOT,
+                datatype=m.Datatype.FLOAT16,
+                on_disk=True,
                 multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
-                hnsw_config=m.HnswConfigDiff(m=0))
+                hnsw_config=m.HnswConfigDiff(m=0),
+            )
         sparse = {"bm25": m.SparseVectorParams()} if "bm25" in self.signals else None  # IDF: in the query
-        self.client.create_collection(self.collection, vectors_config=vectors, sparse_vectors_config=sparse,
-                                      shard_number=self.settings["shards"], replication_factor=self.settings["replicas"])
+        self.client.create_collection(
+            self.collection,
+            vectors_config=vectors,
+            sparse_vectors_config=sparse,
+            shard_number=self.settings["shards"],
+            replication_factor=self.settings["replicas"],
+        )
         import warnings
 
         with warnings.catch_warnings():  # local mode has no payload indexes and says so; filters still work
@@ -244,7 +288,7 @@ class QdrantBackend(Backend):
         firsts = index.first_passages
         for lo in range(0, len(pids), UPSERT_BATCH):
             points = []
-            batch = pids[lo:lo + UPSERT_BATCH]
+            batch = pids[lo : lo + UPSERT_BATCH]
             weights = self._weights(index, batch)
             for j in range(lo, min(lo + UPSERT_BATCH, len(pids))):
                 pid = int(pids[j])
@@ -259,8 +303,14 @@ class QdrantBackend(Backend):
                     terms, w = weights[j - lo]
                     vec["bm25"] = m.SparseVector(indices=terms.tolist(), values=w.tolist())
                 passage = pid - int(firsts[d])
-                payload = {"doc_id": doc.id, "passage": passage, "title": doc.title,
-                           "text": doc.text[start:end], "category": doc.category, "metadata": doc.metadata}
+                payload = {
+                    "doc_id": doc.id,
+                    "passage": passage,
+                    "title": doc.title,
+                    "text": doc.text[start:end],
+                    "category": doc.category,
+                    "metadata": doc.metadata,
+                }
                 points.append(m.PointStruct(id=point_id(doc.id, passage), vector=vec, payload=payload))
             self.client.upsert(self.collection, points=points, wait=True)
 
@@ -281,8 +331,10 @@ class QdrantBackend(Backend):
                 out._upsert(index, pids + first_new, vectors)
                 stored[pids] = True
         if not stored.all():
-            raise BackendError(f"only {int(stored.sum())} of {len(new)} new passages were encoded and stored (a worker "
-                               "failed?); the index was not changed: run the add again")
+            raise BackendError(
+                f"only {int(stored.sum())} of {len(new)} new passages were encoded and stored (a worker "
+                "failed?); the index was not changed: run the add again"
+            )
         if out.counts is not None and out.weights_avgdl != self.weights_avgdl:
             out._rewrite_bm25(index, np.arange(first_new))  # the average length moved: every weight changes
         out._check_count(len(index.passages), "after adding", strict=False)
@@ -303,8 +355,15 @@ class QdrantBackend(Backend):
         from qdrant_client import models as m
 
         for lo in range(0, len(doc_ids), chunk):
-            self.client.delete(self.collection, wait=True, points_selector=m.FilterSelector(filter=m.Filter(
-                must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids[lo:lo + chunk])))])))
+            self.client.delete(
+                self.collection,
+                wait=True,
+                points_selector=m.FilterSelector(
+                    filter=m.Filter(
+                        must=[m.FieldCondition(key="doc_id", match=m.MatchAny(any=list(doc_ids[lo : lo + chunk])))]
+                    )
+                ),
+            )
 
     def _rewrite_bm25(self, index, pids: np.ndarray) -> None:
         """Rewrite the stored BM25 weights of `pids` at this object's average length."""
@@ -312,10 +371,14 @@ class QdrantBackend(Backend):
 
         for lo in range(0, len(pids), UPSERT_BATCH * 4):
             batch = []
-            rows = pids[lo:lo + UPSERT_BATCH * 4]
+            rows = pids[lo : lo + UPSERT_BATCH * 4]
             for pid, (terms, w) in zip(rows.tolist(), self._weights(index, rows)):
-                batch.append(m.PointVectors(id=passage_point(index, pid),
-                                            vector={"bm25": m.SparseVector(indices=terms.tolist(), values=w.tolist())}))
+                batch.append(
+                    m.PointVectors(
+                        id=passage_point(index, pid),
+                        vector={"bm25": m.SparseVector(indices=terms.tolist(), values=w.tolist())},
+                    )
+                )
             self.client.update_vectors(self.collection, points=batch, wait=True)
 
     def drop(self) -> None:
@@ -335,14 +398,18 @@ class QdrantBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> str | None:
-        if not (isinstance(settings.get("collection"), str) and bool(settings.get("url")) != bool(settings.get("path"))):
+        if not (
+            isinstance(settings.get("collection"), str) and bool(settings.get("url")) != bool(settings.get("path"))
+        ):
             return "a Qdrant backend needs a collection and one of url or path"
         return None
 
     @classmethod
     def describe_settings(cls, settings: dict[str, Any]) -> str:
-        return (f"qdrant {settings.get('url') or settings.get('path')} collection {settings.get('collection')} "
-                f"(shards {settings.get('shards')}, replicas {settings.get('replicas')})")
+        return (
+            f"qdrant {settings.get('url') or settings.get('path')} collection {settings.get('collection')} "
+            f"(shards {settings.get('shards')}, replicas {settings.get('replicas')})"
+        )
 
     @classmethod
     def single_process(cls, settings: dict[str, Any]) -> bool:
@@ -373,12 +440,16 @@ class QdrantBackend(Backend):
             if counts is not None and len(counts) != n_passages:
                 raise ValueError(f"BM25 counts of {len(counts)} passages, catalog of {n_passages}")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexFormatError(f"{root}: the Qdrant index's BM25 state is unreadable ({exc}); rebuild the index") from None
+            raise IndexFormatError(
+                f"{root}: the Qdrant index's BM25 state is unreadable ({exc}); rebuild the index"
+            ) from None
         out = cls(settings, signals, counts, avgdl)
         exists = out.client.collection_exists(out.collection)
         if not exists:
-            raise IndexFormatError(f"{root}: its Qdrant collection {out.collection!r} is missing at "
-                                   f"{settings['url'] or settings['path']}; rebuild the index with `radlite index`")
+            raise IndexFormatError(
+                f"{root}: its Qdrant collection {out.collection!r} is missing at "
+                f"{settings['url'] or settings['path']}; rebuild the index with `radlite index`"
+            )
         # an add or delete interrupted between Qdrant and the catalog's save: the index still
         # searches (points of unknown documents are skipped, missing ones score 0), and re-running
         # the same command brings the two back in step (point ids are deterministic)
@@ -389,7 +460,7 @@ class QdrantBackend(Backend):
         n = self.client.count(self.collection, exact=True).count
         if n == expected:
             return
-        message = (f"Qdrant collection {self.collection!r} holds {n} passages but the index has {expected} ({when})")
+        message = f"Qdrant collection {self.collection!r} holds {n} passages but the index has {expected} ({when})"
         if strict:
             raise IndexFormatError(message + "; rebuild the index with `radlite index`")
         # points of an interrupted earlier add, or another writer: searches skip unknown documents
@@ -401,10 +472,17 @@ class QdrantBackend(Backend):
         candidates of the dense and sparse prefetches with MaxSim (every passage if neither exists)."""
         from qdrant_client import models as m
 
-        flt = None if category is None else m.Filter(
-            must=[m.FieldCondition(key="category", match=m.MatchValue(value=category))])
+        flt = (
+            None
+            if category is None
+            else m.Filter(must=[m.FieldCondition(key="category", match=m.MatchValue(value=category))])
+        )
         # a few more than asked, so that of passages tied at the cut the lowest ids are kept
-        kwargs: dict[str, Any] = {"limit": depth + TIE_SLACK, "query_filter": flt, "with_payload": ["doc_id", "passage"]}
+        kwargs: dict[str, Any] = {
+            "limit": depth + TIE_SLACK,
+            "query_filter": flt,
+            "with_payload": ["doc_id", "passage"],
+        }
         if signal == "bm25":
             sparse = self._sparse_query(q)
             if sparse is None:
@@ -427,8 +505,9 @@ class QdrantBackend(Backend):
                 prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
             if not prefetch:
                 logger.info("ColBERT on Qdrant without a bi-encoder or BM25 candidate: scanning every passage")
-            res = self.client.query_points(self.collection, prefetch=prefetch or None, query=q.colbert.tolist(),
-                                           using="colbert", **kwargs)
+            res = self.client.query_points(
+                self.collection, prefetch=prefetch or None, query=q.colbert.tolist(), using="colbert", **kwargs
+            )
         else:
             raise ValueError(f"unknown first-stage signal {signal!r}")
         pids, scores = self._passages(index, res.points)
@@ -449,9 +528,14 @@ class QdrantBackend(Backend):
         else:
             query = getattr(q, signal).tolist()
         ids = [passage_point(index, int(p)) for p in pids]
-        res = self.client.query_points(self.collection, query=query, using=signal, limit=len(ids),
-                                       query_filter=m.Filter(must=[m.HasIdCondition(has_id=ids)]),
-                                       with_payload=["doc_id", "passage"])
+        res = self.client.query_points(
+            self.collection,
+            query=query,
+            using=signal,
+            limit=len(ids),
+            query_filter=m.Filter(must=[m.HasIdCondition(has_id=ids)]),
+            with_payload=["doc_id", "passage"],
+        )
         got, scores = self._passages(index, res.points, order=False)
         where = {int(p): i for i, p in enumerate(pids)}
         for p, s in zip(got.tolist(), scores.tolist()):

@@ -37,8 +37,14 @@ def backend_class(settings: dict[str, Any] | str | None) -> type[Backend]:
     return getattr(importlib.import_module(module), name)
 
 
-def qdrant_settings(url: str | None, path: str | Path | None, collection: str | None = None, shards: int = 1,
-                    replicas: int = 1, bm25_avgdl_tolerance: float = 0.0) -> dict[str, Any]:
+def qdrant_settings(
+    url: str | None,
+    path: str | Path | None,
+    collection: str | None = None,
+    shards: int = 1,
+    replicas: int = 1,
+    bm25_avgdl_tolerance: float = 0.0,
+) -> dict[str, Any]:
     """The manifest's backend entry for a Qdrant index (see radlite.backends.qdrant.settings_for)."""
     from radlite.backends.qdrant import settings_for
 

@@ -58,8 +58,9 @@ class _Shard:
     def __init__(self, index, global_pids: np.ndarray):
         self.index = index  # a SearchIndex of this shard's documents (local backend)
         self.global_pids = global_pids  # shard passage id -> passage id in the whole collection
-        self.bm25 = _ShardBM25([index.encoder_input(p) for p in range(len(index.passages))]) \
-            if BM25 in index.signals else None
+        self.bm25 = (
+            _ShardBM25([index.encoder_input(p) for p in range(len(index.passages))]) if BM25 in index.signals else None
+        )
 
 
 class ShardedBackend(Backend):
@@ -109,7 +110,9 @@ class ShardedBackend(Backend):
         self.whole.save(folder)
 
     def add(self, index, first_new, texts, encoding, progress=False) -> "ShardedBackend":
-        return ShardedBackend(self.whole.add(index, first_new, texts, encoding, progress), index, self.settings["shards"])
+        return ShardedBackend(
+            self.whole.add(index, first_new, texts, encoding, progress), index, self.settings["shards"]
+        )
 
     def delete(self, doc_ids, index, keep) -> "ShardedBackend":
         return ShardedBackend(self.whole.delete(doc_ids, index, keep), index, self.settings["shards"])
@@ -157,7 +160,11 @@ class ShardedBackend(Backend):
             if len(mine) == 0:
                 continue
             local = self.local[pids[mine]]
-            out[mine] = per_shard[s][local] if per_shard is not None else shard.index.backend.score(shard.index, q, signal, local)
+            out[mine] = (
+                per_shard[s][local]
+                if per_shard is not None
+                else shard.index.backend.score(shard.index, q, signal, local)
+            )
         return out
 
     def _bm25_all(self, query: str) -> list[np.ndarray]:
@@ -166,8 +173,11 @@ class ShardedBackend(Backend):
         if self._bm25_last[0] == query:
             return self._bm25_last[1]
         tokens = tokenize(query)
-        words, counts = np.unique(np.array(tokens, dtype=object), return_counts=True) \
-            if tokens else (np.zeros(0, object), np.zeros(0))
+        words, counts = (
+            np.unique(np.array(tokens, dtype=object), return_counts=True)
+            if tokens
+            else (np.zeros(0, object), np.zeros(0))
+        )
         words = [str(w) for w in words]
         stats = [shard.bm25.stats(words) for shard in self.shards]
         n = sum(s[0] for s in stats)

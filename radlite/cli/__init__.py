@@ -10,8 +10,12 @@ import typer
 from radlite.cli import evaluate, index, search, train
 from radlite.cli._common import quiet_libraries, with_optional_values
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="radlite: multi-stage search over radiology knowledge.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="radlite: multi-stage search over radiology knowledge.",
+)
 
 
 @app.callback()

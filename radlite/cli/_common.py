@@ -27,7 +27,9 @@ def quiet_libraries(verbose: bool) -> None:
     """Model libraries print load reports and warnings on every load; keep the CLI readable."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -42,21 +44,25 @@ def quiet_libraries(verbose: bool) -> None:
 
 def command(fn):
     """Run a command, turning radlite's errors into one line on stderr and exit code 2."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except RadliteError as exc:
             err.print(f"[red]error:[/red] {escape(with_flag(exc))}", highlight=False)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         except OSError as exc:  # permissions, full disk, a file where a folder should be
             where = f": {exc.filename}" if exc.filename else ""
             err.print(f"[red]error:[/red] {escape((exc.strerror or str(exc)) + where)}", highlight=False)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("interrupted; the index folder is unchanged (for a Qdrant index, re-run an interrupted "
-                      "add or delete to bring its collection back in step)")
-            raise typer.Exit(130)
+            err.print(
+                "interrupted; the index folder is unchanged (for a Qdrant index, re-run an interrupted "
+                "add or delete to bring its collection back in step)"
+            )
+            raise typer.Exit(130) from None
+
     return wrapper
 
 
@@ -88,8 +94,13 @@ def check_writable(output: Path) -> None:
 
 
 # passage encoding on Ray, the same for `index` and `add`
-RAY_OPTION = typer.Option(None, "--ray", metavar="[ADDRESS]",
-                          help="Encode passages on Ray Data: --ray alone (or --ray local) starts a local Ray instance, --ray ADDRESS joins a cluster.")
+RAY_OPTION = typer.Option(
+    None,
+    "--ray",
+    metavar="[ADDRESS]",
+    help="Encode passages on Ray Data: --ray alone (or --ray local) starts a local Ray instance, --ray ADDRESS "
+    "joins a cluster.",
+)
 RAY_ACTORS_OPTION = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU).")
 
 
@@ -104,15 +115,20 @@ def print_results(query: str, results: list, expected: list[str] | None = None) 
     for r in results:
         s = r["signals"]
 
-        def cell(name, key="raw"):
+        def cell(name, key="raw", s=s):
             if name not in s or s[name][key] is None:
                 return "-"
             rank = s[name]["rank"]
             return f"{s[name][key]:.3f}" + (f" #{rank}" if rank else "")
 
         mark = " ✓" if expected and r["id"] in expected else ""
-        table.add_row(str(r["rank"]), escape(r["id"]) + mark, escape(r["title"] or r["passage"][:60]), f"{r['score']:.3f}",
-                      *(cell(s, "calibrated" if s == CROSSENCODER else "raw") for s in SIGNALS))
+        table.add_row(
+            str(r["rank"]),
+            escape(r["id"]) + mark,
+            escape(r["title"] or r["passage"][:60]),
+            f"{r['score']:.3f}",
+            *(cell(s, "calibrated" if s == CROSSENCODER else "raw") for s in SIGNALS),
+        )
     if not results:
         table.add_row("", "no results", "", "", *([""] * len(SIGNALS)))
     out.print(table)

@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
 @command
 def eval_cmd(
     index: Path = typer.Argument(..., help="Index built from the dataset's corpus."),
-    dataset: str = typer.Option(..., help="'radbench9' or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."),
+    dataset: str = typer.Option(
+        ..., help="'radbench9' or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."
+    ),
     split: str = typer.Option("test"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     report: Optional[Path] = typer.Option(None, help="Folder for report.md, metrics.json and TREC run files."),
@@ -45,7 +47,9 @@ def eval_cmd(
 
         results = harness.run_all(engine, data, top_k=50, candidates=candidates, progress=progress)
     summary = harness.summary(results, data)
-    summary["models"] = {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in engine.models.items()}
+    summary["models"] = {
+        k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in engine.models.items()
+    }
     if report is not None:
         from radlite.eval.report import write_report
 
@@ -74,18 +78,27 @@ def tune_cmd(
     dev = load_dataset(dataset, split)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"searching {split} queries", total=len(dev.queries))
-        best, info, engine = tuning.tune_index(index, dev, candidates, progress=lambda d, t: bar.update(task, completed=d))
+        best, info, engine = tuning.tune_index(
+            index, dev, candidates, progress=lambda d, t: bar.update(task, completed=d)
+        )
     before = engine.index.config.fusion
-    out.print(f"{split}: nDCG@10 {info['dev_ndcg@10_before']:.4f} -> {info['dev_ndcg@10_after']:.4f} "
-              f"({info['settings_tried']} settings tried on the same candidates)", highlight=False)
-    out.print(f"saved: method {best.method}, weights {best.weights}, rrf_k {best.rrf_k}, temperature {best.temperature:.3f}",
-              highlight=False)
+    out.print(
+        f"{split}: nDCG@10 {info['dev_ndcg@10_before']:.4f} -> {info['dev_ndcg@10_after']:.4f} "
+        f"({info['settings_tried']} settings tried on the same candidates)",
+        highlight=False,
+    )
+    out.print(
+        f"saved: method {best.method}, weights {best.weights}, rrf_k {best.rrf_k}, temperature {best.temperature:.3f}",
+        highlight=False,
+    )
     try:
         test = load_dataset(dataset, "test")
     except RadliteError:
         err.print("no test split to report")
         return
     test_tables = tuning.candidate_tables(engine, test, candidates)
-    out.print(f"test: nDCG@10 {tuning.mean_ndcg(test_tables, test.qrels, before):.4f} (before) -> "
-              f"{tuning.mean_ndcg(test_tables, test.qrels, best):.4f} (after); reported only, never fitted",
-              highlight=False)
+    out.print(
+        f"test: nDCG@10 {tuning.mean_ndcg(test_tables, test.qrels, before):.4f} (before) -> "
+        f"{tuning.mean_ndcg(test_tables, test.qrels, best):.4f} (after); reported only, never fitted",
+        highlight=False,
+    )

@@ -12,8 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from radlite.backends.registry import backend_class
-from radlite.cli._common import (RAY_ACTORS_OPTION, RAY_OPTION, check_writable, command, err, no_lock, out,
-                                 parse_signals, print_notes)
+from radlite.cli._common import (
+    RAY_ACTORS_OPTION,
+    RAY_OPTION,
+    check_writable,
+    command,
+    err,
+    no_lock,
+    out,
+    parse_signals,
+    print_notes,
+)
 from radlite.errors import RadliteError
 from radlite.index.store import writer_lock
 from radlite.signals import COLBERT, FIRST_STAGE
@@ -30,7 +39,9 @@ def register(app: typer.Typer) -> None:
 def index_cmd(
     corpus: Path = typer.Argument(..., help="JSONL file, BEIR folder, JSON array, or folder of .txt/.md files."),
     output: Path = typer.Option(..., "--output", "-o", help="Index directory to create or replace (atomically)."),
-    text_field: Optional[str] = typer.Option(None, help="Field holding the text (default: 'text' for JSONL, 'content' for a JSON array)."),
+    text_field: Optional[str] = typer.Option(
+        None, help="Field holding the text (default: 'text' for JSONL, 'content' for a JSON array)."
+    ),
     signals: str = typer.Option(",".join(FIRST_STAGE), help="First-stage indexes to build."),
     biencoder: str = typer.Option("default", help="Bi-encoder: hub id, local folder or 'default'."),
     colbert_model: str = typer.Option("default", help="ColBERT model: hub id, local folder or 'default'."),
@@ -39,12 +50,20 @@ def index_cmd(
     overlap_words: int = typer.Option(32, help="Words shared by consecutive passages."),
     batch_size: int = typer.Option(32, min=1),
     backend: str = typer.Option("local", help="Where the signals live: 'local' (the index folder) or 'qdrant'."),
-    qdrant_url: Optional[str] = typer.Option(None, help="Qdrant server or cluster URL (with --backend qdrant; API key from $QDRANT_API_KEY)."),
-    qdrant_path: Optional[Path] = typer.Option(None, help="Folder for qdrant-client's embedded local mode (with --backend qdrant)."),
+    qdrant_url: Optional[str] = typer.Option(
+        None, help="Qdrant server or cluster URL (with --backend qdrant; API key from $QDRANT_API_KEY)."
+    ),
+    qdrant_path: Optional[Path] = typer.Option(
+        None, help="Folder for qdrant-client's embedded local mode (with --backend qdrant)."
+    ),
     qdrant_collection: str = typer.Option("radlite", help="Collection name prefix (a build stamp is appended)."),
     shards: int = typer.Option(1, min=1, help="Qdrant shards of the collection (applies on a cluster)."),
     replicas: int = typer.Option(1, min=1, help="Qdrant replication factor (applies on a cluster)."),
-    bm25_avgdl_tolerance: float = typer.Option(0.0, help="Qdrant: rewrite BM25 weights on add/delete only when the average passage length moved more than this (0: always, exact)."),
+    bm25_avgdl_tolerance: float = typer.Option(
+        0.0,
+        help="Qdrant: rewrite BM25 weights on add/delete only when the average passage length moved more than this "
+        "(0: always, exact).",
+    ),
     ray: Optional[str] = RAY_OPTION,
     ray_actors: Optional[int] = RAY_ACTORS_OPTION,
 ):
@@ -59,14 +78,27 @@ def index_cmd(
     config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
     if not 0 <= overlap_words < passage_words:
         raise RadliteError("--overlap-words must be smaller than --passage-words")
-    settings = _backend_settings(backend, qdrant_url, qdrant_path, qdrant_collection, shards, replicas, bm25_avgdl_tolerance)
-    err.print(f"indexing {len(docs)} documents from {escape(str(corpus))}"
-              + (f" into Qdrant at {escape(str(qdrant_url or qdrant_path))}" if settings else "")
-              + (f", encoding on Ray ({escape(ray)})" if ray else ""))
+    settings = _backend_settings(
+        backend, qdrant_url, qdrant_path, qdrant_collection, shards, replicas, bm25_avgdl_tolerance
+    )
+    err.print(
+        f"indexing {len(docs)} documents from {escape(str(corpus))}"
+        + (f" into Qdrant at {escape(str(qdrant_url or qdrant_path))}" if settings else "")
+        + (f", encoding on Ray ({escape(ray)})" if ray else "")
+    )
     start = time.perf_counter()
-    engine = RadLITESearch(biencoder=biencoder, colbert=colbert_model, reranker=reranker, signals=chosen,
-                           config=config, batch_size=batch_size, show_progress=True, backend=settings, ray=ray,
-                           ray_actors=ray_actors)
+    engine = RadLITESearch(
+        biencoder=biencoder,
+        colbert=colbert_model,
+        reranker=reranker,
+        signals=chosen,
+        config=config,
+        batch_size=batch_size,
+        show_progress=True,
+        backend=settings,
+        ray=ray,
+        ray_actors=ray_actors,
+    )
     engine.index_corpus(docs)
     try:
         with writer_lock(output):
@@ -75,9 +107,11 @@ def index_cmd(
         engine.index.drop_store_unless_live(output)  # the new collection, unless the new catalog did go live
         raise
     idx = engine.index
-    err.print(f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
-              f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s"
-              + (f" ({idx.backend.describe()})" if idx.backend.describe() else ""))
+    err.print(
+        f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
+        f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s"
+        + (f" ({idx.backend.describe()})" if idx.backend.describe() else "")
+    )
     print_notes(engine)
 
 
@@ -151,8 +185,12 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
         ("format", f"{manifest['format']} v{manifest['format_version']} (radlite {manifest['radlite_version']})"),
         ("created / updated", f"{manifest['created']} / {manifest['updated']}"),
         ("documents / passages", f"{c['documents']} / {c['passages']}"),
-        ("ColBERT token vectors", (f"in the {b['kind']} backend" if c.get("colbert_tokens") is None
-                                   else str(c["colbert_tokens"])) if COLBERT in manifest["signals"] else "-"),
+        (
+            "ColBERT token vectors",
+            (f"in the {b['kind']} backend" if c.get("colbert_tokens") is None else str(c["colbert_tokens"]))
+            if COLBERT in manifest["signals"]
+            else "-",
+        ),
         ("signals", ", ".join(manifest["signals"])),
     ]
     rows.append(("backend", backend_class(b).describe_settings(b)))

@@ -32,7 +32,9 @@ def search_cmd(
     k: int = typer.Option(10, "-k", "--top-k", help="Results to return."),
     candidates: int = typer.Option(50, help="Documents passed to the cross-encoder."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
-    signals: Optional[str] = typer.Option(None, help="Signals to use, e.g. 'bm25' or 'bm25,biencoder,colbert,crossencoder'."),
+    signals: Optional[str] = typer.Option(
+        None, help="Signals to use, e.g. 'bm25' or 'bm25,biencoder,colbert,crossencoder'."
+    ),
     method: Optional[str] = typer.Option(None, help="Fusion: 'weighted' (default) or 'rrf'."),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder."),
     category: Optional[str] = typer.Option(None, help="Only documents of this category."),
@@ -44,10 +46,12 @@ def search_cmd(
     """Search an index and show each result with every signal's score."""
     from radlite.search.engine import RadLITESearch
 
-    engine = RadLITESearch.load(index, biencoder=biencoder, colbert=colbert_model, reranker=reranker,
-                                use_reranker=not no_rerank, exact=exact)
-    results = engine.search(query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method,
-                            category=category)
+    engine = RadLITESearch.load(
+        index, biencoder=biencoder, colbert=colbert_model, reranker=reranker, use_reranker=not no_rerank, exact=exact
+    )
+    results = engine.search(
+        query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method, category=category
+    )
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
     else:
@@ -62,7 +66,9 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, min=1, max=65535),
     workers: int = typer.Option(1, min=1, help="Worker processes, each with its own models and index."),
-    allow_writes: bool = typer.Option(False, "--allow-writes", help="Enable POST /documents and DELETE /documents/{id}."),
+    allow_writes: bool = typer.Option(
+        False, "--allow-writes", help="Enable POST /documents and DELETE /documents/{id}."
+    ),
     max_query_chars: int = typer.Option(2000, min=1, help="Longest query accepted (characters)."),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
 ):
@@ -75,15 +81,27 @@ def serve_cmd(
     manifest = read_manifest(index)  # a clear error now rather than in every worker
     backend = manifest.get("backend") or {"kind": "local"}
     if workers > 1 and backend_class(backend).single_process(backend):
-        raise RadliteError(f"this index's store ({backend_class(backend).describe_settings(backend)}) is opened by one "
-                           "process at a time: serve it with --workers 1 (or build it on a Qdrant server, --qdrant-url)")
-    config = ServeConfig(index_dir=str(index.resolve()), allow_writes=allow_writes, max_query_chars=max_query_chars,
-                         exact=exact)
+        raise RadliteError(
+            f"this index's store ({backend_class(backend).describe_settings(backend)}) is opened by one "
+            "process at a time: serve it with --workers 1 (or build it on a Qdrant server, --qdrant-url)"
+        )
+    config = ServeConfig(
+        index_dir=str(index.resolve()), allow_writes=allow_writes, max_query_chars=max_query_chars, exact=exact
+    )
     os.environ[ENV] = config.to_env()
-    err.print(f"radlite: serving {escape(str(index))} on http://{host}:{port}/ ({workers} worker(s), "
-              f"writes {'allowed' if allow_writes else 'disabled'}); loading models...")
-    uvicorn.run("radlite.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_graceful_shutdown=5)
+    err.print(
+        f"radlite: serving {escape(str(index))} on http://{host}:{port}/ ({workers} worker(s), "
+        f"writes {'allowed' if allow_writes else 'disabled'}); loading models..."
+    )
+    uvicorn.run(
+        "radlite.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @command
@@ -102,7 +120,9 @@ def rerank_es_cmd(
     user: Optional[str] = typer.Option(None, envvar="RADLITE_ES_USER"),
     password: Optional[str] = typer.Option(None, envvar="RADLITE_ES_PASSWORD"),
     as_json: bool = typer.Option(False, "--json", help="Print the reranked hits as JSON."),
-    exact: bool = typer.Option(False, "--exact", help="Exact PyTorch cross-encoder instead of the int8 ONNX fast path."),
+    exact: bool = typer.Option(
+        False, "--exact", help="Exact PyTorch cross-encoder instead of the int8 ONNX fast path."
+    ),
 ):
     """BM25 query on an Elasticsearch/OpenSearch index, reranked by the cross-encoder."""
     from radlite.integrations.elastic import search_and_rerank
@@ -113,9 +133,22 @@ def rerank_es_cmd(
         raise RadliteError(f"--weights must be two numbers like 0.3,0.7, got {weights!r}") from None
     if len(w) != 2:
         raise RadliteError(f"--weights must be two numbers like 0.3,0.7, got {weights!r}")
-    res = search_and_rerank(url, index, query, engine=engine, size=size, text_field=text_field, api_key=api_key,
-                            user=user, password=password, title_field=title_field, weights=w, reranker=reranker,
-                            top_k=k, exact=exact)
+    res = search_and_rerank(
+        url,
+        index,
+        query,
+        engine=engine,
+        size=size,
+        text_field=text_field,
+        api_key=api_key,
+        user=user,
+        password=password,
+        title_field=title_field,
+        weights=w,
+        reranker=reranker,
+        top_k=k,
+        exact=exact,
+    )
     if as_json:
         out.print_json(json.dumps(res, ensure_ascii=False, default=str))
         return
@@ -126,15 +159,22 @@ def rerank_es_cmd(
 
     for i, h in enumerate(res["hits"], 1):
         text = str(_field(h, text_field) or "")
-        table.add_row(str(i), escape(str(h.get("_id"))), f"{h['combined_score']:.3f}",
-                      "-" if h.get("_score") is None else f"{h['_score']:.3f}", f"{h['rerank_score']:.3f}",
-                      escape(text[:160] + ("..." if len(text) > 160 else "")))
+        table.add_row(
+            str(i),
+            escape(str(h.get("_id"))),
+            f"{h['combined_score']:.3f}",
+            "-" if h.get("_score") is None else f"{h['_score']:.3f}",
+            f"{h['rerank_score']:.3f}",
+            escape(text[:160] + ("..." if len(text) > 160 else "")),
+        )
     out.print(table)
 
 
 @command
 def demo_cmd(
-    output: Path = typer.Option(None, "--output", "-o", help="Where to keep the demo index (default: a folder under $RADLITE_HOME)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Where to keep the demo index (default: a folder under $RADLITE_HOME)."
+    ),
     k: int = typer.Option(3, "-k"),
 ):
     """Index the bundled radiology sample with the default models and run example queries."""
@@ -144,7 +184,9 @@ def demo_cmd(
 
     sample = resources.files("radlite") / "data" / "sample"
     docs = load_corpus(Path(str(sample / "radiology_sample.jsonl")))
-    queries = [json.loads(line) for line in Path(str(sample / "queries.jsonl")).read_text().splitlines() if line.strip()]
+    queries = [
+        json.loads(line) for line in Path(str(sample / "queries.jsonl")).read_text().splitlines() if line.strip()
+    ]
     output = output or radlite_home() / "demo-index"
     err.print(f"indexing the bundled sample: {len(docs)} radiology teaching documents, nine subspecialties")
     start = time.perf_counter()
@@ -158,5 +200,5 @@ def demo_cmd(
         print_results(q["text"], results, expected=q["relevant"])
         err.print(timings(engine.last_timings) + "\n")
     out.print(f"expected document ranked first for {hits} of {min(6, len(queries))} example queries")
-    out.print(f"try: radlite search {escape(str(output))} \"your question\"", highlight=False)
+    out.print(f'try: radlite search {escape(str(output))} "your question"', highlight=False)
     print_notes(engine)

@@ -120,6 +120,7 @@ def _fill_categories(queries: list[Query], corpus: list[Document], qrels, mappin
 
 # -- radbench9 -------------------------------------------------------------------------------
 
+
 def radbench9_parts() -> Path:
     return Path(str(resources.files("radlite") / "data" / "radbench9" / "parts"))
 

@@ -17,8 +17,14 @@ METRIC_NAMES = ("mrr@10", "ndcg@10", "recall@1", "recall@5", "recall@10", "recal
 def _measures():
     from ir_measures import RR, R, nDCG
 
-    return {"mrr@10": RR @ 10, "ndcg@10": nDCG @ 10, "recall@1": R @ 1, "recall@5": R @ 5,
-            "recall@10": R @ 10, "recall@50": R @ 50}
+    return {
+        "mrr@10": RR @ 10,
+        "ndcg@10": nDCG @ 10,
+        "recall@1": R @ 1,
+        "recall@5": R @ 5,
+        "recall@10": R @ 10,
+        "recall@50": R @ 50,
+    }
 
 
 def judged_queries(qrels: Mapping[str, Mapping[str, int]]) -> list[str]:
@@ -26,8 +32,11 @@ def judged_queries(qrels: Mapping[str, Mapping[str, int]]) -> list[str]:
     return sorted(q for q, docs in qrels.items() if any(g >= 1 for g in docs.values()))
 
 
-def per_query(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]],
-              metrics: Iterable[str] = METRIC_NAMES) -> dict[str, dict[str, float]]:
+def per_query(
+    run: Mapping[str, Mapping[str, float]],
+    qrels: Mapping[str, Mapping[str, int]],
+    metrics: Iterable[str] = METRIC_NAMES,
+) -> dict[str, dict[str, float]]:
     """metric -> query id -> value, for every judged query (0 where the run found nothing)."""
     import ir_measures
 
@@ -46,8 +55,9 @@ def per_query(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mappin
     return out
 
 
-def found_rate(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]],
-               qids: Iterable[str], k: int = 10) -> float:
+def found_rate(
+    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]], qids: Iterable[str], k: int = 10
+) -> float:
     """Share of the given queries with a relevant document in the top k (e.g. rare conditions)."""
     qids = list(qids)
     if not qids:
@@ -59,7 +69,9 @@ def found_rate(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mappi
     return hits / len(qids)
 
 
-def bootstrap_ci(values: Iterable[float], n: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: Iterable[float], n: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean and percentile-bootstrap (1 - alpha) interval over queries."""
     v = np.asarray(list(values), dtype=np.float64)
     if len(v) == 0:
@@ -81,7 +93,9 @@ def paired_permutation_test(a: Mapping[str, float], b: Mapping[str, float], n: i
     return float((np.sum(null >= abs(d.mean()) - 1e-12) + 1) / (n + 1))
 
 
-def grouped(values: Mapping[str, float], groups: Mapping[str, str | None], **ci) -> dict[str, tuple[float, float, float, int]]:
+def grouped(
+    values: Mapping[str, float], groups: Mapping[str, str | None], **ci
+) -> dict[str, tuple[float, float, float, int]]:
     """Group -> (mean, low, high, number of queries), for queries whose group is known."""
     buckets: dict[str, list[float]] = {}
     for q, v in values.items():

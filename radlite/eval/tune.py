@@ -35,18 +35,24 @@ class Table:
     ranks: dict[str, np.ndarray]
 
 
-def candidate_tables(engine, dataset: Dataset, candidates: int = 50,
-                     progress: Callable[[int, int], None] | None = None) -> list[Table]:
+def candidate_tables(
+    engine, dataset: Dataset, candidates: int = 50, progress: Callable[[int, int], None] | None = None
+) -> list[Table]:
     if "crossencoder" not in engine.models:
         raise QueryError("tuning needs a reranker: the index has none and none was given")
     tables = []
     for i, q in enumerate(dataset.queries):
-        hits = engine.search(q.text, top_k=candidates, candidates=candidates,
-                             weights=engine.index.config.fusion.weights)
+        hits = engine.search(
+            q.text, top_k=candidates, candidates=candidates, weights=engine.index.config.fusion.weights
+        )
         signals = list(hits[0]["signals"]) if hits else []
         raw = {s: np.array([h["signals"][s]["raw"] for h in hits], dtype=np.float64) for s in signals}
-        ranks = {s: np.array([np.nan if h["signals"][s]["rank"] is None else h["signals"][s]["rank"] for h in hits],
-                             dtype=np.float64) for s in signals}
+        ranks = {
+            s: np.array(
+                [np.nan if h["signals"][s]["rank"] is None else h["signals"][s]["rank"] for h in hits], dtype=np.float64
+            )
+            for s in signals
+        }
         tables.append(Table(q.id, [h["id"] for h in hits], raw, ranks))
         if progress:
             progress(i + 1, len(dataset.queries))
@@ -73,8 +79,10 @@ def mean_ndcg(tables: list[Table], qrels, cfg: FusionConfig) -> float:
 
 def fit_temperature(tables: list[Table], qrels) -> float:
     logits = np.concatenate([t.raw["crossencoder"] for t in tables if "crossencoder" in t.raw] or [np.zeros(0)])
-    labels = np.concatenate([[qrels.get(t.qid, {}).get(d, 0) >= 1 for d in t.docs] for t in tables if "crossencoder" in t.raw]
-                            or [np.zeros(0)]).astype(np.float64)
+    labels = np.concatenate(
+        [[qrels.get(t.qid, {}).get(d, 0) >= 1 for d in t.docs] for t in tables if "crossencoder" in t.raw]
+        or [np.zeros(0)]
+    ).astype(np.float64)
     if len(logits) == 0 or labels.min() == labels.max():
         return FusionConfig().temperature
 
@@ -97,8 +105,12 @@ def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> 
     for combo in itertools.product(range(n + 1), repeat=len(signals)):
         if sum(combo) != n:
             continue
-        cfg = FusionConfig(method="weighted", weights={s: c * step for s, c in zip(signals, combo)},
-                           temperature=temperature, rrf_k=start.rrf_k)
+        cfg = FusionConfig(
+            method="weighted",
+            weights={s: c * step for s, c in zip(signals, combo)},
+            temperature=temperature,
+            rrf_k=start.rrf_k,
+        )
         score = mean_ndcg(tables, qrels, cfg)
         tried += 1
         if score > best + 1e-12:
@@ -113,12 +125,17 @@ def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> 
     for s in SIGNALS:
         best_cfg.weights.setdefault(s, 0.0)
     before = mean_ndcg(tables, qrels, start)
-    return best_cfg, {"dev_ndcg@10_before": before, "dev_ndcg@10_after": best, "settings_tried": tried,
-                      "temperature": temperature}
+    return best_cfg, {
+        "dev_ndcg@10_before": before,
+        "dev_ndcg@10_after": best,
+        "settings_tried": tried,
+        "temperature": temperature,
+    }
 
 
-def tune_index(index_dir: str | Path, dev: Dataset, candidates: int = 50,
-               progress: Callable[[int, int], None] | None = None) -> tuple[FusionConfig, dict[str, Any], Any]:
+def tune_index(
+    index_dir: str | Path, dev: Dataset, candidates: int = 50, progress: Callable[[int, int], None] | None = None
+) -> tuple[FusionConfig, dict[str, Any], Any]:
     """Fit the fusion of the index at `index_dir` on `dev` (never a test split) and save it there as a
     new generation, under the index's writer lock. Returns (the fitted FusionConfig, the fit's
     summary, the engine that searched `dev`, with the fusion it had before).

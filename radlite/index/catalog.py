@@ -97,8 +97,15 @@ class SearchIndex:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def build(cls, documents: Sequence[Document], config: IndexConfig, encoders: dict[str, PassageEncoder] | Encoding,
-              models: dict[str, dict], progress: bool = False, backend: dict[str, Any] | None = None) -> SearchIndex:
+    def build(
+        cls,
+        documents: Sequence[Document],
+        config: IndexConfig,
+        encoders: dict[str, PassageEncoder] | Encoding,
+        models: dict[str, dict],
+        progress: bool = False,
+        backend: dict[str, Any] | None = None,
+    ) -> SearchIndex:
         """Index `documents`. `encoders` is a dict of passage encoders (run here) or an Encoding
         (radlite.encoding: e.g. RayEncoding); `backend` is the manifest's backend entry for where the
         signals go (None: the index folder; radlite.backends.qdrant.settings_for(...): Qdrant).
@@ -113,12 +120,14 @@ class SearchIndex:
         index = cls(config=config, models=models, documents=documents, passages=passages)
         texts = [index.encoder_input(p) for p in range(len(passages))]
         settings = backend or {"kind": "local"}
-        index.backend = backend_class(settings).build(settings, index, texts, _encoding(encoders, config.signals),
-                                                      progress=progress)
+        index.backend = backend_class(settings).build(
+            settings, index, texts, _encoding(encoders, config.signals), progress=progress
+        )
         return index
 
-    def with_documents(self, new_docs: Sequence[Document], encoders: dict[str, PassageEncoder] | Encoding,
-                       progress: bool = False) -> SearchIndex:
+    def with_documents(
+        self, new_docs: Sequence[Document], encoders: dict[str, PassageEncoder] | Encoding, progress: bool = False
+    ) -> SearchIndex:
         """A new index with `new_docs` appended; only the new passages are encoded.
 
         Raises:
@@ -127,16 +136,18 @@ class SearchIndex:
         """
         clash = [d.id for d in new_docs if d.id in self.positions]
         if clash:
-            raise DocumentConflict(f"document id already in the index: {clash[0]!r} ({len(clash)} in all); "
-                                   "delete it first")
+            raise DocumentConflict(
+                f"document id already in the index: {clash[0]!r} ({len(clash)} in all); delete it first"
+            )
         docs = self.documents + list(new_docs)
         added = _passages_array(new_docs, self.config, first_doc=len(self.documents))
         if len(added) == 0:
             raise CorpusError("no documents with text to add")
         out = SearchIndex(self.config, self.models, docs, np.concatenate([self.passages, added]), created=self.created)
         new_texts = [_input(docs[d], s, e, self.config) for d, s, e in added]
-        out.backend = self.backend.add(out, len(self.passages), new_texts, _encoding(encoders, self.signals),
-                                       progress=progress)
+        out.backend = self.backend.add(
+            out, len(self.passages), new_texts, _encoding(encoders, self.signals), progress=progress
+        )
         return out
 
     def without_documents(self, ids: Sequence[str]) -> SearchIndex:
@@ -149,8 +160,9 @@ class SearchIndex:
         position = self.positions
         missing = [i for i in ids if i not in position]
         if missing:
-            raise UnknownDocument(f"document id not in the index: {missing[0]!r} ({len(missing)} in all); "
-                                  "nothing was deleted")
+            raise UnknownDocument(
+                f"document id not in the index: {missing[0]!r} ({len(missing)} in all); nothing was deleted"
+            )
         drop = np.array(sorted({position[i] for i in ids}), dtype=np.int64)
         keep_docs = np.setdiff1d(np.arange(len(self.documents)), drop)
         if len(keep_docs) == 0:
@@ -160,8 +172,9 @@ class SearchIndex:
         renumber[keep_docs] = np.arange(len(keep_docs))
         passages = self.passages[keep_pids].copy()
         passages[:, 0] = renumber[passages[:, 0]]
-        out = SearchIndex(self.config, self.models, [self.documents[i] for i in keep_docs], passages,
-                          created=self.created)
+        out = SearchIndex(
+            self.config, self.models, [self.documents[i] for i in keep_docs], passages, created=self.created
+        )
         out.backend = self.backend.delete(sorted({self.documents[i].id for i in drop.tolist()}), out, keep_pids)
         return out
 
@@ -189,6 +202,7 @@ class SearchIndex:
 
     def save(self, root: str | Path) -> Path:
         """Write a new generation of the index at `root` atomically; returns its folder."""
+
         def write(folder: Path) -> None:
             folder.mkdir(parents=True)
             with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
@@ -214,7 +228,11 @@ class SearchIndex:
             live = read_manifest(root).get("backend") or {"kind": "local"}
         except RadliteError:
             live = None
-        if live is None or live.get("kind") != settings["kind"] or self.backend.resource(live) != self.backend.resource(settings):
+        if (
+            live is None
+            or live.get("kind") != settings["kind"]
+            or self.backend.resource(live) != self.backend.resource(settings)
+        ):
             self.backend.drop()
 
     @classmethod
@@ -234,10 +252,17 @@ class SearchIndex:
             if passages.ndim != 2 or passages.shape[1] != 3:
                 raise ValueError(f"passages.npy has shape {passages.shape}")
         except Exception as exc:  # any unreadable file means the same thing to the user
-            raise IndexFormatError(f"{root}: index files are corrupted or unreadable ({type(exc).__name__}: {exc}); "
-                                   "rebuild it with `radlite index`") from None
-        index = cls(IndexConfig.from_json(manifest["config"]), manifest["models"], documents, passages,
-                    created=manifest.get("created", ""))
+            raise IndexFormatError(
+                f"{root}: index files are corrupted or unreadable ({type(exc).__name__}: {exc}); "
+                "rebuild it with `radlite index`"
+            ) from None
+        index = cls(
+            IndexConfig.from_json(manifest["config"]),
+            manifest["models"],
+            documents,
+            passages,
+            created=manifest.get("created", ""),
+        )
         index.backend = backend_class(settings).open(settings, manifest["signals"], folder, index, root)
         index._check_counts(manifest, root)
         return index
@@ -248,8 +273,10 @@ class SearchIndex:
         expected = {k: (n_docs if k == "documents" else n_pass) for k in sizes}
         bad = {k: v for k, v in sizes.items() if v != expected[k]}
         if bad or (len(self.passages) and self.passages[:, 0].max() >= len(self.documents)):
-            raise IndexFormatError(f"{root}: index files disagree with the manifest ({bad or 'passage table'}); "
-                                   "rebuild it with `radlite index`")
+            raise IndexFormatError(
+                f"{root}: index files disagree with the manifest ({bad or 'passage table'}); "
+                "rebuild it with `radlite index`"
+            )
 
 
 def _encoding(encoders, signals: Sequence[str]) -> Encoding | None:

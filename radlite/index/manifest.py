@@ -11,8 +11,8 @@ from typing import Any
 import radlite
 from radlite.backends.registry import backend_class, kinds
 from radlite.config import IndexConfig
-from radlite.index.store import MANIFEST, live_generation
 from radlite.errors import IndexFormatError
+from radlite.index.store import MANIFEST, live_generation
 from radlite.signals import CROSSENCODER, FIRST_STAGE, REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def drop_unreferenced(before: dict[str, dict | None], after: dict[str, dict | No
     """Drop the outside stores (Qdrant collections) that only generations removed by a save named:
     a rebuild's old collection goes when the generation after it is written (the next write), not
     while readers may still be on it. Nothing is dropped if a remaining generation cannot be read."""
+
     def key(b):
         if not b or b.get("kind") not in kinds():
             return None
@@ -117,8 +118,11 @@ def drop_unreferenced(before: dict[str, dict | None], after: dict[str, dict | No
         if gen in after:
             continue
         if backend is None:
-            logger.warning("removed generation %s had an unreadable manifest: a Qdrant collection it named, if "
-                           "any, was not dropped", gen)
+            logger.warning(
+                "removed generation %s had an unreadable manifest: a Qdrant collection it named, if "
+                "any, was not dropped",
+                gen,
+            )
         elif key(backend) is not None and key(backend) not in kept:
             try:
                 backend_class(backend).drop_resources(backend)

@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from radlite.search import fusion
 from radlite.errors import QueryError, RadliteError
+from radlite.search import fusion
 
 DEFAULT_WEIGHTS = (0.3, 0.7)  # (search engine's _score, calibrated rerank score), as in the seed card
 DEFAULT_TEMPERATURE = 1.5  # the published calibration: cross-encoder logits / 1.5
@@ -27,10 +27,17 @@ _rerankers: dict[tuple[str, bool], Any] = {}
 _lock = threading.Lock()
 
 
-def rerank_hits(query: str, hits: Sequence[Mapping[str, Any]], text_field: str = "content",
-                reranker: Any = "default", weights: tuple[float, float] = DEFAULT_WEIGHTS,
-                temperature: float = DEFAULT_TEMPERATURE, title_field: str | None = None,
-                top_k: int | None = None, exact: bool = False) -> list[dict[str, Any]]:
+def rerank_hits(
+    query: str,
+    hits: Sequence[Mapping[str, Any]],
+    text_field: str = "content",
+    reranker: Any = "default",
+    weights: tuple[float, float] = DEFAULT_WEIGHTS,
+    temperature: float = DEFAULT_TEMPERATURE,
+    title_field: str | None = None,
+    top_k: int | None = None,
+    exact: bool = False,
+) -> list[dict[str, Any]]:
     """`hits`: the `hits.hits` list of a search response. `text_field` may be dotted
     ("body.text") and is read from `_source`, else from `fields` (stored / docvalue fields).
     `reranker`: a model name or folder ("default": radlite's) or a CrossEncoderReranker."""
@@ -56,15 +63,31 @@ def rerank_hits(query: str, hits: Sequence[Mapping[str, Any]], text_field: str =
     out = []
     for i in order[: top_k or len(hits)]:
         hit = copy.deepcopy(dict(hits[i]))
-        hit.update({"rerank_logit": float(logits[i]), "rerank_score": float(calibrated[i]),
-                    "search_score_normalized": float(normalised[i]), "combined_score": float(combined[i])})
+        hit.update(
+            {
+                "rerank_logit": float(logits[i]),
+                "rerank_score": float(calibrated[i]),
+                "search_score_normalized": float(normalised[i]),
+                "combined_score": float(combined[i]),
+            }
+        )
         out.append(hit)
     return out
 
 
-def search_and_rerank(url: str, index: str, query: str, engine: str = "elasticsearch", size: int = 50,
-                      text_field: str = "content", api_key: str | None = None, user: str | None = None,
-                      password: str | None = None, verify_certs: bool = True, **rerank) -> dict[str, Any]:
+def search_and_rerank(
+    url: str,
+    index: str,
+    query: str,
+    engine: str = "elasticsearch",
+    size: int = 50,
+    text_field: str = "content",
+    api_key: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    verify_certs: bool = True,
+    **rerank,
+) -> dict[str, Any]:
     """Run a BM25 `match` query on `text_field` with the official client, then `rerank_hits`."""
     body = {"query": {"match": {text_field: query}}, "size": size}
     if engine == "elasticsearch":
@@ -90,15 +113,21 @@ def search_and_rerank(url: str, index: str, query: str, engine: str = "elasticse
     except Exception as exc:  # connection refused, auth, missing index: say which, without a traceback
         raise RadliteError(f"{engine} search on {url} index {index!r} failed: {type(exc).__name__}: {exc}") from None
     hits = response.get("hits", {}).get("hits", [])
-    return {"query": query, "took_ms": response.get("took"), "total": response.get("hits", {}).get("total"),
-            "hits": rerank_hits(query, hits, text_field=text_field, **rerank)}
+    return {
+        "query": query,
+        "took_ms": response.get("took"),
+        "total": response.get("hits", {}).get("total"),
+        "hits": rerank_hits(query, hits, text_field=text_field, **rerank),
+    }
 
 
 def _hit_text(hit: Mapping[str, Any], field: str, title_field: str | None) -> str:
     text = _field(hit, field)
     if not isinstance(text, str) or not text.strip():
-        raise RadliteError(f"hit {hit.get('_id', '?')!r} has no text in field {field!r} (looked in _source and "
-                           f"fields); pass text_field= the field that holds the document text")
+        raise RadliteError(
+            f"hit {hit.get('_id', '?')!r} has no text in field {field!r} (looked in _source and "
+            f"fields); pass text_field= the field that holds the document text"
+        )
     title = _field(hit, title_field) if title_field else None
     return f"{title}. {text}" if isinstance(title, str) and title.strip() else text
 

@@ -95,8 +95,9 @@ class BiEncoder:
     With `fast=True` queries are encoded by an ONNX Runtime export of the same model (same
     tokenisation, same vector to float precision); passages always by the library."""
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False,
-                 sha256: str | None = None):
+    def __init__(
+        self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False, sha256: str | None = None
+    ):
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(path), device=device or "cpu")
@@ -109,8 +110,13 @@ class BiEncoder:
 
     @_locked
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        out = self.model.encode_document(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=progress)
+        out = self.model.encode_document(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
 
     @_locked
@@ -131,8 +137,9 @@ class ColbertEncoder:
 
     max_query_tokens = 256
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False,
-                 sha256: str | None = None):
+    def __init__(
+        self, path: Path, device: str | None = None, batch_size: int = 32, fast: bool = False, sha256: str | None = None
+    ):
         from pylate import models
 
         self.model = models.ColBERT(model_name_or_path=str(path), device=device or "cpu")
@@ -159,7 +166,6 @@ class ColbertEncoder:
         out = self.model.encode([text], is_query=True, show_progress_bar=False)
         return np.asarray(out[0], dtype=np.float32)
 
-
     @_locked
     def align(self, query: str, text: str, query_vectors: np.ndarray | None = None) -> dict:
         """The MaxSim alignment of `query` on `text`: for each query token, the document token it
@@ -177,8 +183,12 @@ class ColbertEncoder:
         d_vecs = np.asarray(d["token_embeddings"], dtype=np.float32)
         d_ids = np.asarray(d["input_ids"]).tolist()
         keep = np.asarray(d["masks"], dtype=bool)
-        plain = m.tokenizer(text, return_offsets_mapping=True, truncation=True,
-                            max_length=len(d_ids) - (1 if m.document_prefix_id is not None else 0))
+        plain = m.tokenizer(
+            text,
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=len(d_ids) - (1 if m.document_prefix_id is not None else 0),
+        )
         shift = 1 if m.document_prefix_id is not None else 0  # PyLate puts [D] after [CLS]
         offsets = [None] * len(d_ids)
         for i, (a, b) in enumerate(plain["offset_mapping"]):
@@ -193,13 +203,24 @@ class ColbertEncoder:
         matches = []
         for i, j in enumerate(best.tolist()):
             span = offsets[j]
-            matches.append({"query_token": q_tokens[i] if i < len(q_tokens) else "[MASK]",
-                            "doc_token": d_tokens[j], "doc_token_index": j,
-                            "start": span[0] if span else None, "end": span[1] if span else None,
-                            "similarity": float(sims[i, j])})
-        return {"score": float(sum(x["similarity"] for x in matches)), "matches": matches,
-                "doc_tokens": [{"token": d_tokens[j], "start": o[0] if o else None, "end": o[1] if o else None}
-                               for j, o in enumerate(offsets)]}
+            matches.append(
+                {
+                    "query_token": q_tokens[i] if i < len(q_tokens) else "[MASK]",
+                    "doc_token": d_tokens[j],
+                    "doc_token_index": j,
+                    "start": span[0] if span else None,
+                    "end": span[1] if span else None,
+                    "similarity": float(sims[i, j]),
+                }
+            )
+        return {
+            "score": float(sum(x["similarity"] for x in matches)),
+            "matches": matches,
+            "doc_tokens": [
+                {"token": d_tokens[j], "start": o[0] if o else None, "end": o[1] if o else None}
+                for j, o in enumerate(offsets)
+            ],
+        }
 
 
 def _marker(path: Path) -> dict:
@@ -234,8 +255,15 @@ class CrossEncoderReranker:
     one is used and a warning says why.
     """
 
-    def __init__(self, path: Path, device: str | None = None, batch_size: int = 32, max_length: int | None = None,
-                 fast: bool = False, sha256: str | None = None):
+    def __init__(
+        self,
+        path: Path,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        fast: bool = False,
+        sha256: str | None = None,
+    ):
         from transformers import AutoConfig
 
         from radlite.errors import ModelError
@@ -252,6 +280,7 @@ class CrossEncoderReranker:
         self._cache: dict[tuple[str, str], float] = {}
         self.model = self.fast = None
         if fast and (device or "cpu") == "cpu" and sha256:
+
             def build():
                 from radlite.models.onnx import OnnxCrossEncoder
 
@@ -271,8 +300,9 @@ class CrossEncoderReranker:
             return self.fast.predict(pairs)
         import torch
 
-        out = self.model.predict(list(pairs), batch_size=self.batch_size, activation_fn=torch.nn.Identity(),
-                                 show_progress_bar=False)
+        out = self.model.predict(
+            list(pairs), batch_size=self.batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False
+        )
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     @_locked

@@ -57,28 +57,44 @@ def _export_once(kind: str, path: Path, sha256: str, quantize: bool, target: Pat
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise ModelError("the fast path needs onnxruntime (pip install onnxruntime); or run the exact PyTorch models",
-                         param="exact") from None
+        raise ModelError(
+            "the fast path needs onnxruntime (pip install onnxruntime); or run the exact PyTorch models", param="exact"
+        ) from None
     target.parent.mkdir(parents=True, exist_ok=True)
     holder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         tmp = holder / "model"
         tmp.mkdir()
         # once per model and machine, and it takes a while: say so even when logging is quiet
-        print(f"radlite: preparing the fast {kind} ({precision} ONNX export of {Path(path).name}, once)...",
-              file=sys.stderr, flush=True)
+        print(
+            f"radlite: preparing the fast {kind} ({precision} ONNX export of {Path(path).name}, once)...",
+            file=sys.stderr,
+            flush=True,
+        )
         names = _export(kind, path, tmp / "fp32.onnx", model)
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(tmp / "fp32.onnx"), str(tmp / "model.onnx"), weight_type=QuantType.QInt8,
-                             per_channel=True)
+            quantize_dynamic(
+                str(tmp / "fp32.onnx"), str(tmp / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True
+            )
             (tmp / "fp32.onnx").unlink()
         else:
             (tmp / "fp32.onnx").rename(tmp / "model.onnx")
-        (tmp / "radlite_onnx.json").write_text(json.dumps(
-            {"kind": kind, "source": str(path), "sha256": sha256, "quantization": precision, "inputs": names,
-             "format": FORMAT}, indent=2), encoding="utf-8")
+        (tmp / "radlite_onnx.json").write_text(
+            json.dumps(
+                {
+                    "kind": kind,
+                    "source": str(path),
+                    "sha256": sha256,
+                    "quantization": precision,
+                    "inputs": names,
+                    "format": FORMAT,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         if not (target / "model.onnx").is_file():  # another process may have finished first
             replace_folder(tmp, target)
     finally:
@@ -117,8 +133,16 @@ def _export(kind: str, path: Path, dest: Path, model=None) -> list[str]:
     axes["output"] = {0: "batch"} if kind != "colbert" else {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Wrapped(), tuple(enc[n] for n in names), str(dest), input_names=names,
-                          output_names=["output"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Wrapped(),
+            tuple(enc[n] for n in names),
+            str(dest),
+            input_names=names,
+            output_names=["output"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     return names
 
 
@@ -158,8 +182,15 @@ class OnnxQueryEncoder:
 class OnnxCrossEncoder:
     """Logits of (query, text) pairs from the exported model; same tokenisation as CrossEncoder.predict."""
 
-    def __init__(self, path: Path, sha256: str, quantize: bool = True, max_length: int = 512, batch_size: int = 8,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        sha256: str,
+        quantize: bool = True,
+        max_length: int = 512,
+        batch_size: int = 8,
+        threads: int | None = None,
+    ):
         from transformers import AutoTokenizer
 
         folder = export("crossencoder", Path(path), sha256, quantize)
@@ -174,8 +205,7 @@ class OnnxCrossEncoder:
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        enc = self.tokenizer([q for q, _ in pairs], [t for _, t in pairs], truncation=True,
-                             max_length=self.max_length)
+        enc = self.tokenizer([q for q, _ in pairs], [t for _, t in pairs], truncation=True, max_length=self.max_length)
         lengths = np.array([len(ids) for ids in enc["input_ids"]])
         order = np.argsort(-lengths, kind="stable")  # similar lengths share a batch: little padding
         out = np.empty(len(pairs), dtype=np.float32)

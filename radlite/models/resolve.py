@@ -52,7 +52,13 @@ class ResolvedModel:
     note: str = ""
 
     def to_json(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "sha256": self.sha256, "trained": self.trained, "note": self.note}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "trained": self.trained,
+            "note": self.note,
+        }
 
 
 def radlite_home() -> Path:
@@ -183,8 +189,11 @@ def _build_default_colbert(folder: Path) -> None:
     torch.manual_seed(0)
     model = models.ColBERT(model_name_or_path=str(minilm_path()), device="cpu", document_length=256)
     model.save(str(folder))
-    _write_marker(folder, "ColBERT: all-MiniLM-L6-v2 + a 384->128 projection, randomly initialised "
-                  "(seed 0), not trained yet: its scores are a rough proxy for relevance.")
+    _write_marker(
+        folder,
+        "ColBERT: all-MiniLM-L6-v2 + a 384->128 projection, randomly initialised "
+        "(seed 0), not trained yet: its scores are a rough proxy for relevance.",
+    )
 
 
 def _build_default_crossencoder(folder: Path) -> None:
@@ -196,8 +205,11 @@ def _build_default_crossencoder(folder: Path) -> None:
     torch.manual_seed(0)
     model = CrossEncoder(str(minilm_path()), num_labels=1, max_length=512, device="cpu")
     model.save(str(folder))
-    _write_marker(folder, "cross-encoder: all-MiniLM-L6-v2 + a one-logit head, randomly initialised "
-                  "(seed 0), not trained yet: its scores carry no relevance signal.")
+    _write_marker(
+        folder,
+        "cross-encoder: all-MiniLM-L6-v2 + a one-logit head, randomly initialised "
+        "(seed 0), not trained yet: its scores carry no relevance signal.",
+    )
 
 
 def _write_marker(folder: Path, note: str) -> None:

@@ -120,8 +120,9 @@ class TermCounts:
     enough to give the document-side BM25 weights at any average length, and the collection's
     document frequencies, without tokenising the passages again."""
 
-    def __init__(self, vocab: dict[str, int], indptr: np.ndarray, terms: np.ndarray, tf: np.ndarray,
-                 lengths: np.ndarray):
+    def __init__(
+        self, vocab: dict[str, int], indptr: np.ndarray, terms: np.ndarray, tf: np.ndarray, lengths: np.ndarray
+    ):
         self.vocab, self.indptr, self.terms, self.tf, self.lengths = vocab, indptr, terms, tf, lengths
 
     @classmethod
@@ -134,15 +135,17 @@ class TermCounts:
         vocab = dict(vocab or {})
         indptr, terms, tf, lengths = [0], [], [], []
         for toks in token_lists:
-            ids, counts = np.unique(np.array([vocab.setdefault(t, len(vocab)) for t in toks], dtype=np.int64),
-                                    return_counts=True)
+            ids, counts = np.unique(
+                np.array([vocab.setdefault(t, len(vocab)) for t in toks], dtype=np.int64), return_counts=True
+            )
             terms.append(ids)
             tf.append(counts)
             indptr.append(indptr[-1] + len(ids))
             lengths.append(len(toks))
-        cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
-        return cls(vocab, np.array(indptr, np.int64), cat(terms, np.int64), cat(tf, np.float32),
-                   np.array(lengths, np.float64))
+        cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+        return cls(
+            vocab, np.array(indptr, np.int64), cat(terms, np.int64), cat(tf, np.float32), np.array(lengths, np.float64)
+        )
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -157,16 +160,25 @@ class TermCounts:
     def extended(self, texts: Sequence[str]) -> "TermCounts":
         """These counts followed by those of `texts` (new terms get new ids)."""
         more = TermCounts.of(texts, self.vocab)
-        return TermCounts(more.vocab, np.concatenate([self.indptr, more.indptr[1:] + self.indptr[-1]]),
-                          np.concatenate([self.terms, more.terms]), np.concatenate([self.tf, more.tf]),
-                          np.concatenate([self.lengths, more.lengths]))
+        return TermCounts(
+            more.vocab,
+            np.concatenate([self.indptr, more.indptr[1:] + self.indptr[-1]]),
+            np.concatenate([self.terms, more.terms]),
+            np.concatenate([self.tf, more.tf]),
+            np.concatenate([self.lengths, more.lengths]),
+        )
 
     def subset(self, rows: np.ndarray) -> "TermCounts":
         rows = np.asarray(rows, dtype=np.int64)
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
         take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, np.int64)
-        return TermCounts(dict(self.vocab), np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),
-                          self.terms[take], self.tf[take], self.lengths[rows])
+        return TermCounts(
+            dict(self.vocab),
+            np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),
+            self.terms[take],
+            self.tf[take],
+            self.lengths[rows],
+        )
 
     def weights(self, rows: np.ndarray, avgdl: float, cfg: BM25Config) -> list[tuple[np.ndarray, np.ndarray]]:
         """(term ids, weights) of each row: tf / (tf + k1 * (1 - b + b * dl / avgdl)), bm25s' "lucene"

@@ -248,8 +248,13 @@ class ColbertIndex:
     def load(cls, folder: Path) -> "ColbertIndex":
         """Memory-maps every array; an index written before residuals existed has only vectors."""
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _REQUIRED}
-        arrays.update({name: np.load(folder / f"{name}.npy", mmap_mode="r")
-                       for name in _OPTIONAL if (folder / f"{name}.npy").is_file()})
+        arrays.update(
+            {
+                name: np.load(folder / f"{name}.npy", mmap_mode="r")
+                for name in _OPTIONAL
+                if (folder / f"{name}.npy").is_file()
+            }
+        )
         for small in ("centroids", "codebooks"):  # read on every query
             if small in arrays:
                 arrays[small] = np.asarray(arrays[small])
@@ -268,7 +273,11 @@ def _stack(passages: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if len(lengths) and lengths.min() == 0:
         raise ValueError("every passage needs at least one token vector")
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    vectors = np.concatenate([np.asarray(p, dtype=np.float32) for p in passages]) if len(passages) else np.zeros((0, 0), np.float32)
+    vectors = (
+        np.concatenate([np.asarray(p, dtype=np.float32) for p in passages])
+        if len(passages)
+        else np.zeros((0, 0), np.float32)
+    )
     return np.ascontiguousarray(vectors), offsets
 
 
@@ -278,8 +287,15 @@ def _kmeans(vectors: np.ndarray, k: int, cfg: ColbertIndexConfig) -> np.ndarray:
 
     if k == 1:  # too few tokens to cluster: one centroid, every passage a candidate
         return np.ascontiguousarray(vectors.mean(axis=0, keepdims=True), dtype=np.float32)
-    kmeans = faiss.Kmeans(vectors.shape[1], k, niter=cfg.kmeans_iters, seed=cfg.seed, spherical=True,
-                          max_points_per_centroid=_KMEANS_POINTS_PER_CENTROID, verbose=False)
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        k,
+        niter=cfg.kmeans_iters,
+        seed=cfg.seed,
+        spherical=True,
+        max_points_per_centroid=_KMEANS_POINTS_PER_CENTROID,
+        verbose=False,
+    )
     kmeans.train(vectors)
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
@@ -292,8 +308,14 @@ def _assign(centroids: np.ndarray, vectors: np.ndarray, block: int = 65536) -> n
     return out
 
 
-def _train_residual_pq(vectors: np.ndarray, centroids: np.ndarray, codes: np.ndarray, cfg: ColbertIndexConfig,
-                       points_per_code: int = 16, iters: int = 8) -> np.ndarray:
+def _train_residual_pq(
+    vectors: np.ndarray,
+    centroids: np.ndarray,
+    codes: np.ndarray,
+    cfg: ColbertIndexConfig,
+    points_per_code: int = 16,
+    iters: int = 8,
+) -> np.ndarray:
     """Sub-codebooks (M, 256, d/M): k-means in every sub-space of a sample of the residuals.
 
     numpy, all sub-spaces at once: faiss's PQ training is far slower for 4-d sub-spaces here.
@@ -305,7 +327,9 @@ def _train_residual_pq(vectors: np.ndarray, centroids: np.ndarray, codes: np.nda
     rng = np.random.default_rng(cfg.seed)
     rows = np.sort(rng.choice(len(vectors), size=min(ksub * points_per_code, len(vectors)), replace=False))
     sample = np.resize(vectors[rows] - centroids[codes[rows]], (max(ksub, len(rows)), vectors.shape[1]))
-    x = np.ascontiguousarray(sample.reshape(len(sample), n_sub, -1).transpose(1, 0, 2), dtype=np.float32)  # (M, n, dsub)
+    x = np.ascontiguousarray(
+        sample.reshape(len(sample), n_sub, -1).transpose(1, 0, 2), dtype=np.float32
+    )  # (M, n, dsub)
     books = x[:, rng.choice(len(sample), size=ksub, replace=False)].copy()
     x1 = np.concatenate([x, np.ones(x.shape[:2] + (1,), np.float32)], axis=2)
     cell = np.arange(n_sub)[:, None] * ksub
@@ -314,16 +338,18 @@ def _train_residual_pq(vectors: np.ndarray, centroids: np.ndarray, codes: np.nda
         aug = np.concatenate([books, -0.5 * (books**2).sum(axis=2, keepdims=True)], axis=2)
         nearest = (np.matmul(x1, aug.transpose(0, 2, 1)).argmax(axis=2) + cell).ravel()
         counts = np.bincount(nearest, minlength=n_sub * ksub)
-        sums = np.stack([np.bincount(nearest, weights=x[..., j].ravel(), minlength=n_sub * ksub)
-                         for j in range(x.shape[2])], axis=1)
+        sums = np.stack(
+            [np.bincount(nearest, weights=x[..., j].ravel(), minlength=n_sub * ksub) for j in range(x.shape[2])], axis=1
+        )
         flat = books.reshape(n_sub * ksub, -1)
         used = counts > 0  # an empty code keeps its place
         flat[used] = sums[used] / counts[used, None]
     return books
 
 
-def _encode_residuals(codebooks: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, codes: np.ndarray,
-                      block: int = 262144) -> np.ndarray:
+def _encode_residuals(
+    codebooks: np.ndarray, vectors: np.ndarray, centroids: np.ndarray, codes: np.ndarray, block: int = 262144
+) -> np.ndarray:
     """(T, M) uint8 codes of each token's residual from its centroid."""
     import faiss
 

@@ -22,5 +22,8 @@ def merge(hits: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray
     """The best `k` of several (ids, scores) lists, by the same rule (a scatter-gather's gather)."""
     if not hits:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    return top_k(np.concatenate([h[0] for h in hits]).astype(np.int64),
-                 np.concatenate([h[1] for h in hits]).astype(np.float32), k)
+    return top_k(
+        np.concatenate([h[0] for h in hits]).astype(np.int64),
+        np.concatenate([h[1] for h in hits]).astype(np.float32),
+        k,
+    )

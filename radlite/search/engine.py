@@ -14,7 +14,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from radlite.search import fusion
 from radlite.config import IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
@@ -22,9 +21,10 @@ from radlite.index import SearchIndex, manifest_in
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
-from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
+from radlite.search import fusion
 from radlite.search.results import SearchResult, SignalScore
 from radlite.search.stages import QueryVectors, retrieve, score_passages, unique_docs
+from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
 from radlite.types import Document
 
 logger = logging.getLogger(__name__)
@@ -40,10 +40,22 @@ class RadLITESearch:
     cross-encoder. `signals` picks the first-stage indexes to build (bm25, biencoder, colbert).
     """
 
-    def __init__(self, biencoder: str | None = DEFAULT, colbert: str | None = DEFAULT, reranker: str | None = DEFAULT,
-                 signals: Sequence[str] = FIRST_STAGE, config: IndexConfig | None = None, device: str | None = None,
-                 batch_size: int = 32, show_progress: bool = False, max_query_chars: int = 4000, exact: bool = False,
-                 backend: dict[str, Any] | None = None, ray: str | None = None, ray_actors: int | None = None):
+    def __init__(
+        self,
+        biencoder: str | None = DEFAULT,
+        colbert: str | None = DEFAULT,
+        reranker: str | None = DEFAULT,
+        signals: Sequence[str] = FIRST_STAGE,
+        config: IndexConfig | None = None,
+        device: str | None = None,
+        batch_size: int = 32,
+        show_progress: bool = False,
+        max_query_chars: int = 4000,
+        exact: bool = False,
+        backend: dict[str, Any] | None = None,
+        ray: str | None = None,
+        ray_actors: int | None = None,
+    ):
         self.config = config or IndexConfig()
         self.config.signals = _check_signals(signals, FIRST_STAGE)
         names = {BIENCODER: biencoder, COLBERT: colbert}
@@ -69,12 +81,15 @@ class RadLITESearch:
             cls = _ENCODERS[kind]
             logger.info("loading %s model %s", kind, model.name)
             try:
-                self._encoders[kind] = cls(model.path, device=self.device, batch_size=self.batch_size,
-                                           fast=not self.exact, sha256=model.sha256)
+                self._encoders[kind] = cls(
+                    model.path, device=self.device, batch_size=self.batch_size, fast=not self.exact, sha256=model.sha256
+                )
             except ModelError:
                 raise
             except Exception as exc:
-                raise ModelError(f"cannot load the {kind} model {model.name!r} from {model.path}: {type(exc).__name__}: {exc}") from None
+                raise ModelError(
+                    f"cannot load the {kind} model {model.name!r} from {model.path}: {type(exc).__name__}: {exc}"
+                ) from None
         return self._encoders[kind]
 
     def untrained_notes(self) -> list[str]:
@@ -87,8 +102,14 @@ class RadLITESearch:
         docs = documents_from_records(documents, text_field=text_field)
         if not docs:
             raise IndexFormatError("no documents to index")
-        self.index = SearchIndex.build(docs, self.config, self._passage_encoders(self.config.signals), self._models_json(),
-                                       progress=self.show_progress, backend=self.backend)
+        self.index = SearchIndex.build(
+            docs,
+            self.config,
+            self._passage_encoders(self.config.signals),
+            self._models_json(),
+            progress=self.show_progress,
+            backend=self.backend,
+        )
         return self
 
     def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
@@ -97,8 +118,9 @@ class RadLITESearch:
         self.index = added
         return n
 
-    def with_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text",
-                       index: SearchIndex | None = None) -> SearchIndex:
+    def with_documents(
+        self, documents: Iterable[str | dict | Document], text_field: str = "text", index: SearchIndex | None = None
+    ) -> SearchIndex:
         """A new index: `index` (default: this engine's) plus the documents, encoded by this
         engine's models. Neither index is changed, so a caller can save first and swap after."""
         index = index or self._require_index()
@@ -115,8 +137,12 @@ class RadLITESearch:
             return {s: self._encoder(s) for s in kinds}
         from radlite.encoding import RayEncoding
 
-        return RayEncoding({s: self.models[s].path for s in kinds}, address=None if self.ray == "local" else self.ray,
-                           actors=self.ray_actors, batch_size=self.batch_size)
+        return RayEncoding(
+            {s: self.models[s].path for s in kinds},
+            address=None if self.ray == "local" else self.ray,
+            actors=self.ray_actors,
+            batch_size=self.batch_size,
+        )
 
     def delete_documents(self, ids: Sequence[str]) -> int:
         self.index = self._require_index().without_documents(list(ids))
@@ -127,8 +153,15 @@ class RadLITESearch:
         return self._require_index().save(path)
 
     @classmethod
-    def load(cls, path: str | Path, biencoder: str | None = None, colbert: str | None = None,
-             reranker: str | None = None, use_reranker: bool = True, **kwargs) -> "RadLITESearch":
+    def load(
+        cls,
+        path: str | Path,
+        biencoder: str | None = None,
+        colbert: str | None = None,
+        reranker: str | None = None,
+        use_reranker: bool = True,
+        **kwargs,
+    ) -> "RadLITESearch":
         """Open an index. Models default to those that built it; a different one is refused."""
         generation = live_generation(Path(path))  # resolved once: manifest and files agree
         manifest = manifest_in(generation, path)
@@ -138,8 +171,14 @@ class RadLITESearch:
         # an index built without a reranker is searched without one unless one is given
         rerank_name = (reranker or built.get(CROSSENCODER, {}).get("name")) if use_reranker else None
         config = IndexConfig.from_json(manifest["config"])
-        engine = cls(biencoder=names["biencoder"], colbert=names["colbert"], reranker=rerank_name,
-                     signals=manifest["signals"], config=config, **kwargs)
+        engine = cls(
+            biencoder=names["biencoder"],
+            colbert=names["colbert"],
+            reranker=rerank_name,
+            signals=manifest["signals"],
+            config=config,
+            **kwargs,
+        )
         for kind in manifest["signals"]:
             if kind not in ENCODED:
                 continue
@@ -162,17 +201,31 @@ class RadLITESearch:
         return self.index
 
     # -- search -----------------------------------------------------------------------------
-    def search(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
-               weights: dict[str, float] | None = None, method: str | None = None,
-               category: str | None = None) -> list[SearchResult]:
+    def search(
+        self,
+        query: str,
+        top_k: int = 10,
+        candidates: int = 50,
+        signals: Sequence[str] | None = None,
+        weights: dict[str, float] | None = None,
+        method: str | None = None,
+        category: str | None = None,
+    ) -> list[SearchResult]:
         """Best documents for the query, each with its matched passage and every signal's scores.
         The stage times (ms) are left in `last_timings`; `search_timed` returns them instead."""
         results, self.last_timings = self.search_timed(query, top_k, candidates, signals, weights, method, category)
         return results
 
-    def search_timed(self, query: str, top_k: int = 10, candidates: int = 50, signals: Sequence[str] | None = None,
-                     weights: dict[str, float] | None = None, method: str | None = None,
-                     category: str | None = None) -> tuple[list[SearchResult], dict[str, float]]:
+    def search_timed(
+        self,
+        query: str,
+        top_k: int = 10,
+        candidates: int = 50,
+        signals: Sequence[str] | None = None,
+        weights: dict[str, float] | None = None,
+        method: str | None = None,
+        category: str | None = None,
+    ) -> tuple[list[SearchResult], dict[str, float]]:
         """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
         add/delete: it reads one snapshot of the index (writes swap in a new one)."""
         index = self._require_index()
@@ -234,23 +287,36 @@ class RadLITESearch:
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
         order = np.argsort(-fused, kind="stable")[:top_k]
         results = [
-            self._result(index, rank, int(pool[keep[i]]), int(best_pid[keep[i]]), float(fused[i]),
-                         {s: (raws[s][i], norm[s][i] if method == "weighted" or s == CROSSENCODER else None,
-                              ranks[s][i]) for s in active})
+            self._result(
+                index,
+                rank,
+                int(pool[keep[i]]),
+                int(best_pid[keep[i]]),
+                float(fused[i]),
+                {
+                    s: (raws[s][i], norm[s][i] if method == "weighted" or s == CROSSENCODER else None, ranks[s][i])
+                    for s in active
+                },
+            )
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
         return results, t.done()
 
-    def fusion_settings(self, signals: Sequence[str] | None = None, weights: dict[str, float] | None = None,
-                        method: str | None = None) -> dict[str, Any]:
+    def fusion_settings(
+        self, signals: Sequence[str] | None = None, weights: dict[str, float] | None = None, method: str | None = None
+    ) -> dict[str, Any]:
         """The fusion a search with these arguments uses: method, the active signals' weights, rrf_k,
         temperature (what a client needs to show each signal's contribution)."""
         fcfg = self._require_index().config.fusion
         active = self._active_signals(signals)
         merged = {**fcfg.weights, **_check_weights(weights or {})}
-        return {"method": method or fcfg.method, "weights": fusion.active_weights(merged, active),
-                "rrf_k": fcfg.rrf_k, "temperature": fcfg.temperature}
+        return {
+            "method": method or fcfg.method,
+            "weights": fusion.active_weights(merged, active),
+            "rrf_k": fcfg.rrf_k,
+            "temperature": fcfg.temperature,
+        }
 
     def _check_query(self, query: Any, top_k: int, candidates: int) -> str:
         if not isinstance(query, str) or not query.strip():
@@ -279,8 +345,9 @@ class RadLITESearch:
     def _encode_query(self, query: str, active: list[str], t: "_Timer") -> QueryVectors:
         q = QueryVectors(query)
         if BIENCODER in active and COLBERT in active:
-            q.biencoder, q.colbert = encode_query_pair(self._encoder(BIENCODER), self._encoder(COLBERT), query,
-                                                       parallel=not self.exact)
+            q.biencoder, q.colbert = encode_query_pair(
+                self._encoder(BIENCODER), self._encoder(COLBERT), query, parallel=not self.exact
+            )
         elif BIENCODER in active:
             q.biencoder = self._encoder(BIENCODER).encode_query(query)
         elif COLBERT in active:
@@ -288,8 +355,9 @@ class RadLITESearch:
         t.lap("encode_query")
         return q
 
-    def _result(self, index: SearchIndex, rank: int, doc_i: int, pid: int, score: float,
-                signals: dict[str, tuple]) -> SearchResult:
+    def _result(
+        self, index: SearchIndex, rank: int, doc_i: int, pid: int, score: float, signals: dict[str, tuple]
+    ) -> SearchResult:
         doc = index.documents[doc_i]
         start, end = (int(x) for x in index.passages[pid, 1:])
         first_pid = int(index.first_passages[doc_i])
@@ -297,11 +365,26 @@ class RadLITESearch:
         for s, (raw, norm, rank_s) in signals.items():
             model = self.models.get(s)
             fused_value = {"calibrated" if s == CROSSENCODER else "normalized": _num(norm)}
-            scores[s] = SignalScore(raw=_num(raw), rank=None if np.isnan(rank_s) else int(rank_s),
-                                    untrained=model is not None and model.trained is False, **fused_value)
-        return SearchResult(rank=rank, id=doc.id, corpus_index=doc_i, title=doc.title, category=doc.category,
-                            document=doc.text, passage=doc.text[start:end], passage_index=pid - first_pid,
-                            passage_span=(start, end), metadata=doc.metadata, score=score, signals=scores)
+            scores[s] = SignalScore(
+                raw=_num(raw),
+                rank=None if np.isnan(rank_s) else int(rank_s),
+                untrained=model is not None and model.trained is False,
+                **fused_value,
+            )
+        return SearchResult(
+            rank=rank,
+            id=doc.id,
+            corpus_index=doc_i,
+            title=doc.title,
+            category=doc.category,
+            document=doc.text,
+            passage=doc.text[start:end],
+            passage_index=pid - first_pid,
+            passage_span=(start, end),
+            metadata=doc.metadata,
+            score=score,
+            signals=scores,
+        )
 
 
 def _check_weights(weights: dict) -> dict[str, float]:

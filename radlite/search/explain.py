@@ -41,8 +41,14 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
     text = index.encoder_input(pid)
     doc = index.documents[position]
     start, end = (int(x) for x in index.passages[pid, 1:])
-    out: dict[str, Any] = {"id": doc.id, "title": doc.title, "passage_index": int(pid - pids[0]),
-                           "passage_span": [start, end], "text": text, "body_offset": len(text) - (end - start)}
+    out: dict[str, Any] = {
+        "id": doc.id,
+        "title": doc.title,
+        "passage_index": int(pid - pids[0]),
+        "passage_span": [start, end],
+        "text": text,
+        "body_offset": len(text) - (end - start),
+    }
     if signal == "colbert":
         out["colbert"] = engine._encoder("colbert").align(query, text, q.colbert)
         out["colbert"]["index_score"] = float(score_passages(index, q, "colbert", np.array([pid]))[0])

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from radlite.signals import FIRST_STAGE, REGISTRY, CROSSENCODER
+from radlite.signals import CROSSENCODER, FIRST_STAGE, REGISTRY
 
 # result keys in today's order; one "<signal>_score" per signal, first-stage raw, cross-encoder calibrated
 _SCORE_KEYS = ("biencoder", "bm25", "colbert")
@@ -33,8 +33,9 @@ class SignalScore:
     def to_dict(self, signal: str) -> dict[str, Any]:
         """`{"raw", "normalized", "rank"}` for a first-stage signal, `{"raw", "calibrated", "rank"}`
         for the cross-encoder, plus `"untrained": true` when so."""
-        second = ("calibrated", self.calibrated) if REGISTRY[signal].stage == "rerank" else \
-            ("normalized", self.normalized)
+        second = (
+            ("calibrated", self.calibrated) if REGISTRY[signal].stage == "rerank" else ("normalized", self.normalized)
+        )
         out = {"raw": self.raw, second[0]: second[1], "rank": self.rank}
         if self.untrained:
             out["untrained"] = True
@@ -72,10 +73,17 @@ class SearchResult(Mapping):
     def to_dict(self) -> dict[str, Any]:
         """Today's result JSON (a new dict each call)."""
         out: dict[str, Any] = {
-            "rank": self.rank, "id": self.id, "corpus_index": self.corpus_index, "title": self.title,
-            "category": self.category, "document": self.document, "passage": self.passage,
-            "passage_index": self.passage_index, "passage_span": list(self.passage_span),
-            "metadata": self.metadata, "score": self.score,
+            "rank": self.rank,
+            "id": self.id,
+            "corpus_index": self.corpus_index,
+            "title": self.title,
+            "category": self.category,
+            "document": self.document,
+            "passage": self.passage,
+            "passage_index": self.passage_index,
+            "passage_span": list(self.passage_span),
+            "metadata": self.metadata,
+            "score": self.score,
         }
         for s in _SCORE_KEYS:
             out[f"{s}_score"] = self.signal_score(s)

@@ -23,8 +23,9 @@ class QueryVectors:
     _bm25: np.ndarray | None = field(default=None, repr=False)  # a local backend's BM25 of every passage
 
 
-def retrieve(index: SearchIndex, q: QueryVectors, signal: str, depth: int,
-             category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def retrieve(
+    index: SearchIndex, q: QueryVectors, signal: str, depth: int, category: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Top `depth` passages of one signal: (passage ids int64, raw scores float32), best first,
     ties by passage id. `category` restricts the search to one category's documents."""
     return index.backend.retrieve(index, q, signal, depth, category)

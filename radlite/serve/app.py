@@ -109,7 +109,10 @@ class Engine:
         manifest = manifest_in(gen, self.root)
         built = manifest["models"]
         return manifest["signals"] == self.search.index.signals and all(
-            built.get(kind, {}).get("sha256") == m.sha256 for kind, m in self.search.models.items() if kind != "crossencoder")
+            built.get(kind, {}).get("sha256") == m.sha256
+            for kind, m in self.search.models.items()
+            if kind != "crossencoder"
+        )
 
     def write(self, change) -> Any:
         """Apply `change(engine, index) -> (new index, result)` to the newest index on disk, save
@@ -145,9 +148,15 @@ def create_app(config: ServeConfig | None = None):
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, which hospital networks
     # often cannot reach; the schema itself is at /openapi.json
-    app = FastAPI(title="radlite", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Multi-stage search over radiology knowledge: BM25, bi-encoder and ColBERT first "
-                              "stage, cross-encoder rerank, calibrated fusion.")
+    app = FastAPI(
+        title="radlite",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Multi-stage search over radiology knowledge: BM25, bi-encoder and ColBERT first "
+        "stage, cross-encoder rerank, calibrated fusion.",
+    )
 
     def engine() -> Engine:
         if "engine" not in state:
@@ -161,9 +170,12 @@ def create_app(config: ServeConfig | None = None):
     class SearchRequest(Strict):
         query: str = Field(..., description=f"At most {config.max_query_chars} characters.")
         top_k: int = Field(10, ge=1, le=config.max_top_k)
-        candidates: int = Field(50, ge=1, le=config.max_candidates,
-                                description="Documents pooled and passed to the cross-encoder.")
-        weights: Optional[dict[str, float]] = Field(None, description="Fusion weights by signal (overrides the index's).")
+        candidates: int = Field(
+            50, ge=1, le=config.max_candidates, description="Documents pooled and passed to the cross-encoder."
+        )
+        weights: Optional[dict[str, float]] = Field(
+            None, description="Fusion weights by signal (overrides the index's)."
+        )
         signals: Optional[list[str]] = Field(None, description="bm25, biencoder, colbert, crossencoder (default: all).")
         method: Optional[Literal["weighted", "rrf"]] = None
         category: Optional[str] = None
@@ -207,8 +219,10 @@ def create_app(config: ServeConfig | None = None):
             where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
             problems.append("malformed JSON body" if e.get("type") == "json_invalid" else f"{where}: {e.get('msg')}")
         # only location, message and type: the input itself may not be JSON (NaN, exceptions in ctx)
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
-                  for e in exc.errors()]
+        errors = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": "; ".join(problems), "errors": errors}, status_code=422)
 
     @app.exception_handler(QueryError)
@@ -233,8 +247,9 @@ def create_app(config: ServeConfig | None = None):
         size = request.headers.get("content-length")
         if size is None and request.method in ("POST", "PUT", "PATCH") and "transfer-encoding" in request.headers:
             # a chunked body has no length to check before it is read into memory
-            return JSONResponse({"detail": "send the body with a Content-Length (chunked bodies are not accepted)"},
-                                status_code=411)
+            return JSONResponse(
+                {"detail": "send the body with a Content-Length (chunked bodies are not accepted)"}, status_code=411
+            )
         if size is not None and (not size.isdigit() or int(size) > config.max_body_bytes):
             return JSONResponse({"detail": f"request body over {config.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
@@ -254,25 +269,44 @@ def create_app(config: ServeConfig | None = None):
         search = eng.current()
         index = search.index
         return {
-            "radlite_version": _version(), "index_format_version": index.backend.format_version, "generation": eng.generation,
-            "documents": len(index.documents), "passages": len(index.passages), "signals": index.signals,
+            "radlite_version": _version(),
+            "index_format_version": index.backend.format_version,
+            "generation": eng.generation,
+            "documents": len(index.documents),
+            "passages": len(index.passages),
+            "signals": index.signals,
             "categories": sorted({d.category for d in index.documents if d.category}),
             "models": {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in search.models.items()},
-            "fusion": search.fusion_settings(), "writes_allowed": config.allow_writes, "exact": config.exact,
-            "limits": {"max_query_chars": config.max_query_chars, "max_top_k": config.max_top_k,
-                       "max_candidates": config.max_candidates},
+            "fusion": search.fusion_settings(),
+            "writes_allowed": config.allow_writes,
+            "exact": config.exact,
+            "limits": {
+                "max_query_chars": config.max_query_chars,
+                "max_top_k": config.max_top_k,
+                "max_candidates": config.max_candidates,
+            },
         }
 
     @app.post("/search")
     def search(req: SearchRequest) -> dict:
         search = engine().current()
         t = time.perf_counter()
-        results, timings = search.search_timed(req.query, top_k=req.top_k, candidates=max(req.candidates, req.top_k),
-                                               signals=req.signals, weights=req.weights, method=req.method,
-                                               category=req.category)
-        return {"query": req.query.strip(), "results": [r.to_dict() for r in results],
-                "fusion": search.fusion_settings(req.signals, req.weights, req.method),
-                "timings": timings, "took_ms": (time.perf_counter() - t) * 1000}
+        results, timings = search.search_timed(
+            req.query,
+            top_k=req.top_k,
+            candidates=max(req.candidates, req.top_k),
+            signals=req.signals,
+            weights=req.weights,
+            method=req.method,
+            category=req.category,
+        )
+        return {
+            "query": req.query.strip(),
+            "results": [r.to_dict() for r in results],
+            "fusion": search.fusion_settings(req.signals, req.weights, req.method),
+            "timings": timings,
+            "took_ms": (time.perf_counter() - t) * 1000,
+        }
 
     @app.post("/explain")
     def explain(req: ExplainRequest) -> dict:
@@ -298,7 +332,7 @@ def create_app(config: ServeConfig | None = None):
 
         def change(search, index):  # an id already there: DocumentConflict from the index, a 409
             updated = search.with_documents(records, index=index)
-            new = [d.id for d in updated.documents[len(index.documents):]]
+            new = [d.id for d in updated.documents[len(index.documents) :]]
             return updated, {"added": new, "documents": len(updated.documents)}
 
         return engine().write(change)

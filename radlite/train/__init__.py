@@ -5,5 +5,15 @@ from radlite.train.data import Example, TrainingData, balance_categories, combin
 from radlite.train.mining import mine_hard_negatives
 from radlite.train.trainers import ALIASES, KINDS, TrainConfig, train
 
-__all__ = ["Example", "TrainingData", "TrainConfig", "KINDS", "ALIASES", "balance_categories", "combine",
-           "load_training_data", "mine_hard_negatives", "train"]
+__all__ = [
+    "Example",
+    "TrainingData",
+    "TrainConfig",
+    "KINDS",
+    "ALIASES",
+    "balance_categories",
+    "combine",
+    "load_training_data",
+    "mine_hard_negatives",
+    "train",
+]

@@ -26,8 +26,14 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
-def pseudo_queries(corpus_path, sentences_per_passage: int = 1, titles: bool = True, seed: int = 0,
-                   chunking: ChunkingConfig | None = None, max_examples: int | None = None) -> TrainingData:
+def pseudo_queries(
+    corpus_path,
+    sentences_per_passage: int = 1,
+    titles: bool = True,
+    seed: int = 0,
+    chunking: ChunkingConfig | None = None,
+    max_examples: int | None = None,
+) -> TrainingData:
     docs = load_corpus(corpus_path)
     chunking = chunking or ChunkingConfig()
     rng = random.Random(seed)
@@ -46,8 +52,11 @@ def pseudo_queries(corpus_path, sentences_per_passage: int = 1, titles: bool = T
         collection.append(_cut(full))
         if titles and doc.title and span.start == 0 and len(doc.title.split()) >= 2:
             # every passage of the document answers its title: none of them may be a negative
-            examples.append(Example(doc.title, [_cut(passage)], category=doc.category, related=set(chunks_of[span.doc]),
-                                    source="title"))
+            examples.append(
+                Example(
+                    doc.title, [_cut(passage)], category=doc.category, related=set(chunks_of[span.doc]), source="title"
+                )
+            )
         candidates = [s for s in sentences(passage) if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
         for s in rng.sample(candidates, min(sentences_per_passage, len(candidates))):
             rest = passage.replace(s, " ").strip()
@@ -56,11 +65,14 @@ def pseudo_queries(corpus_path, sentences_per_passage: int = 1, titles: bool = T
             body = f"{doc.title}. {rest}" if doc.title else rest
             # overlapping passages of the same document that hold the sentence are relevant too
             related = {_cut(full)} | {c for c in chunks_of[span.doc] if s in c}
-            examples.append(Example(s, [_cut(body, DOC_WORDS)], category=doc.category, related=related,
-                                    source="sentence"))
+            examples.append(
+                Example(s, [_cut(body, DOC_WORDS)], category=doc.category, related=related, source="sentence")
+            )
     if not examples:
-        raise CorpusError(f"{corpus_path}: no pseudo-queries could be made (documents need titles or sentences of "
-                          f"{MIN_WORDS}-{MAX_WORDS} words)")
+        raise CorpusError(
+            f"{corpus_path}: no pseudo-queries could be made (documents need titles or sentences of "
+            f"{MIN_WORDS}-{MAX_WORDS} words)"
+        )
     if max_examples is not None and len(examples) > max_examples:
         examples = rng.sample(examples, max_examples)
     return TrainingData(examples, list(dict.fromkeys(collection)), f"adapt:{corpus_path}")
@@ -84,4 +96,10 @@ def adapt_settings(kind: str, base: str, num_negatives: int, max_length: int) ->
 
         base = str(resolve_model("crossencoder", "default").path)
         max_length = trained_max_length(Path(base)) or max_length
-    return {"kind": kind, "base": base, "loss": "distill", "num_negatives": max(num_negatives, 6), "max_length": max_length}
+    return {
+        "kind": kind,
+        "base": base,
+        "loss": "distill",
+        "num_negatives": max(num_negatives, 6),
+        "max_length": max_length,
+    }

@@ -58,8 +58,13 @@ def fold_into_head(folder: Path, a: float, b: float, temperature: float) -> None
     save_file(tensors, str(path), metadata={"format": "pt"})
     marker = Path(folder) / "radlite_model.json"
     info = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {}
-    info["calibration"] = {"method": "platt", "a": a, "b": b, "temperature": temperature,
-                           "meaning": "sigmoid(logit / temperature) = probability that the passage is judged relevant"}
+    info["calibration"] = {
+        "method": "platt",
+        "a": a,
+        "b": b,
+        "temperature": temperature,
+        "meaning": "sigmoid(logit / temperature) = probability that the passage is judged relevant",
+    }
     marker.write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 

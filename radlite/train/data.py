@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radlite.corpus import iter_jsonl, load_corpus
-from radlite.eval.datasets import BUNDLED, load_beir, load_radbench9, split_of
 from radlite.errors import CorpusError
+from radlite.eval.datasets import BUNDLED, load_beir, load_radbench9, split_of
 from radlite.types import Document
 
 DOC_WORDS = 200  # longer documents are cut to their first words: the encoders truncate at 256 tokens anyway
@@ -54,8 +54,9 @@ def document_text(doc: Document, max_words: int = DOC_WORDS) -> str:
     return f"{doc.title}. {body}" if doc.title else body
 
 
-def load_training_data(source: str | Path, split: str = "train", corpus: str | Path | None = None,
-                       sample: int | None = None, seed: int = 0) -> TrainingData:
+def load_training_data(
+    source: str | Path, split: str = "train", corpus: str | Path | None = None, sample: int | None = None, seed: int = 0
+) -> TrainingData:
     """Read one source of training data; `sample` keeps at most that many queries (seeded)."""
     if str(source) in BUNDLED:
         data = _from_radbench9(split)
@@ -66,8 +67,10 @@ def load_training_data(source: str | Path, split: str = "train", corpus: str | P
         elif path.is_file():
             data = _from_jsonl(path, corpus)
         else:
-            raise CorpusError(f"training data not found: {source} (give a BEIR folder with qrels/{split}.tsv, "
-                              f"a JSONL file of query/positive pairs, or one of: {', '.join(BUNDLED)})")
+            raise CorpusError(
+                f"training data not found: {source} (give a BEIR folder with qrels/{split}.tsv, "
+                f"a JSONL file of query/positive pairs, or one of: {', '.join(BUNDLED)})"
+            )
     if not data.examples:
         raise CorpusError(f"{source}: no training examples (no query with a relevant document)")
     if sample is not None and sample < len(data.examples):
@@ -97,8 +100,9 @@ def _from_judgments(ds, collection_docs: list[Document], name: str) -> TrainingD
             continue
         top = max(judged.values())
         positives = [text_of[d] for d, g in sorted(judged.items()) if g == top]
-        examples.append(Example(q.text, positives, category=q.category,
-                                related={text_of[d] for d in judged}, source=name))
+        examples.append(
+            Example(q.text, positives, category=q.category, related={text_of[d] for d in judged}, source=name)
+        )
     return TrainingData(examples, [document_text(d) for d in collection_docs], name)
 
 
@@ -134,8 +138,9 @@ def _from_jsonl(path: Path, corpus: str | Path | None) -> TrainingData:
             raise CorpusError(f"{path}: line {lineno}: negatives must be a list")
         negatives = [text(n, lineno, "negative") for n in negatives]
         category = obj.get("category")
-        examples.append(Example(query.strip(), positives, negatives, str(category) if category else None,
-                                set(positives), path.name))
+        examples.append(
+            Example(query.strip(), positives, negatives, str(category) if category else None, set(positives), path.name)
+        )
         collection.extend(positives + negatives)
     if docs is not None:
         collection = list(docs.values())

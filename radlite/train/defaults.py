@@ -42,9 +42,20 @@ RECIPE = {
     # (46% pairwise accuracy on radbench9): v2 is a 3-layer student at 192 tokens, trained listwise against the
     # judgments mixed with the fused first stage's scores (radlite.train.teacher), on balanced sources
     # layers [0, 1, 5] of MiniLM: its bottom layers alone leave the [CLS] state constant (trainers.keep_bottom_layers)
-    RERANKER: dict(kind="reranker", epochs=1, batch_size=4, keep_layers=[0, 1, 5], train_layers=3, num_negatives=6,
-                   easy_negatives=1, max_length=192, loss="distill", learning_rate=1e-4, dev_candidates=50,
-                   eval_steps=275),
+    RERANKER: dict(
+        kind="reranker",
+        epochs=1,
+        batch_size=4,
+        keep_layers=[0, 1, 5],
+        train_layers=3,
+        num_negatives=6,
+        easy_negatives=1,
+        max_length=192,
+        loss="distill",
+        learning_rate=1e-4,
+        dev_candidates=50,
+        eval_steps=275,
+    ),
 }
 # MedQuAD question-answer pairs each default trains on (None: all 16,407)
 MEDQUAD = {COLBERT: 400, RERANKER: 600}
@@ -85,8 +96,11 @@ def _base_tensors() -> dict:
 def _base_key(key: str, base: dict) -> str | None:
     """The base tensor a trained tensor started from (prefixes and old LayerNorm names differ)."""
     for candidate in (key, key.removeprefix("bert."), key.removeprefix("0.auto_model."), key.removeprefix("model.")):
-        for name in (candidate, candidate.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias"),
-                     candidate.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")):
+        for name in (
+            candidate,
+            candidate.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias"),
+            candidate.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"),
+        ):
             if name in base:
                 return name
     return None
@@ -116,10 +130,15 @@ def export(trained: Path, dest: Path) -> dict:
             bk = _base_key(key, base)
             if bk is not None and base[bk].shape == tensor.shape and torch.equal(base[bk], tensor):
                 layout[rel][key] = "base:" + bk
-            elif (bk is not None and tensor.dim() == 2 and base[bk].shape[1:] == tensor.shape[1:]
-                  and tensor.shape[0] > base[bk].shape[0] and torch.equal(base[bk], tensor[: base[bk].shape[0]])):
+            elif (
+                bk is not None
+                and tensor.dim() == 2
+                and base[bk].shape[1:] == tensor.shape[1:]
+                and tensor.shape[0] > base[bk].shape[0]
+                and torch.equal(base[bk], tensor[: base[bk].shape[0]])
+            ):
                 # embeddings grown by added tokens ([Q], [D]): keep only the new rows
-                stored[f"{rel}::{key}"] = tensor[base[bk].shape[0]:].to(torch.float16).contiguous()
+                stored[f"{rel}::{key}"] = tensor[base[bk].shape[0] :].to(torch.float16).contiguous()
                 layout[rel][key] = "base+rows:" + bk
             else:
                 stored[f"{rel}::{key}"] = tensor.to(torch.float16).contiguous()
@@ -167,11 +186,15 @@ def recipe_sources(name: str, medquad: Path, medquad_sample: int | None) -> list
     if name == RERANKER:  # the teacher encodes the collection: MedQuAD's sampled answers and as many others
         trim_collection(parts[1], medquad_sample or len(parts[1].examples), seed=0)
     if ONTOLOGY[name]:
-        parts.append(ontology_queries(medquad.parent.parent / "disease-ontology" / "disease_ontology.jsonl",
-                                      sample=ONTOLOGY[name], seed=0))
+        parts.append(
+            ontology_queries(
+                medquad.parent.parent / "disease-ontology" / "disease_ontology.jsonl", sample=ONTOLOGY[name], seed=0
+            )
+        )
     if FINDINGS[name]:
-        train_docs = [d for d in load_radbench9("train").corpus
-                      if split_of(str(d.metadata.get("condition", ""))) == "train"]  # never a dev or test passage
+        train_docs = [
+            d for d in load_radbench9("train").corpus if split_of(str(d.metadata.get("condition", ""))) == "train"
+        ]  # never a dev or test passage
         parts.append(finding_queries(train_docs, per_document=FINDINGS[name], seed=0, name="radbench9:findings"))
     return parts
 
@@ -190,17 +213,25 @@ def calibrate(folder: Path, apply: bool = False) -> dict:
     if apply:  # not for the shipped v2: honest probabilities left it too little spread in fixed-weight fusion
         fold_into_head(folder, a, b, SEED_TEMPERATURE)
     logger.info("calibrated on %d dev pairs: a=%.4f b=%.4f", len(pairs), a, b)
-    return {"pairs": len(pairs), "relevant": sum(y for _, _, y in pairs), "a": a, "b": b, "temperature": SEED_TEMPERATURE,
-            "applied": apply}
+    return {
+        "pairs": len(pairs),
+        "relevant": sum(y for _, _, y in pairs),
+        "a": a,
+        "b": b,
+        "temperature": SEED_TEMPERATURE,
+        "applied": apply,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Train both defaults from the base model and the data, then export them for shipping."""
-    from radlite.train import TrainConfig, combine, load_training_data, train
+    from radlite.train import TrainConfig, combine, train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--medquad", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "medquad"
-                                            / "medquad_qa.jsonl"))
+    p.add_argument(
+        "--medquad",
+        default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "medquad" / "medquad_qa.jsonl"),
+    )
     p.add_argument("--work", default="build/default-models", help="where the full trained folders go")
     p.add_argument("--ship", default=str(shipped("")), help="where the compact shipped form goes")
     p.add_argument("--only", choices=[COLBERT, RERANKER])
@@ -222,12 +253,21 @@ def main(argv: list[str] | None = None) -> None:
         if recipe["kind"] in ("crossencoder", "reranker"):
             info["calibration"] = calibrate(Path(a.work) / name)
         sizes = export(Path(a.work) / name, Path(a.ship) / name)
-        report[name] = {**{k: info[k] for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows",
-                                                 "mining", "best_checkpoint")},
-                        "calibration": info.get("calibration"),
-                        "wall_seconds": round(time.time() - started, 1), **sizes, "torch_threads": info["torch_threads"],
-                        "device": info["device"], "recipe": recipe, "medquad_pairs": sample or "all",
-                        "max_steps": a.max_steps, "data": info["data"]}
+        report[name] = {
+            **{
+                k: info[k]
+                for k in ("dev_metric", "dev_before", "dev_after", "train_seconds", "rows", "mining", "best_checkpoint")
+            },
+            "calibration": info.get("calibration"),
+            "wall_seconds": round(time.time() - started, 1),
+            **sizes,
+            "torch_threads": info["torch_threads"],
+            "device": info["device"],
+            "recipe": recipe,
+            "medquad_pairs": sample or "all",
+            "max_steps": a.max_steps,
+            "data": info["data"],
+        }
         (Path(a.ship) / name / "training.json").write_text(json.dumps(report[name], indent=2), encoding="utf-8")
         print(json.dumps(report[name], indent=2), flush=True)
 

@@ -25,13 +25,25 @@ logger = logging.getLogger(__name__)
 Guard = Callable[[str, Sequence[str]], np.ndarray]
 
 
-def mine_hard_negatives(data: TrainingData, num_negatives: int = 1, depth: int = 100, margin: float = 0.05,
-                        guard: Guard | None = None, progress: bool = True) -> dict:
+def mine_hard_negatives(
+    data: TrainingData,
+    num_negatives: int = 1,
+    depth: int = 100,
+    margin: float = 0.05,
+    guard: Guard | None = None,
+    progress: bool = True,
+) -> dict:
     """Fill each example's `negatives` up to `num_negatives` (given negatives first). Returns counts."""
     from radlite.retrievers.bm25 import BM25Index
 
-    stats = {"examples": len(data.examples), "mined": 0, "skipped_positive": 0, "skipped_duplicate": 0,
-             "skipped_guard": 0, "short": 0}
+    stats = {
+        "examples": len(data.examples),
+        "mined": 0,
+        "skipped_positive": 0,
+        "skipped_duplicate": 0,
+        "skipped_guard": 0,
+        "short": 0,
+    }
     # several sources share one collection: another source's passages are negatives too
     bm25 = BM25Index.build(data.collection, BM25Config())
     pool_size = max(num_negatives * 3, num_negatives + 2)
@@ -115,8 +127,13 @@ def biencoder_guard(model_path: str, max_length: int = 128, batch_size: int = 64
         todo = [t for t in dict.fromkeys(texts) if t not in store]
         if todo:
             fn = model.encode_query if query else model.encode_document
-            vecs = fn(todo, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                      show_progress_bar=progress)
+            vecs = fn(
+                todo,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
             store.update(zip(todo, vecs))
 
     def guard(query: str, texts: Sequence[str]) -> np.ndarray:
@@ -142,8 +159,12 @@ def crossencoder_guard(model_path: str, max_length: int = 256, batch_size: int =
     model = CrossEncoder(str(model_path), device=None, max_length=max_length)
 
     def guard(query: str, texts: Sequence[str]) -> np.ndarray:
-        out = model.predict([(query, t) for t in texts], batch_size=batch_size, activation_fn=torch.nn.Identity(),
-                            show_progress_bar=False)
+        out = model.predict(
+            [(query, t) for t in texts],
+            batch_size=batch_size,
+            activation_fn=torch.nn.Identity(),
+            show_progress_bar=False,
+        )
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     return guard

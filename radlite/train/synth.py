@@ -59,8 +59,9 @@ def _clean_definition(text: str) -> str:
     return text.replace("_", " ").strip()
 
 
-def finding_queries(documents: Sequence[Document], per_document: int = 2, min_words: int = 8, seed: int = 0,
-                    name: str = "findings") -> TrainingData:
+def finding_queries(
+    documents: Sequence[Document], per_document: int = 2, min_words: int = 8, seed: int = 0, name: str = "findings"
+) -> TrainingData:
     """Up to `per_document` queries per document: 1-2 of its sentences with its title's words removed."""
     rng = random.Random(seed)
     examples, collection = [], []
@@ -71,9 +72,8 @@ def finding_queries(documents: Sequence[Document], per_document: int = 2, min_wo
         sents = [s for s in sentences(doc.text) if len(s.split()) >= MIN_WORDS]
         rng.shuffle(sents)
         for i in range(min(per_document, len(sents) // 2)):
-            picked = sents[2 * i: 2 * i + 2]  # two sentences: enough findings to point at one condition
-            query = " ".join(w for w in " ".join(picked).split()
-                             if w.strip(".,;:()").lower() not in title_words)
+            picked = sents[2 * i : 2 * i + 2]  # two sentences: enough findings to point at one condition
+            query = " ".join(w for w in " ".join(picked).split() if w.strip(".,;:()").lower() not in title_words)
             if len(query.split()) < min_words:
                 continue
             rest = doc.text

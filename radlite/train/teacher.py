@@ -28,22 +28,23 @@ logger = logging.getLogger(__name__)
 TEACHER_WEIGHTS = {"bm25": 1.0, "biencoder": 1.0, "colbert": 1.0}
 
 
-def first_stage_engine(collection: Sequence[str], biencoder: str = "default", colbert: str = "default",
-                       progress: bool = True):
+def first_stage_engine(
+    collection: Sequence[str], biencoder: str = "default", colbert: str = "default", progress: bool = True
+):
     """An in-memory first-stage index (no cross-encoder) over the collection's texts."""
     from radlite.config import IndexConfig
     from radlite.search.engine import RadLITESearch
 
     config = IndexConfig()
     config.chunking.passage_words = 10_000  # training texts are already cut; one passage each
-    engine = RadLITESearch(biencoder=biencoder, colbert=colbert, reranker=None, config=config,
-                           show_progress=progress)
+    engine = RadLITESearch(biencoder=biencoder, colbert=colbert, reranker=None, config=config, show_progress=progress)
     texts = list(dict.fromkeys(collection))  # sources that share passages list them once
     return engine.index_corpus([{"id": str(i), "text": t} for i, t in enumerate(texts)])
 
 
-def teach(data: TrainingData, depth: int = 30, num_negatives: int = 6, engine=None, progress: bool = True,
-          seed: int = 0) -> dict:
+def teach(
+    data: TrainingData, depth: int = 30, num_negatives: int = 6, engine=None, progress: bool = True, seed: int = 0
+) -> dict:
     """Fill each example's `negatives` with the teacher's best non-relevant candidates and its
     `teacher` scores (positive, related and negatives). Returns counts."""
     engine = engine or first_stage_engine(data.collection, progress=progress)
@@ -52,8 +53,14 @@ def teach(data: TrainingData, depth: int = 30, num_negatives: int = 6, engine=No
     # "mined": negatives the first stage gave (the key BM25 mining uses too); "negatives": with the random fill
     stats = {"examples": len(data.examples), "mined": 0, "negatives": 0, "positive_found": 0, "skipped_duplicate": 0}
     for ex in tqdm(data.examples, desc="teacher: fused first stage", disable=not progress, unit="query"):
-        hits = engine.search(ex.query, top_k=depth, candidates=depth, weights=TEACHER_WEIGHTS, method="weighted",
-                             signals=list(TEACHER_WEIGHTS))
+        hits = engine.search(
+            ex.query,
+            top_k=depth,
+            candidates=depth,
+            weights=TEACHER_WEIGHTS,
+            method="weighted",
+            signals=list(TEACHER_WEIGHTS),
+        )
         scored = [(texts[h["corpus_index"]], float(h["score"])) for h in hits]
         top = max((s for _, s in scored), default=1.0)
         ex.teacher = {}
@@ -81,8 +88,9 @@ def teach(data: TrainingData, depth: int = 30, num_negatives: int = 6, engine=No
     return stats
 
 
-def distill_targets(ex: Example, docs: Sequence[str], mix: float = 0.5, temperature: float = 0.5,
-                    related_weight: float = 0.3) -> list[float]:
+def distill_targets(
+    ex: Example, docs: Sequence[str], mix: float = 0.5, temperature: float = 0.5, related_weight: float = 0.3
+) -> list[float]:
     """The list's target distribution: (1 - mix) x the judgments (positive 1, related `related_weight`,
     others 0, normalised) + mix x softmax(teacher score / temperature)."""
     judged = np.array([1.0 if d in ex.positives else related_weight if d in ex.related else 0.0 for d in docs])

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import logging
-import os
+import math
 import re
 import shutil
 import tempfile
@@ -31,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from radlite.errors import ModelError, RadliteError
-from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 from radlite.fsutil import replace_folder, write_atomic
+from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 from radlite.train.data import Example, TrainingData, balance_categories, document_text
 from radlite.train.teacher import distill_targets
 
@@ -59,7 +58,9 @@ class TrainConfig:
     guard_reranker: str | None = None  # a trained cross-encoder screens them instead
     balance: bool = True
     loss: str = "binary"  # reranker: binary, listwise, or distill (listwise against judgments + the first stage)
-    keep_layers: int | list[int] | None = None  # reranker: the bottom N layers, or these layer indices (a faster student)
+    keep_layers: int | list[int] | None = (
+        None  # reranker: the bottom N layers, or these layer indices (a faster student)
+    )
     related_in_list: int = 2  # distill: judged-related texts put in each list (graded targets)
     teacher_mix: float = 0.5  # distill: share of the target taken from the first stage's scores
     teacher_temperature: float = 0.5  # distill: softmax temperature of the teacher's summed normalised scores
@@ -88,6 +89,7 @@ class TrainConfig:
 
 # -- models -----------------------------------------------------------------------------------
 
+
 def base_path(name: str) -> str:
     from radlite.models.resolve import DEFAULT, _locate, minilm_path
 
@@ -103,8 +105,9 @@ def load_trainable(cfg: TrainConfig):
         if cfg.kind == "colbert":
             from pylate import models
 
-            model = models.ColBERT(model_name_or_path=path, document_length=cfg.max_length,
-                                   query_length=cfg.query_length)
+            model = models.ColBERT(
+                model_name_or_path=path, document_length=cfg.max_length, query_length=cfg.query_length
+            )
         elif cfg.kind == "biencoder":
             from sentence_transformers import SentenceTransformer
 
@@ -121,7 +124,9 @@ def load_trainable(cfg: TrainConfig):
     except RadliteError:
         raise
     except Exception as exc:
-        raise ModelError(f"could not load base model {cfg.base!r} for {cfg.kind}: {type(exc).__name__}: {exc}") from None
+        raise ModelError(
+            f"could not load base model {cfg.base!r} for {cfg.kind}: {type(exc).__name__}: {exc}"
+        ) from None
     if cfg.train_layers is not None:
         freeze_lower_layers(model, cfg.train_layers)
     return model
@@ -175,6 +180,7 @@ def freeze_lower_layers(model, train_layers: int) -> int:
 
 # -- datasets ---------------------------------------------------------------------------------
 
+
 def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
     rows = []
     for ex in examples:
@@ -199,8 +205,9 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
             row.update({f"negative_{i + 1}": n for i, n in enumerate(negs)})
             rows.append(row)
     if not rows:
-        raise RadliteError("no training rows: no example has enough negatives (try num_negatives 0)",
-                           param="num_negatives")
+        raise RadliteError(
+            "no training rows: no example has enough negatives (try num_negatives 0)", param="num_negatives"
+        )
     return rows
 
 
@@ -216,8 +223,17 @@ def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
     queries = {q: t for q, t in queries.items() if q in relevant}
     if not queries:
         raise RadliteError(f"dev set {dev}: no dev query with a relevant document", param="dev")
-    common = dict(name="dev", ndcg_at_k=[10], mrr_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[10],
-                  map_at_k=[100], batch_size=batch_size, show_progress_bar=False, write_csv=False)
+    common = dict(
+        name="dev",
+        ndcg_at_k=[10],
+        mrr_at_k=[10],
+        accuracy_at_k=[1, 10],
+        precision_recall_at_k=[10],
+        map_at_k=[100],
+        batch_size=batch_size,
+        show_progress_bar=False,
+        write_csv=False,
+    )
     if cfg.kind == "colbert":
         from pylate.evaluation import PyLateInformationRetrievalEvaluator
 
@@ -231,16 +247,18 @@ def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
     from radlite.config import BM25Config
     from radlite.retrievers.bm25 import BM25Index
 
-    ids, texts = list(corpus), list(corpus.values())
+    texts = list(corpus.values())
     bm25 = BM25Index.build(texts, BM25Config())
     samples = []
     for qid, q in queries.items():
         top = bm25.scores(q).argsort()[::-1][: cfg.dev_candidates]
-        samples.append({"query": q, "positive": [corpus[d] for d in relevant[qid]],
-                        "documents": [texts[i] for i in top]})
+        samples.append(
+            {"query": q, "positive": [corpus[d] for d in relevant[qid]], "documents": [texts[i] for i in top]}
+        )
     # reranks BM25's list as it is (positives are not added), so it measures what users get
-    return CrossEncoderRerankingEvaluator(samples=samples, at_k=10, always_rerank_positives=False, name="dev",
-                                          batch_size=batch_size, write_csv=False)
+    return CrossEncoderRerankingEvaluator(
+        samples=samples, at_k=10, always_rerank_positives=False, name="dev", batch_size=batch_size, write_csv=False
+    )
 
 
 def primary_metric(evaluator, result: dict) -> str:
@@ -257,8 +275,16 @@ def primary_metric(evaluator, result: dict) -> str:
 
 # -- the run ----------------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None = None,
-          resume: bool = True, keep_checkpoints: bool = False, progress: bool = True) -> dict:
+
+def train(
+    cfg: TrainConfig,
+    data: TrainingData,
+    out: str | Path,
+    dev: str | None = None,
+    resume: bool = True,
+    keep_checkpoints: bool = False,
+    progress: bool = True,
+) -> dict:
     """Mine, train, evaluate, keep the best checkpoint, write the model folder atomically."""
     import torch
     from datasets import Dataset
@@ -279,7 +305,9 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
             base_path(name)
     out = Path(out).expanduser().resolve()
     if out.exists() and not (out / MARKER).is_file() and any(out.iterdir()):
-        raise RadliteError(f"{out} exists and is not a model radlite trained; choose another output folder", param="out")
+        raise RadliteError(
+            f"{out} exists and is not a model radlite trained; choose another output folder", param="out"
+        )
     work = out.with_name(out.name + ".checkpoints")
     run_id = _run_id(cfg, data, dev)
     started = time.time()
@@ -339,8 +367,9 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
     except KeyboardInterrupt:
-        raise RadliteError(f"training interrupted; run the same command again to resume from the last "
-                           f"checkpoint in {work}") from None
+        raise RadliteError(
+            f"training interrupted; run the same command again to resume from the last checkpoint in {work}"
+        ) from None
     # the best checkpoint is reloaded with the library's own loader: the Trainer's load_best_model_at_end
     # restores a state dict non-strictly and silently keeps the last step's LayerNorms (gamma/beta names)
     best = getattr(trainer.state, "best_model_checkpoint", None)
@@ -349,11 +378,18 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
     seconds = time.time() - started
 
     if metric and after.get(metric) is not None and after[metric] < before[metric]:
-        logger.warning("dev %s fell from %.4f to %.4f: the trained model is worse than its base", metric,
-                       before[metric], after[metric])
+        logger.warning(
+            "dev %s fell from %.4f to %.4f: the trained model is worse than its base",
+            metric,
+            before[metric],
+            after[metric],
+        )
         if progress:
-            print(f"warning: dev {metric} fell from {before[metric]:.4f} to {after[metric]:.4f}; the trained model is "
-                  "worse than its base", flush=True)
+            print(
+                f"warning: dev {metric} fell from {before[metric]:.4f} to {after[metric]:.4f}; the trained model is "
+                "worse than its base",
+                flush=True,
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     holder = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     tmp = holder / "model"  # mkdtemp folders are private (0700); the model folder gets normal permissions
@@ -361,14 +397,23 @@ def train(cfg: TrainConfig, data: TrainingData, out: str | Path, dev: str | None
         tmp.mkdir()
         model.save(str(tmp)) if hasattr(model, "save") else model.save_pretrained(str(tmp))
         info = {
-            "trained": True, "kind": cfg.kind, "base": cfg.base, "data": data.name,
-            "examples": len(data.examples), "rows": len(rows), "mining": stats,
+            "trained": True,
+            "kind": cfg.kind,
+            "base": cfg.base,
+            "data": data.name,
+            "examples": len(data.examples),
+            "rows": len(rows),
+            "mining": stats,
             "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
-            "dev": dev, "dev_metric": metric,
-            "dev_before": before.get(metric) if metric else None, "dev_after": after.get(metric) if metric else None,
+            "dev": dev,
+            "dev_metric": metric,
+            "dev_before": before.get(metric) if metric else None,
+            "dev_after": after.get(metric) if metric else None,
             "dev_reference": {k: v for k, v in before.items() if "base" in k} or None,
-            "best_checkpoint": getattr(trainer.state, "best_model_checkpoint", None), "resumed_from": checkpoint,
-            "train_seconds": round(seconds, 1), "device": str(getattr(model, "device", "cpu")),
+            "best_checkpoint": getattr(trainer.state, "best_model_checkpoint", None),
+            "resumed_from": checkpoint,
+            "train_seconds": round(seconds, 1),
+            "device": str(getattr(model, "device", "cpu")),
             "torch_threads": torch.get_num_threads(),
             "note": f"{cfg.kind} fine-tuned by radlite from {cfg.base} on {data.name}",
         }
@@ -388,20 +433,33 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
     total = cfg.max_steps or int(steps_per_epoch * cfg.n_epochs())
     if cfg.eval_steps or cfg.max_steps:
         every = cfg.eval_steps or cfg.max_steps
-        schedule = dict(eval_strategy="steps" if evaluator else "no", eval_steps=every, save_strategy="steps",
-                        save_steps=every)
+        schedule = dict(
+            eval_strategy="steps" if evaluator else "no", eval_steps=every, save_strategy="steps", save_steps=every
+        )
     else:
         schedule = dict(eval_strategy="epoch" if evaluator else "no", save_strategy="epoch")
     common = dict(
-        output_dir=str(checkpoints), num_train_epochs=cfg.n_epochs(), max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-        learning_rate=cfg.lr(), warmup_steps=int(cfg.warmup_ratio * total), seed=cfg.seed, data_seed=cfg.seed,
-        save_total_limit=2, load_best_model_at_end=False,
-        metric_for_best_model=f"eval_{metric}" if metric else None, greater_is_better=True,
-        logging_steps=max(1, min(50, total // 10)), report_to="none", disable_tqdm=False,
-        dataloader_drop_last=False, dataloader_pin_memory=False,
+        output_dir=str(checkpoints),
+        num_train_epochs=cfg.n_epochs(),
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.lr(),
+        warmup_steps=int(cfg.warmup_ratio * total),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_total_limit=2,
+        load_best_model_at_end=False,
+        metric_for_best_model=f"eval_{metric}" if metric else None,
+        greater_is_better=True,
+        logging_steps=max(1, min(50, total // 10)),
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_drop_last=False,
+        dataloader_pin_memory=False,
         # mixed precision where a GPU supports it (the CPU path stays fp32, as measured)
-        bf16=bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()), **schedule,
+        bf16=bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()),
+        **schedule,
     )
     if cfg.kind == CROSSENCODER:
         from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
@@ -418,13 +476,19 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
     if cfg.kind == "colbert":
         from pylate import losses, utils
 
-        return SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, evaluator=evaluator,
-                                          loss=losses.Contrastive(model=model),
-                                          data_collator=utils.ColBERTCollator(model.tokenize))
+        return SentenceTransformerTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            evaluator=evaluator,
+            loss=losses.Contrastive(model=model),
+            data_collator=utils.ColBERTCollator(model.tokenize),
+        )
     from sentence_transformers.losses import MultipleNegativesRankingLoss
 
-    return SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, evaluator=evaluator,
-                                      loss=MultipleNegativesRankingLoss(model))
+    return SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, evaluator=evaluator, loss=MultipleNegativesRankingLoss(model)
+    )
 
 
 def _load_saved(kind: str, folder: str):
@@ -442,8 +506,9 @@ def _load_saved(kind: str, folder: str):
 
 
 def _run_id(cfg: TrainConfig, data: TrainingData, dev: str | None) -> str:
-    h = hashlib.sha256(json.dumps([asdict(cfg), data.name, len(data.examples), dev], sort_keys=True,
-                                  default=str).encode())
+    h = hashlib.sha256(
+        json.dumps([asdict(cfg), data.name, len(data.examples), dev], sort_keys=True, default=str).encode()
+    )
     for ex in data.examples:  # every text that shapes the rows: a changed file never reuses stale cached rows
         h.update(json.dumps([ex.query, ex.positives, ex.negatives, sorted(ex.related), ex.category]).encode())
     for text in data.collection:

@@ -34,9 +34,14 @@ def test_importing_the_app_module_loads_no_model():
     import subprocess
     import sys
 
-    code = ("import sys, radlite.serve.app as a; a.create_app; "
-            "print(any(m in sys.modules for m in ('torch', 'sentence_transformers', 'pylate')))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    code = (
+        "import sys, radlite.serve.app as a; a.create_app; "
+        "print(any(m in sys.modules for m in ('torch', 'sentence_transformers', 'pylate')))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
@@ -52,7 +57,12 @@ def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
     assert [r["id"] for r in body["results"]] == [r["id"] for r in direct]
     assert set(body["results"][0]) == set(direct[0])  # the same fields as `radlite search --json`
     assert {"encode_query", "bm25", "biencoder", "colbert", "pool", "rerank", "fusion", "total"} <= set(body["timings"])
-    assert body["fusion"]["method"] == "weighted" and set(body["fusion"]["weights"]) == {"bm25", "biencoder", "colbert", "crossencoder"}
+    assert body["fusion"]["method"] == "weighted" and set(body["fusion"]["weights"]) == {
+        "bm25",
+        "biencoder",
+        "colbert",
+        "crossencoder",
+    }
     # weights and signals from the request are applied
     only = client.post("/search", json={"query": "odontoid fracture", "signals": ["bm25"], "top_k": 2}).json()
     assert only["results"][0]["id"] == "cspine" and set(only["results"][0]["signals"]) == {"bm25"}
@@ -60,19 +70,22 @@ def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
     assert [r["id"] for r in neuro["results"]] == ["ms"]
 
 
-@pytest.mark.parametrize("body, status, words", [
-    ({"query": ""}, 422, "empty query"),
-    ({"query": "   "}, 422, "empty query"),
-    ({"query": "x" * 101}, 422, "limit is 100"),
-    ({"query": "mass", "top_k": 0}, 422, "top_k"),
-    ({"query": "mass", "top_k": 101}, 422, "top_k"),
-    ({"query": "mass", "candidates": 5000}, 422, "candidates"),
-    ({"query": "mass", "colour": "red"}, 422, "colour"),
-    ({"query": "mass", "signals": ["tfidf"]}, 422, "tfidf"),
-    ({"query": "mass", "weights": {"bm25": -1}}, 422, ">= 0"),
-    ({"query": "mass", "method": "borda"}, 422, "method"),
-    ({"top_k": 3}, 422, "query"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"query": ""}, 422, "empty query"),
+        ({"query": "   "}, 422, "empty query"),
+        ({"query": "x" * 101}, 422, "limit is 100"),
+        ({"query": "mass", "top_k": 0}, 422, "top_k"),
+        ({"query": "mass", "top_k": 101}, 422, "top_k"),
+        ({"query": "mass", "candidates": 5000}, 422, "candidates"),
+        ({"query": "mass", "colour": "red"}, 422, "colour"),
+        ({"query": "mass", "signals": ["tfidf"]}, 422, "tfidf"),
+        ({"query": "mass", "weights": {"bm25": -1}}, 422, ">= 0"),
+        ({"query": "mass", "method": "borda"}, 422, "method"),
+        ({"top_k": 3}, 422, "query"),
+    ],
+)
 def test_bad_search_requests_get_a_clear_4xx(served, body, status, words):
     start, _ = served
     client = start(max_query_chars=100)
@@ -86,7 +99,9 @@ def test_malformed_json_and_huge_bodies_are_refused(served):
     client = start(max_body_bytes=1000)
     resp = client.post("/search", content=b'{"query": "mass", ', headers={"Content-Type": "application/json"})
     assert resp.status_code == 422 and "malformed JSON" in resp.json()["detail"]
-    resp = client.post("/search", content=b'{"query": "' + b"a" * 2000 + b'"}', headers={"Content-Type": "application/json"})
+    resp = client.post(
+        "/search", content=b'{"query": "' + b"a" * 2000 + b'"}', headers={"Content-Type": "application/json"}
+    )
     assert resp.status_code == 413
 
 
@@ -97,8 +112,12 @@ def test_documents_read_add_delete_and_persist(served):
     client = start(allow_writes=True)
     assert client.get("/documents/pe").json()["title"] == "Pulmonary embolism"
     assert client.get("/documents/nope").status_code == 404
-    new = {"id": "appy", "title": "Appendicitis", "text": "Ultrasound shows a non-compressible appendix over 6 mm with a fecalith.",
-           "category": "gi"}
+    new = {
+        "id": "appy",
+        "title": "Appendicitis",
+        "text": "Ultrasound shows a non-compressible appendix over 6 mm with a fecalith.",
+        "category": "gi",
+    }
     resp = client.post("/documents", json={"documents": [new]})
     assert resp.status_code == 201 and resp.json() == {"added": ["appy"], "documents": 6}
     assert client.post("/documents", json={"documents": [new]}).status_code == 409  # already there
@@ -146,10 +165,10 @@ def test_health_openapi_page_and_explanation(served):
     assert spans and all(0 <= a < b <= len(ex["text"]) for a, b in spans)
     for m in ex["colbert"]["matches"]:  # each span is the word piece the query token matched
         if m["start"] is not None:
-            assert ex["text"][m["start"]:m["end"]].lower() == m["doc_token"].removeprefix("##"), m
+            assert ex["text"][m["start"] : m["end"]].lower() == m["doc_token"].removeprefix("##"), m
     # the alignment is the MaxSim the index scored: its similarities add up to the stored score
     assert abs(ex["colbert"]["score"] - ex["colbert"]["index_score"]) < 0.05
-    words = {ex["text"][s["start"]:s["end"]].lower() for s in ex["bm25"]["spans"]}
+    words = {ex["text"][s["start"] : s["end"]].lower() for s in ex["bm25"]["spans"]}
     assert {"filling", "defect", "pulmonary", "artery"} <= words
     assert client.post("/explain", json={"query": "x", "id": "nope"}).status_code == 404
 

@@ -13,9 +13,24 @@ from tests.conftest import TINY_DOCS
 
 # Sample queries whose answer the demo shows first under every signal (see radlite demo).
 AGREED = ["q02", "q05", "q07"]
-RESULT_KEYS = {"rank", "id", "corpus_index", "title", "category", "document", "passage", "passage_index",
-               "passage_span", "metadata", "score", "biencoder_score", "bm25_score", "colbert_score",
-               "crossencoder_score", "signals"}
+RESULT_KEYS = {
+    "rank",
+    "id",
+    "corpus_index",
+    "title",
+    "category",
+    "document",
+    "passage",
+    "passage_index",
+    "passage_span",
+    "metadata",
+    "score",
+    "biencoder_score",
+    "bm25_score",
+    "colbert_score",
+    "crossencoder_score",
+    "signals",
+}
 
 
 @pytest.mark.slow
@@ -82,19 +97,27 @@ def test_saved_and_reloaded_index_gives_identical_results(minilm_engine, sample_
 
 
 def tiny(tiny_models, **kw):
-    return RadLITESearch(biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"],
-                         reranker=tiny_models["reranker"], **kw)
+    return RadLITESearch(
+        biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], reranker=tiny_models["reranker"], **kw
+    )
 
 
 def test_add_and_delete_update_every_signal(tiny_models, tiny_index, tmp_path):
     path = tmp_path / "idx"
     shutil.copytree(tiny_index, path)
     engine = RadLITESearch.load(path)
-    new = {"id": "zebra", "title": "Erdheim-Chester disease", "text": "Symmetric sclerosis of long bone diaphyses with hairy kidney perirenal infiltration."}
+    new = {
+        "id": "zebra",
+        "title": "Erdheim-Chester disease",
+        "text": "Symmetric sclerosis of long bone diaphyses with hairy kidney perirenal infiltration.",
+    }
     engine.add_documents([new])
     engine.save(path)
     reloaded = RadLITESearch.load(path)
-    assert reloaded.search("Erdheim-Chester hairy kidney sclerosis diaphyses", top_k=1, signals=["bm25"])[0]["id"] == "zebra"
+    assert (
+        reloaded.search("Erdheim-Chester hairy kidney sclerosis diaphyses", top_k=1, signals=["bm25"])[0]["id"]
+        == "zebra"
+    )
     # every signal equals an index built from scratch over the same documents (all scores exact)
     fresh = tiny(tiny_models).index_corpus(TINY_DOCS + [new])
     q = "hairy kidney"
@@ -108,7 +131,11 @@ def test_add_and_delete_update_every_signal(tiny_models, tiny_index, tmp_path):
     reloaded.delete_documents(["zebra", "pe"])
     reloaded.save(path)
     after = RadLITESearch.load(path)
-    ids = {r["id"] for s in ("bm25", "biencoder", "colbert") for r in after.search("embolism hairy kidney", top_k=3, signals=[s])}
+    ids = {
+        r["id"]
+        for s in ("bm25", "biencoder", "colbert")
+        for r in after.search("embolism hairy kidney", top_k=3, signals=[s])
+    }
     assert "zebra" not in ids and "pe" not in ids
     assert len(after.index.documents) == len(TINY_DOCS) - 1
     assert after.search("odontoid c-spine fracture", top_k=1, signals=["bm25"])[0]["id"] == "cspine"
@@ -168,7 +195,9 @@ def test_rrf_category_filter_and_no_reranker(tiny_models, tiny_index):
     res = engine.search("odontoid fracture c-spine", top_k=3, method="rrf")
     assert "crossencoder" not in res[0]["signals"] and res[0]["crossencoder_score"] is None
     ranks = [r["signals"][s]["rank"] for r in res[:1] for s in ("bm25", "biencoder", "colbert")]
-    assert res[0]["score"] == pytest.approx(sum(0.0 if r is None else w / (60 + r) for r, w in zip(ranks, (0.3, 0.5, 0.0))))
+    assert res[0]["score"] == pytest.approx(
+        sum(0.0 if r is None else w / (60 + r) for r, w in zip(ranks, (0.3, 0.5, 0.0)))
+    )
     only = engine.search("fracture lesions", top_k=5, category="neuro")
     assert only and {r["category"] for r in only} == {"neuro"}
     with pytest.raises(QueryError, match="unknown signal 'bm2'"):
@@ -207,7 +236,10 @@ def test_long_documents_are_split_and_reported_once(tiny_models):
 
     cfg = IndexConfig()
     cfg.chunking.passage_words, cfg.chunking.overlap_words = 8, 2
-    long_doc = {"id": "long", "text": "filler words about nothing much here at all. " * 4 + "The odontoid fracture of the c-spine is here."}
+    long_doc = {
+        "id": "long",
+        "text": "filler words about nothing much here at all. " * 4 + "The odontoid fracture of the c-spine is here.",
+    }
     engine = tiny(tiny_models, config=cfg).index_corpus([long_doc, {"id": "other", "text": "renal cyst"}])
     assert len(engine.index.passages) > 3
     res = engine.search("odontoid fracture c-spine", top_k=2, signals=["bm25"])

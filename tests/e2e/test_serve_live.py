@@ -16,10 +16,14 @@ import pytest
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
-ARTIFACTS = Path(os.environ.get("RADLITE_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
-QUERIES = [("filling defect pulmonary artery", "pe"), ("odontoid fracture c-spine", "cspine"),
-           ("target sign child bowel telescoping", "intus"), ("spiculated mass BI-RADS 4", "birads"),
-           ("periventricular FLAIR lesions Dawson fingers", "ms")]
+ARTIFACTS = Path(os.environ.get("RADLITE_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+QUERIES = [
+    ("filling defect pulmonary artery", "pe"),
+    ("odontoid fracture c-spine", "cspine"),
+    ("target sign child bowel telescoping", "intus"),
+    ("spiculated mass BI-RADS 4", "birads"),
+    ("periventricular FLAIR lesions Dawson fingers", "ms"),
+]
 
 
 def test_fifty_concurrent_clients_with_searches_adds_and_deletes(tiny_index, tmp_path, live_server):
@@ -54,8 +58,18 @@ def test_fifty_concurrent_clients_with_searches_adds_and_deletes(tiny_index, tmp
                         elif r < 0.9:
                             doc_id = f"load-{n}-{count}"
                             count += 1
-                            resp = http.post("/documents", json={"documents": [
-                                {"id": doc_id, "text": f"load test note {doc_id} about renal cortical cysts", "category": "gu"}]})
+                            resp = http.post(
+                                "/documents",
+                                json={
+                                    "documents": [
+                                        {
+                                            "id": doc_id,
+                                            "text": f"load test note {doc_id} about renal cortical cysts",
+                                            "category": "gu",
+                                        }
+                                    ]
+                                },
+                            )
                             if resp.status_code == 201:
                                 mine.append(doc_id)
                                 with lock:
@@ -89,8 +103,10 @@ def test_fifty_concurrent_clients_with_searches_adds_and_deletes(tiny_index, tmp
                 assert http.get(f"/documents/{doc_id}").status_code == 404, doc_id
             assert http.get("/info").json()["documents"] == 5 + len(alive)
             served = {q: http.post("/search", json={"query": q, "top_k": 5}).json()["results"] for q, _ in QUERIES}
-            lexical = {q: http.post("/search", json={"query": q, "top_k": 1, "signals": ["bm25"]}).json()["results"]
-                       for q, _ in QUERIES}
+            lexical = {
+                q: http.post("/search", json={"query": q, "top_k": 1, "signals": ["bm25"]}).json()["results"]
+                for q, _ in QUERIES
+            }
     on_disk = {d.id for d in SearchIndex.load(root).documents}
     assert on_disk == {"pe", "intus", "ms", "birads", "cspine"} | alive
     fresh = RadLITESearch.load(root)  # what a new process reads from disk: the same answers as the server's
@@ -114,9 +130,18 @@ def _browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1200,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,1000",
+    ):
         opts.add_argument(arg)
     return webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver))
 
@@ -144,7 +169,9 @@ def test_search_page_shows_the_expected_first_result_and_why_it_matched(tiny_ind
             wait.until(lambda d: first.find_elements(By.CSS_SELECTOR, ".explanation .explained .hl-colbert"))
             colbert = first.find_elements(By.CSS_SELECTOR, ".explanation .explained .hl-colbert")
             assert all("query token" in e.get_attribute("title") for e in colbert)
-            bm25 = "".join(e.text.lower() for e in first.find_elements(By.CSS_SELECTOR, ".explanation .explained .hl-bm25"))
+            bm25 = "".join(
+                e.text.lower() for e in first.find_elements(By.CSS_SELECTOR, ".explanation .explained .hl-bm25")
+            )
             assert all(word in bm25 for word in ("filling", "defect", "pulmonary", "artery")), bm25
             ActionChains(browser).move_to_element(colbert[0]).perform()  # hover shows the query token
             ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,10 @@ import pytest
 
 from radlite.config import BM25Config, ColbertIndexConfig
 from radlite.errors import IndexFormatError
+from radlite.index.store import live_generation, write_generation
 from radlite.retrievers.bm25 import BM25Index, tokenize
 from radlite.retrievers.colbert import ColbertIndex, auto_centroids
 from radlite.retrievers.dense import DenseIndex
-from radlite.index.store import live_generation, write_generation
 
 
 def test_tokenizer_keeps_medical_tokens_and_stems_words():
@@ -21,7 +21,11 @@ def test_tokenizer_keeps_medical_tokens_and_stems_words():
 
 
 def test_bm25_ranks_the_matching_passage_first_and_round_trips(tmp_path):
-    texts = ["renal cell carcinoma enhancing mass", "c-spine odontoid fracture on CT", "pulmonary embolism filling defect"]
+    texts = [
+        "renal cell carcinoma enhancing mass",
+        "c-spine odontoid fracture on CT",
+        "pulmonary embolism filling defect",
+    ]
     idx = BM25Index.build(texts, BM25Config())
     scores = idx.scores("odontoid fracture of the c-spine")
     assert int(np.argmax(scores)) == 1 and scores[0] == 0 and scores[2] == 0
@@ -58,8 +62,14 @@ def test_maxsim_matches_padded_reference_with_negative_similarities():
     rng = np.random.default_rng(1)
     passages = [rng.normal(size=(n, 16)).astype(np.float32) for n in (1, 5, 2)]
     q = -np.abs(rng.normal(size=(4, 16)).astype(np.float32))  # many negative similarities: zero-padding would win
-    idx = ColbertIndex(np.zeros((1, 16), np.float32), np.zeros(8, np.uint16), np.array([0, 1, 6, 8]),
-                       np.array([0, 3]), np.array([0, 1, 2], np.int32), np.concatenate(passages).astype(np.float32))
+    idx = ColbertIndex(
+        np.zeros((1, 16), np.float32),
+        np.zeros(8, np.uint16),
+        np.array([0, 1, 6, 8]),
+        np.array([0, 3]),
+        np.array([0, 1, 2], np.int32),
+        np.concatenate(passages).astype(np.float32),
+    )
     assert np.allclose(idx.score(q, np.array([0, 1, 2])), reference_maxsim(q, passages), atol=1e-5)
 
 
@@ -130,8 +140,10 @@ def test_compressed_index_decodes_close_agrees_with_exact_and_round_trips(tmp_pa
     original = np.concatenate(passages)
     decoded = idx.decode(np.arange(idx.n_tokens))
     assert np.mean(np.sum(decoded * original, axis=1)) > 0.95  # unit vectors: cosine
-    overlap = [overlap_at_10(idx.search(q, 10)[0], np.argsort(-reference_maxsim(q, passages), kind="stable"))
-               for q in topic_queries(topics)]
+    overlap = [
+        overlap_at_10(idx.search(q, 10)[0], np.argsort(-reference_maxsim(q, passages), kind="stable"))
+        for q in topic_queries(topics)
+    ]
     assert np.mean(overlap) >= 0.9
     idx.save(tmp_path / "c")
     assert not (tmp_path / "c" / "vectors.npy").exists()
@@ -170,7 +182,8 @@ def test_index_written_before_residuals_still_loads_and_searches(tmp_path):
     idx = ColbertIndex.build(passages, ColbertIndexConfig())
     idx.save(tmp_path / "old")  # the full-vector layout is the one indexes had before residuals
     assert sorted(p.stem for p in (tmp_path / "old").iterdir()) == sorted(
-        ["centroids", "codes", "offsets", "ivf_offsets", "ivf_pids", "vectors"])
+        ["centroids", "codes", "offsets", "ivf_offsets", "ivf_pids", "vectors"]
+    )
     old = ColbertIndex.load(tmp_path / "old")
     assert old.residuals is None and old.exact
     q = next(topic_queries(topics))

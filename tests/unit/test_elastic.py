@@ -15,7 +15,7 @@ import pytest
 from radlite.errors import QueryError, RadliteError
 from radlite.integrations.elastic import rerank_hits
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 ES = json.loads((DATA / "elasticsearch_search_response.json").read_text())
 OS = json.loads((DATA / "opensearch_search_response.json").read_text())
 QUERY = "filling defect in the pulmonary artery on CT angiography"
@@ -92,11 +92,21 @@ class _Recorded(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("engine, response, field, headers", [
-    ("elasticsearch", ES, "content", {"X-Elastic-Product": "Elasticsearch",
-                                      "Content-Type": "application/vnd.elasticsearch+json;compatible-with=9"}),
-    ("opensearch", OS, "body.text", {"Content-Type": "application/json; charset=UTF-8"}),
-])
+@pytest.mark.parametrize(
+    "engine, response, field, headers",
+    [
+        (
+            "elasticsearch",
+            ES,
+            "content",
+            {
+                "X-Elastic-Product": "Elasticsearch",
+                "Content-Type": "application/vnd.elasticsearch+json;compatible-with=9",
+            },
+        ),
+        ("opensearch", OS, "body.text", {"Content-Type": "application/json; charset=UTF-8"}),
+    ],
+)
 def test_rerank_es_command_through_the_official_client(engine, response, field, headers, tiny_models):
     from typer.testing import CliRunner
 
@@ -107,9 +117,27 @@ def test_rerank_es_command_through_the_official_client(engine, response, field, 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}"
-        result = CliRunner().invoke(app, ["rerank-es", QUERY, "--url", url, "--index", "radiology-articles",
-                                          "--engine", engine, "--text-field", field, "--size", "5", "--json",
-                                          "--reranker", tiny_models["reranker"], "--exact"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "rerank-es",
+                QUERY,
+                "--url",
+                url,
+                "--index",
+                "radiology-articles",
+                "--engine",
+                engine,
+                "--text-field",
+                field,
+                "--size",
+                "5",
+                "--json",
+                "--reranker",
+                tiny_models["reranker"],
+                "--exact",
+            ],
+        )
         assert result.exit_code == 0, result.output
         out = json.loads(result.stdout)
         assert sorted(h["_id"] for h in out["hits"]) == sorted(h["_id"] for h in response["hits"]["hits"])
@@ -119,6 +147,22 @@ def test_rerank_es_command_through_the_official_client(engine, response, field, 
     finally:
         server.shutdown()
     # an unreachable cluster is a one-line error, not a traceback
-    result = CliRunner().invoke(app, ["rerank-es", QUERY, "--url", "http://127.0.0.1:9", "--index", "x",
-                                      "--engine", engine, "--reranker", tiny_models["reranker"], "--exact"])
-    assert result.exit_code != 0 and "search on http://127.0.0.1:9" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(
+        app,
+        [
+            "rerank-es",
+            QUERY,
+            "--url",
+            "http://127.0.0.1:9",
+            "--index",
+            "x",
+            "--engine",
+            engine,
+            "--reranker",
+            tiny_models["reranker"],
+            "--exact",
+        ],
+    )
+    assert (
+        result.exit_code != 0 and "search on http://127.0.0.1:9" in result.output and "Traceback" not in result.output
+    )

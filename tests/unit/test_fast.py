@@ -6,13 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import TINY_DOCS
 
 pytest.importorskip("onnxruntime")
 
-QUERIES = ["filling defect in the pulmonary artery", "target sign in a child", "Dawson fingers on MRI",
-           "spiculated breast mass", "odontoid fracture after trauma"]
+QUERIES = [
+    "filling defect in the pulmonary artery",
+    "target sign in a child",
+    "Dawson fingers on MRI",
+    "spiculated breast mass",
+    "odontoid fracture after trauma",
+]
 
 
 def pairs():
@@ -82,7 +86,10 @@ def test_engine_uses_the_fast_reranker_by_default_and_exact_on_request(tiny_mode
 
     monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
     fast, exact = RadLITESearch.load(tiny_index), RadLITESearch.load(tiny_index, exact=True)
-    a, b = fast.search("filling defect pulmonary artery", top_k=5), exact.search("filling defect pulmonary artery", top_k=5)
+    a, b = (
+        fast.search("filling defect pulmonary artery", top_k=5),
+        exact.search("filling defect pulmonary artery", top_k=5),
+    )
     assert fast._encoder("crossencoder").backend == "onnx-int8" and exact._encoder("crossencoder").backend == "torch"
     lb = {r["id"]: r["signals"]["crossencoder"]["raw"] for r in b}
     assert [r["id"] for r in a][:1] == [r["id"] for r in b][:1] == ["pe"]
@@ -139,7 +146,10 @@ def test_int8_colbert_queries_stay_close_and_the_pair_matches_the_sequential_pat
     monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
     bp, cp = Path(tiny_models["biencoder"]), Path(tiny_models["colbert"])
     bi_exact, col_exact = BiEncoder(bp), ColbertEncoder(cp)
-    bi_fast, col_fast = BiEncoder(bp, fast=True, sha256=weights_sha256(bp)), ColbertEncoder(cp, fast=True, sha256=weights_sha256(cp))
+    bi_fast, col_fast = (
+        BiEncoder(bp, fast=True, sha256=weights_sha256(bp)),
+        ColbertEncoder(cp, fast=True, sha256=weights_sha256(cp)),
+    )
     for q in QUERIES:
         b_seq, c_seq = encode_query_pair(bi_exact, col_exact, q, parallel=False)
         b_par, c_par = encode_query_pair(bi_fast, col_fast, q, parallel=True)
@@ -161,9 +171,11 @@ def test_colbert_reads_long_queries_whole_on_both_paths(tiny_models, tmp_path, m
     monkeypatch.setattr("radlite.models.encoders.QUERY_INT8", {"colbert": False})
     path = Path(tiny_models["colbert"])
     exact, fast = ColbertEncoder(path), ColbertEncoder(path, fast=True, sha256=weights_sha256(path))
-    vignette = ("A 45-year-old woman presents with two weeks of progressive shortness of breath and pleuritic "
-                "chest pain after a long flight. Examination shows tachycardia and a swollen left calf. CT "
-                "pulmonary angiography shows a filling defect in the right main pulmonary artery.")
+    vignette = (
+        "A 45-year-old woman presents with two weeks of progressive shortness of breath and pleuritic "
+        "chest pain after a long flight. Examination shows tachycardia and a swollen left calf. CT "
+        "pulmonary angiography shows a filling defect in the right main pulmonary artery."
+    )
     pieces = len(exact.model.tokenizer(vignette, add_special_tokens=False)["input_ids"])
     assert pieces + 3 > 32
     for q, n in ((vignette, pieces + 3), ("target sign in a child", exact.trained_query_length)):

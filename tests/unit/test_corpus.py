@@ -14,11 +14,16 @@ def write(path, lines):
 
 
 def test_jsonl_ids_title_category_and_metadata(tmp_path):
-    f = write(tmp_path / "c.jsonl", [
-        json.dumps({"_id": 7, "text": "Aortic dissection.", "title": "AD", "category": "cardiac", "modality": "CT"}),
-        "",
-        json.dumps({"id": "b", "text": "Pneumothorax."}),
-    ])
+    f = write(
+        tmp_path / "c.jsonl",
+        [
+            json.dumps(
+                {"_id": 7, "text": "Aortic dissection.", "title": "AD", "category": "cardiac", "modality": "CT"}
+            ),
+            "",
+            json.dumps({"id": "b", "text": "Pneumothorax."}),
+        ],
+    )
     docs = load_corpus(f)
     assert [d.id for d in docs] == ["7", "b"]
     assert docs[0].title == "AD" and docs[0].category == "cardiac"
@@ -27,7 +32,9 @@ def test_jsonl_ids_title_category_and_metadata(tmp_path):
 
 
 def test_malformed_jsonl_names_the_line(tmp_path):
-    f = write(tmp_path / "c.jsonl", [json.dumps({"id": "a", "text": "x"}), "{not json", json.dumps({"id": "c", "text": "y"})])
+    f = write(
+        tmp_path / "c.jsonl", [json.dumps({"id": "a", "text": "x"}), "{not json", json.dumps({"id": "c", "text": "y"})]
+    )
     with pytest.raises(CorpusError, match=r"line 2 is not valid JSON"):
         load_corpus(f)
 
@@ -51,8 +58,14 @@ def test_beir_folder(tmp_path):
 
 def test_json_array_uses_content_or_text_field(tmp_path):
     f = tmp_path / "export.json"
-    f.write_text(json.dumps([{"title": "Osteosarcoma", "content": "Sunburst periosteal reaction.", "url": "u1"},
-                             {"id": "x", "title": "Ewing", "content": "Onion skin."}]))
+    f.write_text(
+        json.dumps(
+            [
+                {"title": "Osteosarcoma", "content": "Sunburst periosteal reaction.", "url": "u1"},
+                {"id": "x", "title": "Ewing", "content": "Onion skin."},
+            ]
+        )
+    )
     docs = load_corpus(f)
     assert [d.id for d in docs] == ["doc-0", "x"]
     assert docs[0].text == "Sunburst periosteal reaction." and docs[0].metadata == {"url": "u1"}
@@ -83,7 +96,7 @@ def test_passages_overlap_and_cover_the_document():
     words = [f"w{i}" for i in range(25)]
     doc = Document(id="d", text=" ".join(words), title="T")
     spans = split_passages([doc], ChunkingConfig(passage_words=10, overlap_words=3))
-    texts = [doc.text[s.start:s.end].split() for s in spans]
+    texts = [doc.text[s.start : s.end].split() for s in spans]
     assert texts[0] == words[0:10] and texts[1] == words[7:17] and texts[2] == words[14:24] and texts[3] == words[21:25]
     assert passage_input(doc, spans[0], ChunkingConfig()) == "T. " + " ".join(words[:10])
     short = Document(id="s", text="only four words here")

@@ -7,22 +7,65 @@ import pytest
 
 from radlite.search.results import SearchResult, SignalScore
 
-TOP = ["rank", "id", "corpus_index", "title", "category", "document", "passage", "passage_index", "passage_span",
-       "metadata", "score", "biencoder_score", "bm25_score", "colbert_score", "crossencoder_score", "signals"]
+TOP = [
+    "rank",
+    "id",
+    "corpus_index",
+    "title",
+    "category",
+    "document",
+    "passage",
+    "passage_index",
+    "passage_span",
+    "metadata",
+    "score",
+    "biencoder_score",
+    "bm25_score",
+    "colbert_score",
+    "crossencoder_score",
+    "signals",
+]
 
 
 def test_a_hand_made_result_gives_the_pinned_json():
-    r = SearchResult(rank=1, id="d1", corpus_index=4, title="Croup", category="pediatric", document="Steeple sign.",
-                     passage="Steeple sign.", passage_index=0, passage_span=(0, 13), metadata={"k": 1}, score=0.9,
-                     signals={"bm25": SignalScore(raw=3.5, normalized=1.0, rank=1),
-                              "crossencoder": SignalScore(raw=2.0, calibrated=0.8, rank=2, untrained=True)})
+    r = SearchResult(
+        rank=1,
+        id="d1",
+        corpus_index=4,
+        title="Croup",
+        category="pediatric",
+        document="Steeple sign.",
+        passage="Steeple sign.",
+        passage_index=0,
+        passage_span=(0, 13),
+        metadata={"k": 1},
+        score=0.9,
+        signals={
+            "bm25": SignalScore(raw=3.5, normalized=1.0, rank=1),
+            "crossencoder": SignalScore(raw=2.0, calibrated=0.8, rank=2, untrained=True),
+        },
+    )
     assert r.to_dict() == {
-        "rank": 1, "id": "d1", "corpus_index": 4, "title": "Croup", "category": "pediatric",
-        "document": "Steeple sign.", "passage": "Steeple sign.", "passage_index": 0, "passage_span": [0, 13],
-        "metadata": {"k": 1}, "score": 0.9, "biencoder_score": None, "bm25_score": 3.5, "colbert_score": None,
+        "rank": 1,
+        "id": "d1",
+        "corpus_index": 4,
+        "title": "Croup",
+        "category": "pediatric",
+        "document": "Steeple sign.",
+        "passage": "Steeple sign.",
+        "passage_index": 0,
+        "passage_span": [0, 13],
+        "metadata": {"k": 1},
+        "score": 0.9,
+        "biencoder_score": None,
+        "bm25_score": 3.5,
+        "colbert_score": None,
         "crossencoder_score": 0.8,
-        "signals": {"bm25": {"raw": 3.5, "normalized": 1.0, "rank": 1},
-                    "crossencoder": {"raw": 2.0, "calibrated": 0.8, "rank": 2, "untrained": True}}}
+        "signals": {
+            "bm25": {"raw": 3.5, "normalized": 1.0, "rank": 1},
+            "crossencoder": {"raw": 2.0, "calibrated": 0.8, "rank": 2, "untrained": True},
+        },
+    }
     assert list(r.to_dict()) == TOP and r["bm25_score"] == 3.5 and r.signal_score("colbert") is None
 
 
@@ -37,7 +80,7 @@ def test_search_returns_typed_results_whose_json_has_the_pinned_schema(tiny_inde
         assert list(d) == TOP
         assert isinstance(d["rank"], int) and isinstance(d["id"], str) and isinstance(d["score"], float)
         assert isinstance(d["passage_span"], list) and len(d["passage_span"]) == 2
-        assert d["passage"] == d["document"][d["passage_span"][0]:d["passage_span"][1]]
+        assert d["passage"] == d["document"][d["passage_span"][0] : d["passage_span"][1]]
         assert list(d["signals"]) == ["bm25", "biencoder", "colbert", "crossencoder"]
         for s in ("bm25", "biencoder", "colbert"):
             assert list(d["signals"][s])[:3] == ["raw", "normalized", "rank"]

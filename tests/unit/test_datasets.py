@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from radlite.eval.datasets import SPLITS, load_dataset, radbench9_parts, split_of
 from radlite.errors import CorpusError
+from radlite.eval.datasets import SPLITS, load_dataset, radbench9_parts, split_of
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 STOP = {"the", "and", "with", "of", "on", "in", "for"}
 
 
@@ -60,7 +60,11 @@ def test_no_condition_in_two_splits():
     assert all(len(s) == 1 for s in seen.values())
     shares = Counter(split_of(c) for c in seen)
     total = sum(shares.values())
-    assert 0.45 < shares["train"] / total < 0.75 and 0.05 < shares["dev"] / total < 0.3 and 0.12 < shares["test"] / total < 0.4
+    assert (
+        0.45 < shares["train"] / total < 0.75
+        and 0.05 < shares["dev"] / total < 0.3
+        and 0.12 < shares["test"] / total < 0.4
+    )
 
 
 def test_full_benchmark_size():

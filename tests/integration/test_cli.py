@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 
-import pytest
 from typer.testing import CliRunner
 
 from radlite.cli import app
@@ -26,17 +25,29 @@ def assert_clean_error(code, output, *needles):
 
 def test_index_search_info_add_delete(tiny_models, tmp_path):
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text("\n".join(json.dumps(d) for d in [
-        {"id": "a", "title": "Croup", "text": "Steeple sign on frontal radiograph of the neck."},
-        {"id": "b", "title": "Epiglottitis", "text": "Thumb sign on lateral neck radiograph."},
-    ]))
+    corpus.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in [
+                {"id": "a", "title": "Croup", "text": "Steeple sign on frontal radiograph of the neck."},
+                {"id": "b", "title": "Epiglottitis", "text": "Thumb sign on lateral neck radiograph."},
+            ]
+        )
+    )
     idx = tmp_path / "idx"
-    models = ["--biencoder", tiny_models["biencoder"], "--colbert-model", tiny_models["colbert"], "--reranker", tiny_models["reranker"]]
+    models = [
+        "--biencoder",
+        tiny_models["biencoder"],
+        "--colbert-model",
+        tiny_models["colbert"],
+        "--reranker",
+        tiny_models["reranker"],
+    ]
     code, out = run("index", corpus, "-o", idx, *models)
     assert code == 0, out
     code, out = run("search", idx, "steeple", "--json", "-k", "2", "--signals", "bm25")
     assert code == 0, out
-    results = json.loads(out[out.index("["):out.rindex("]") + 1])
+    results = json.loads(out[out.index("[") : out.rindex("]") + 1])
     assert results[0]["id"] == "a" and len(results) == 1
     code, out = run("info", idx)
     assert code == 0 and "documents / passages" in out and "2 / 2" in out
@@ -44,10 +55,10 @@ def test_index_search_info_add_delete(tiny_models, tmp_path):
     more.write_text(json.dumps({"id": "c", "text": "Sail sign of thymus on chest radiograph."}))
     assert run("add", idx, more)[0] == 0
     code, out = run("search", idx, "sail sign thymus", "--signals", "bm25", "--json")
-    assert code == 0 and json.loads(out[out.index("["):out.rindex("]") + 1])[0]["id"] == "c"
+    assert code == 0 and json.loads(out[out.index("[") : out.rindex("]") + 1])[0]["id"] == "c"
     assert run("delete", idx, "c")[0] == 0
     code, out = run("search", idx, "sail thymus", "--json", "--signals", "bm25")
-    assert json.loads(out[out.index("["):out.rindex("]") + 1]) == []
+    assert json.loads(out[out.index("[") : out.rindex("]") + 1]) == []
 
 
 def test_cli_error_paths(tiny_index, tmp_path):
@@ -110,8 +121,18 @@ def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, t
     monkeypatch.setattr("radlite.retrievers.colbert.ColbertIndex.save", boom)
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "new", "text": "something else entirely"}))
-    code, out = run("index", corpus, "-o", path, "--biencoder", tiny_models["biencoder"],
-                    "--colbert-model", tiny_models["colbert"], "--reranker", tiny_models["reranker"])
+    code, out = run(
+        "index",
+        corpus,
+        "-o",
+        path,
+        "--biencoder",
+        tiny_models["biencoder"],
+        "--colbert-model",
+        tiny_models["colbert"],
+        "--reranker",
+        tiny_models["reranker"],
+    )
     assert code == 130 and "unchanged" in out
     monkeypatch.undo()
     after = RadLITESearch.load(path).search("target sign", top_k=3, signals=["bm25"])
@@ -121,29 +142,87 @@ def test_interrupted_index_build_leaves_the_old_index(tiny_models, tiny_index, t
 
 def test_train_and_adapt_commands(tiny_models, tmp_path):
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps(d) for d in [
-        {"query": "steeple sign", "positive": "Croup: steeple sign on frontal neck radiograph.", "category": "pediatric"},
-        {"query": "thumb sign", "positive": "Epiglottitis: thumb sign on lateral neck radiograph.", "category": "pediatric"},
-        {"query": "sail sign", "positive": "Normal thymus: sail sign on chest radiograph.", "category": "pediatric"},
-        {"query": "polo mint", "positive": "Pulmonary embolism: polo mint sign on CT.", "category": "thoracic"},
-    ]))
+    pairs.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in [
+                {
+                    "query": "steeple sign",
+                    "positive": "Croup: steeple sign on frontal neck radiograph.",
+                    "category": "pediatric",
+                },
+                {
+                    "query": "thumb sign",
+                    "positive": "Epiglottitis: thumb sign on lateral neck radiograph.",
+                    "category": "pediatric",
+                },
+                {
+                    "query": "sail sign",
+                    "positive": "Normal thymus: sail sign on chest radiograph.",
+                    "category": "pediatric",
+                },
+                {"query": "polo mint", "positive": "Pulmonary embolism: polo mint sign on CT.", "category": "thoracic"},
+            ]
+        )
+    )
     out_dir = tmp_path / "ce"
-    code, out = run("train", "reranker", "--data", pairs, "--out", out_dir, "--base", tiny_models["reranker"],
-                    "--max-steps", "1", "--batch-size", "4", "--guard", "none")
+    code, out = run(
+        "train",
+        "reranker",
+        "--data",
+        pairs,
+        "--out",
+        out_dir,
+        "--base",
+        tiny_models["reranker"],
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--guard",
+        "none",
+    )
     assert code == 0, out
     assert json.loads((out_dir / "radlite_model.json").read_text())["trained"] is True
     assert "written to" in out
 
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("\n".join(json.dumps(d) for d in [
-        {"id": "a", "title": "Croup in children", "text": "The steeple sign is subglottic narrowing. It is seen on the frontal radiograph of the neck in croup."},
-        {"id": "b", "title": "Epiglottitis in children", "text": "The thumb sign is a swollen epiglottis. It is seen on the lateral radiograph of the neck."},
-    ]))
-    code, out = run("adapt", docs, "--out", tmp_path / "bi", "--kind", "biencoder", "--base", tiny_models["biencoder"],
-                    "--max-steps", "1", "--batch-size", "2", "--guard", "none")
+    docs.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in [
+                {
+                    "id": "a",
+                    "title": "Croup in children",
+                    "text": "The steeple sign is subglottic narrowing. It is seen on the frontal radiograph of the "
+                    "neck in croup.",
+                },
+                {
+                    "id": "b",
+                    "title": "Epiglottitis in children",
+                    "text": "The thumb sign is a swollen epiglottis. It is seen on the lateral radiograph of the neck.",
+                },
+            ]
+        )
+    )
+    code, out = run(
+        "adapt",
+        docs,
+        "--out",
+        tmp_path / "bi",
+        "--kind",
+        "biencoder",
+        "--base",
+        tiny_models["biencoder"],
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--guard",
+        "none",
+    )
     assert code == 0, out
     assert (tmp_path / "bi" / "modules.json").is_file()
-
 
 
 def test_adapt_reranker_distils_from_the_first_stage_and_reports_its_negatives(tiny_models, tmp_path, monkeypatch):
@@ -152,22 +231,85 @@ def test_adapt_reranker_distils_from_the_first_stage_and_reports_its_negatives(t
     import radlite.train.teacher as teacher
 
     tiny_first_stage = teacher.first_stage_engine
-    monkeypatch.setattr(teacher, "first_stage_engine", lambda texts, progress=True: tiny_first_stage(
-        texts, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], progress=False))
+    monkeypatch.setattr(
+        teacher,
+        "first_stage_engine",
+        lambda texts, progress=True: tiny_first_stage(
+            texts, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], progress=False
+        ),
+    )
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("\n".join(json.dumps(d) for d in [
-        {"id": "a", "title": "Croup in children", "text": "The steeple sign is subglottic narrowing. It is seen on the frontal radiograph of the neck in croup."},
-        {"id": "b", "title": "Epiglottitis in children", "text": "The thumb sign is a swollen epiglottis. It is seen on the lateral radiograph of the neck."},
-        {"id": "c", "title": "Pulmonary embolism", "text": "The polo mint sign is a central filling defect. It is seen on CT pulmonary angiography."},
-        {"id": "d", "title": "Multiple sclerosis", "text": "Dawson fingers are periventricular lesions. They are seen on sagittal FLAIR images."},
-        {"id": "e", "title": "Intussusception", "text": "The target sign is bowel within bowel. It is seen on abdominal ultrasound in children."},
-        {"id": "f", "title": "Odontoid fracture", "text": "A lucent line crosses the dens. It is seen on CT of the cervical spine after trauma."},
-        {"id": "g", "title": "Pneumothorax", "text": "A visceral pleural line without lung markings beyond it. It is seen on an erect chest radiograph."},
-        {"id": "h", "title": "Appendicitis", "text": "A dilated noncompressible appendix with periappendiceal fat stranding. It is seen on CT or ultrasound."},
-        {"id": "i", "title": "Breast carcinoma", "text": "A spiculated mass with pleomorphic calcifications. It is seen on mammography."},
-    ]))  # the reranker adapts with 6 negatives per list: the collection needs more passages than that
-    code, out = run("adapt", docs, "--out", tmp_path / "ce", "--kind", "reranker", "--base", tiny_models["reranker"],
-                    "--max-steps", "1", "--batch-size", "2", "--max-length", "96")
+    docs.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in [
+                {
+                    "id": "a",
+                    "title": "Croup in children",
+                    "text": "The steeple sign is subglottic narrowing. It is seen on the frontal radiograph of the "
+                    "neck in croup.",
+                },
+                {
+                    "id": "b",
+                    "title": "Epiglottitis in children",
+                    "text": "The thumb sign is a swollen epiglottis. It is seen on the lateral radiograph of the neck.",
+                },
+                {
+                    "id": "c",
+                    "title": "Pulmonary embolism",
+                    "text": "The polo mint sign is a central filling defect. It is seen on CT pulmonary angiography.",
+                },
+                {
+                    "id": "d",
+                    "title": "Multiple sclerosis",
+                    "text": "Dawson fingers are periventricular lesions. They are seen on sagittal FLAIR images.",
+                },
+                {
+                    "id": "e",
+                    "title": "Intussusception",
+                    "text": "The target sign is bowel within bowel. It is seen on abdominal ultrasound in children.",
+                },
+                {
+                    "id": "f",
+                    "title": "Odontoid fracture",
+                    "text": "A lucent line crosses the dens. It is seen on CT of the cervical spine after trauma.",
+                },
+                {
+                    "id": "g",
+                    "title": "Pneumothorax",
+                    "text": "A visceral pleural line without lung markings beyond it. It is seen on an erect chest "
+                    "radiograph.",
+                },
+                {
+                    "id": "h",
+                    "title": "Appendicitis",
+                    "text": "A dilated noncompressible appendix with periappendiceal fat stranding. It is seen on "
+                    "CT or ultrasound.",
+                },
+                {
+                    "id": "i",
+                    "title": "Breast carcinoma",
+                    "text": "A spiculated mass with pleomorphic calcifications. It is seen on mammography.",
+                },
+            ]
+        )
+    )  # the reranker adapts with 6 negatives per list: the collection needs more passages than that
+    code, out = run(
+        "adapt",
+        docs,
+        "--out",
+        tmp_path / "ce",
+        "--kind",
+        "reranker",
+        "--base",
+        tiny_models["reranker"],
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-length",
+        "96",
+    )
     assert code == 0, out
     assert "written to" in out and "Traceback" not in out
     marker = json.loads((tmp_path / "ce" / "radlite_model.json").read_text())
@@ -176,16 +318,20 @@ def test_adapt_reranker_distils_from_the_first_stage_and_reports_its_negatives(t
 
 
 def test_train_error_paths(tiny_models, tmp_path):
-    assert_clean_error(*run("train", "colbert", "--data", tmp_path / "missing.jsonl", "--out", tmp_path / "m"),
-                       "training data not found")
+    assert_clean_error(
+        *run("train", "colbert", "--data", tmp_path / "missing.jsonl", "--out", tmp_path / "m"),
+        "training data not found",
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "x"}\n')
     assert_clean_error(*run("train", "reranker", "--data", bad, "--out", tmp_path / "m"), "line 1", "'positive'")
     ok = tmp_path / "ok.jsonl"
     ok.write_text('{"query": "x", "positive": "y"}\n')
     assert_clean_error(*run("train", "bm42", "--data", ok, "--out", tmp_path / "m"), "unknown model kind")
-    assert_clean_error(*run("train", "reranker", "--data", ok, "--out", tmp_path / "m", "--base", tmp_path / "nowhere"),
-                       "model not found")
+    assert_clean_error(
+        *run("train", "reranker", "--data", ok, "--out", tmp_path / "m", "--base", tmp_path / "nowhere"),
+        "model not found",
+    )
 
 
 def test_library_errors_get_the_cli_flag_and_python_m_radlite_runs(tmp_path):

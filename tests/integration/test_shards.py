@@ -51,8 +51,14 @@ def test_bm25_with_per_shard_statistics_would_not_be_exact(single):
     sharded = ShardedBackend.of(single.index, 3)
     query = "fracture of the spine after trauma"
     global_scores = np.concatenate([s for s in sharded._bm25_all(query)])
-    own = np.concatenate([BM25Index.build([sh.index.encoder_input(p) for p in range(len(sh.index.passages))],
-                                          single.index.config.bm25).scores(query) for sh in sharded.shards])
+    own = np.concatenate(
+        [
+            BM25Index.build(
+                [sh.index.encoder_input(p) for p in range(len(sh.index.passages))], single.index.config.bm25
+            ).scores(query)
+            for sh in sharded.shards
+        ]
+    )
     order = np.concatenate([sh.global_pids for sh in sharded.shards])
     exact = single.index.backend.bm25.scores(query)[order]
     np.testing.assert_allclose(global_scores, exact, rtol=1e-5, atol=1e-6)

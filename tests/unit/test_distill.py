@@ -65,8 +65,9 @@ def test_teacher_takes_its_best_non_relevant_candidates_and_scores_every_text(ti
     from radlite.train.teacher import first_stage_engine, teach
 
     data = TrainingData([_example()], list(COLLECTION) + [COLLECTION[2]], "toy")  # a duplicate text is indexed once
-    engine = first_stage_engine(data.collection, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"],
-                                progress=False)
+    engine = first_stage_engine(
+        data.collection, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], progress=False
+    )
     assert len(engine.index.documents) == len(COLLECTION)
     stats = teach(data, depth=5, num_negatives=2, engine=engine, progress=False)
     ex = data.examples[0]
@@ -84,14 +85,32 @@ def test_keep_bottom_layers_makes_a_smaller_student_that_trains_and_loads(tiny_m
     from radlite.train import TrainConfig, train
     from radlite.train.teacher import first_stage_engine
 
-    data = TrainingData([_example(), Example("target sign child ultrasound", [COLLECTION[2]], related={COLLECTION[2]})],
-                        list(COLLECTION), "toy")
+    data = TrainingData(
+        [_example(), Example("target sign child ultrasound", [COLLECTION[2]], related={COLLECTION[2]})],
+        list(COLLECTION),
+        "toy",
+    )
     import radlite.train.teacher as teacher
 
-    monkeypatch.setattr(teacher, "first_stage_engine", lambda texts, progress=True: first_stage_engine(
-        texts, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], progress=False))
-    cfg = TrainConfig(kind="reranker", base=tiny_models["reranker"], loss="distill", keep_layers=1, max_steps=1,
-                      batch_size=2, num_negatives=2, max_length=96, learning_rate=1e-2, teacher_depth=5)
+    monkeypatch.setattr(
+        teacher,
+        "first_stage_engine",
+        lambda texts, progress=True: first_stage_engine(
+            texts, biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], progress=False
+        ),
+    )
+    cfg = TrainConfig(
+        kind="reranker",
+        base=tiny_models["reranker"],
+        loss="distill",
+        keep_layers=1,
+        max_steps=1,
+        batch_size=2,
+        num_negatives=2,
+        max_length=96,
+        learning_rate=1e-2,
+        teacher_depth=5,
+    )
     info = train(cfg, data, tmp_path / "student", progress=False)
     assert info["rows"] == 2 and info["mining"]["negatives"] == 4
     config = json.loads((tmp_path / "student" / "config.json").read_text())
@@ -112,33 +131,48 @@ def test_distill_refuses_other_kinds(tiny_models, tmp_path):
     from radlite.train import TrainConfig, train
 
     with pytest.raises(RadliteError, match="distill loss trains a cross-encoder"):
-        train(TrainConfig(kind="biencoder", base=tiny_models["biencoder"], loss="distill"),
-              TrainingData([_example()], COLLECTION, "toy"), tmp_path / "x")
+        train(
+            TrainConfig(kind="biencoder", base=tiny_models["biencoder"], loss="distill"),
+            TrainingData([_example()], COLLECTION, "toy"),
+            tmp_path / "x",
+        )
 
 
 def test_ontology_queries_ask_by_synonym_for_the_named_definition(tmp_path):
     from radlite.train.synth import ontology_queries
 
     f = tmp_path / "do.jsonl"
-    rows = [{"name": "angiosarcoma", "synonyms": ["hemangiosarcoma"], "definition": "A vascular cancer that derives_from"
-             " the cells lining blood vessels."},
-            {"name": "croup", "synonyms": [], "definition": "A viral laryngotracheobronchitis of children."},
-            {"name": "no definition", "synonyms": ["x"], "definition": None}]
+    rows = [
+        {
+            "name": "angiosarcoma",
+            "synonyms": ["hemangiosarcoma"],
+            "definition": "A vascular cancer that derives_from the cells lining blood vessels.",
+        },
+        {"name": "croup", "synonyms": [], "definition": "A viral laryngotracheobronchitis of children."},
+        {"name": "no definition", "synonyms": ["x"], "definition": None},
+    ]
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     data = ontology_queries(f)
     assert [(e.query, e.positives) for e in data.examples] == [
-        ("hemangiosarcoma", ["angiosarcoma. A vascular cancer that derives from the cells lining blood vessels."])]
+        ("hemangiosarcoma", ["angiosarcoma. A vascular cancer that derives from the cells lining blood vessels."])
+    ]
     assert len(data.collection) == 2  # croup is a negative to draw from, the entry without a definition is not
 
 
 def test_finding_queries_drop_the_condition_name_and_keep_the_sentences_out_of_the_positive():
     from radlite.train.synth import finding_queries
 
-    doc = Document(id="n1", title="Subarachnoid hemorrhage", category="neuro", text=(
-        "Subarachnoid hemorrhage fills the basal cisterns with hyperdense blood on noncontrast CT. "
-        "Most cases follow rupture of a saccular aneurysm of the circle of Willis. "
-        "CT angiography locates the aneurysm before coiling or clipping by the team. "
-        "Vasospasm peaks between days four and fourteen and is followed with transcranial Doppler."))
+    doc = Document(
+        id="n1",
+        title="Subarachnoid hemorrhage",
+        category="neuro",
+        text=(
+            "Subarachnoid hemorrhage fills the basal cisterns with hyperdense blood on noncontrast CT. "
+            "Most cases follow rupture of a saccular aneurysm of the circle of Willis. "
+            "CT angiography locates the aneurysm before coiling or clipping by the team. "
+            "Vasospasm peaks between days four and fourteen and is followed with transcranial Doppler."
+        ),
+    )
     data = finding_queries([doc], per_document=2, min_words=5)
     assert len(data.examples) == 2 and data.collection[0].startswith("Subarachnoid hemorrhage. ")
     from radlite.train.adapt import sentences

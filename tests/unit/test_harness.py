@@ -11,18 +11,35 @@ from tests.conftest import TINY_DOCS
 def test_eval_reports_every_configuration(tiny_models, tiny_index, tmp_path):
     beir = tmp_path / "tiny-beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": d["id"], "title": d["title"], "text": d["text"]}) for d in TINY_DOCS))
-    queries = {"q1": "odontoid fracture c-spine", "q2": "polo mint sign filling defect", "q3": "Dawson fingers periventricular"}
+    (beir / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": d["id"], "title": d["title"], "text": d["text"]}) for d in TINY_DOCS)
+    )
+    queries = {
+        "q1": "odontoid fracture c-spine",
+        "q2": "polo mint sign filling defect",
+        "q3": "Dawson fingers periventricular",
+    }
     (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tcspine\t2\nq2\tpe\t1\nq3\tms\t2\nq3\tpe\t0\n")
+    (beir / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\tcspine\t2\nq2\tpe\t1\nq3\tms\t2\nq3\tpe\t0\n"
+    )
     (beir / "categories.tsv").write_text("q1\tmsk\nq2\tthoracic\nq3\tneuro\n")
     report = tmp_path / "report"
-    result = CliRunner().invoke(app, ["eval", str(tiny_index), "--dataset", str(beir), "--json", "--report", str(report)])
+    result = CliRunner().invoke(
+        app, ["eval", str(tiny_index), "--dataset", str(beir), "--json", "--report", str(report)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((report / "metrics.json").read_text())
     cfgs = summary["configurations"]
     # the index has the default weights (cross-encoder 0), so the seed card's weights are reported beside them
-    assert set(cfgs) == {"bm25", "biencoder", "colbert", "colbert+reranker", "fused (seed weights)", "fused (index weights)"}
+    assert set(cfgs) == {
+        "bm25",
+        "biencoder",
+        "colbert",
+        "colbert+reranker",
+        "fused (seed weights)",
+        "fused (index weights)",
+    }
     # BM25 finds each answer first on these lexical queries: every metric is 1
     assert cfgs["bm25"]["metrics"]["mrr@10"][0] == 1.0 and cfgs["bm25"]["metrics"]["recall@1"][0] == 1.0
     assert set(cfgs["bm25"]["by_category"]) == {"msk", "thoracic", "neuro"}
@@ -41,17 +58,30 @@ def test_eval_refuses_an_index_of_another_corpus(tiny_index):
 def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_path):
     import shutil
 
-    from radlite.eval import tune as tuning
     from radlite.config import FusionConfig
+    from radlite.eval import tune as tuning
     from radlite.index import read_manifest
 
     idx = tmp_path / "idx"
     shutil.copytree(tiny_index, idx)
     beir = tmp_path / "beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": d["id"], "title": d["title"], "text": d["text"]}) for d in TINY_DOCS))
-    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": f"q{i}", "text": t}) for i, t in enumerate(
-        ["odontoid fracture", "filling defect pulmonary artery", "spiculated mass biopsy", "telescoping bowel child"])))
+    (beir / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": d["id"], "title": d["title"], "text": d["text"]}) for d in TINY_DOCS)
+    )
+    (beir / "queries.jsonl").write_text(
+        "\n".join(
+            json.dumps({"_id": f"q{i}", "text": t})
+            for i, t in enumerate(
+                [
+                    "odontoid fracture",
+                    "filling defect pulmonary artery",
+                    "spiculated mass biopsy",
+                    "telescoping bowel child",
+                ]
+            )
+        )
+    )
     (beir / "qrels" / "dev.tsv").write_text("q0\tcspine\t1\nq1\tpe\t1\nq2\tbirads\t1\n")
     (beir / "qrels" / "test.tsv").write_text("q3\tintus\t1\n")
     runner = CliRunner()
@@ -73,9 +103,9 @@ def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_pa
 
 
 def test_temperature_fit_by_hand():
-    from radlite.eval import tune as tuning
-
     import numpy as np
+
+    from radlite.eval import tune as tuning
 
     # logits +2 are relevant 88% of the time, -2 12%: sigmoid(2 / T) = 0.88 -> T = 2 / logit(0.88) ~ 1.0
     docs = [f"d{i}" for i in range(100)]

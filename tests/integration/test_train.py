@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from radlite.errors import CorpusError, RadliteError
-from radlite.train.data import (Example, TrainingData, balance_categories, load_training_data, near_duplicate)
+from radlite.train.data import Example, TrainingData, balance_categories, load_training_data, near_duplicate
 from radlite.train.mining import fill_random_negatives, mine_hard_negatives
 
 COLLECTION = [
@@ -24,8 +24,12 @@ COLLECTION = [
 
 
 def _data() -> TrainingData:
-    ex = Example("filling defect pulmonary artery on CT angiography", [COLLECTION[0]], category="thoracic",
-                 related={COLLECTION[0], COLLECTION[5]})
+    ex = Example(
+        "filling defect pulmonary artery on CT angiography",
+        [COLLECTION[0]],
+        category="thoracic",
+        related={COLLECTION[0], COLLECTION[5]},
+    )
     return TrainingData([ex], list(COLLECTION), "toy")
 
 
@@ -74,16 +78,24 @@ def test_balance_categories_equalises_counts():
 
 def test_jsonl_texts_and_ids(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text(json.dumps({"query": "target sign", "positive": "Ultrasound target sign.", "category": "pediatric"})
-                     + "\n" + json.dumps({"question": "polo mint?", "answer": "Polo mint sign.", "negatives": ["MRI knee."]}) + "\n")
+    pairs.write_text(
+        json.dumps({"query": "target sign", "positive": "Ultrasound target sign.", "category": "pediatric"})
+        + "\n"
+        + json.dumps({"question": "polo mint?", "answer": "Polo mint sign.", "negatives": ["MRI knee."]})
+        + "\n"
+    )
     data = load_training_data(pairs)
     assert [e.query for e in data.examples] == ["target sign", "polo mint?"]
     assert data.examples[0].category == "pediatric" and data.examples[1].negatives == ["MRI knee."]
     assert set(data.collection) == {"Ultrasound target sign.", "Polo mint sign.", "MRI knee."}
 
     corpus = tmp_path / "docs.jsonl"
-    corpus.write_text(json.dumps({"id": "d1", "title": "Intussusception", "text": "Target sign."}) + "\n"
-                      + json.dumps({"id": "d2", "text": "Knee."}) + "\n")
+    corpus.write_text(
+        json.dumps({"id": "d1", "title": "Intussusception", "text": "Target sign."})
+        + "\n"
+        + json.dumps({"id": "d2", "text": "Knee."})
+        + "\n"
+    )
     by_id = tmp_path / "ids.jsonl"
     by_id.write_text(json.dumps({"query": "target sign", "positive": "d1"}) + "\n")
     data = load_training_data(by_id, corpus=corpus)
@@ -92,9 +104,15 @@ def test_jsonl_texts_and_ids(tmp_path):
 
 def test_one_line_per_pair_never_mines_a_positive_of_the_same_query(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps({"query": "steeple sign croup", "positive": p}) for p in
-                               ["Croup shows the steeple sign.", "Steeple sign: subglottic narrowing in croup."]) + "\n"
-                     + json.dumps({"query": "thumb sign", "positive": "Epiglottitis thumb sign."}) + "\n")
+    pairs.write_text(
+        "\n".join(
+            json.dumps({"query": "steeple sign croup", "positive": p})
+            for p in ["Croup shows the steeple sign.", "Steeple sign: subglottic narrowing in croup."]
+        )
+        + "\n"
+        + json.dumps({"query": "thumb sign", "positive": "Epiglottitis thumb sign."})
+        + "\n"
+    )
     data = load_training_data(pairs)
     mine_hard_negatives(data, num_negatives=1, guard=None, progress=False)
     first, second = data.examples[:2]
@@ -102,13 +120,16 @@ def test_one_line_per_pair_never_mines_a_positive_of_the_same_query(tmp_path):
     assert "Croup shows the steeple sign." not in second.negatives
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"query": "x"}', "needs 'query' and 'positive'"),
-    ('{"query": "", "positive": "y"}', "query must be a non-empty string"),
-    ('{"query": "x", "positive": "y", "negatives": "z"}', "negatives must be a list"),
-    ('{"query": "x", "positive": ', "line 1"),
-    ('{"query": "x", "positive": []}', "positive must not be empty"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"query": "x"}', "needs 'query' and 'positive'"),
+        ('{"query": "", "positive": "y"}', "query must be a non-empty string"),
+        ('{"query": "x", "positive": "y", "negatives": "z"}', "negatives must be a list"),
+        ('{"query": "x", "positive": ', "line 1"),
+        ('{"query": "x", "positive": []}', "positive must not be empty"),
+    ],
+)
 def test_bad_training_jsonl_names_the_problem(tmp_path, line, message):
     f = tmp_path / "bad.jsonl"
     f.write_text(line + "\n")
@@ -118,8 +139,12 @@ def test_bad_training_jsonl_names_the_problem(tmp_path, line, message):
 
 def test_beir_folder_with_train_qrels(tmp_path):
     (tmp_path / "qrels").mkdir()
-    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": "", "text": t}) for i, t in
-                                                     [("a", "filling defect"), ("b", "target sign"), ("c", "polo mint")]))
+    (tmp_path / "corpus.jsonl").write_text(
+        "\n".join(
+            json.dumps({"_id": i, "title": "", "text": t})
+            for i, t in [("a", "filling defect"), ("b", "target sign"), ("c", "polo mint")]
+        )
+    )
     (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "embolism"}) + "\n")
     (tmp_path / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\ta\t2\nq1\tc\t1\nq1\tb\t0\n")
     data = load_training_data(tmp_path)
@@ -134,8 +159,9 @@ def test_radbench9_training_data_holds_only_train_conditions():
     from radlite.train.data import document_text
 
     data = load_training_data("radbench9")
-    test_texts = {document_text(d) for d in load_radbench9("test").corpus
-                  if split_of(d.metadata["condition"]) == "test"}
+    test_texts = {
+        document_text(d) for d in load_radbench9("test").corpus if split_of(d.metadata["condition"]) == "test"
+    }
     assert len(data.examples) == len(load_radbench9("train").queries)
     assert not test_texts & set(data.collection)
     assert not test_texts & {p for e in data.examples for p in e.positives}
@@ -145,9 +171,20 @@ def test_pseudo_queries(tmp_path):
     from radlite.train.adapt import pseudo_queries
 
     docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "a", "title": "Pulmonary embolism on CT", "text": (
-        "A central filling defect is seen in the right pulmonary artery. The polo mint sign is seen in "
-        "cross-section when the clot is surrounded by contrast. Right heart strain is common in large emboli.")}) + "\n")
+    docs.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "title": "Pulmonary embolism on CT",
+                "text": (
+                    "A central filling defect is seen in the right pulmonary artery. The polo mint sign is seen in "
+                    "cross-section when the clot is surrounded by contrast. Right heart strain is common in large "
+                    "emboli."
+                ),
+            }
+        )
+        + "\n"
+    )
     data = pseudo_queries(docs, seed=0)
     by_source = {e.source: e for e in data.examples}
     assert by_source["title"].query == "Pulmonary embolism on CT"
@@ -159,6 +196,7 @@ def test_pseudo_queries(tmp_path):
 
 # -- one step of each trainer on a tiny model ----------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["colbert", "biencoder", "reranker"])
 def test_one_step_of_training_writes_a_loadable_trained_folder(kind, tiny_models, tmp_path):
     from safetensors.torch import load_file
@@ -166,9 +204,14 @@ def test_one_step_of_training_writes_a_loadable_trained_folder(kind, tiny_models
     from radlite.train import TrainConfig, train
 
     data = load_training_data("radbench9", sample=24)
-    base = {"colbert": tiny_models["colbert"], "biencoder": tiny_models["biencoder"], "reranker": tiny_models["reranker"]}[kind]
-    cfg = TrainConfig(kind=kind, base=base, max_steps=1, batch_size=8, guard=tiny_models["biencoder"],
-                      learning_rate=1e-2)
+    base = {
+        "colbert": tiny_models["colbert"],
+        "biencoder": tiny_models["biencoder"],
+        "reranker": tiny_models["reranker"],
+    }[kind]
+    cfg = TrainConfig(
+        kind=kind, base=base, max_steps=1, batch_size=8, guard=tiny_models["biencoder"], learning_rate=1e-2
+    )
     out = tmp_path / kind
     info = train(cfg, data, out, dev="radbench9", progress=False)
     marker = json.loads((out / "radlite_model.json").read_text())
@@ -185,7 +228,9 @@ def test_one_step_of_training_writes_a_loadable_trained_folder(kind, tiny_models
     if kind == "colbert":
         from pylate import models
 
-        assert models.ColBERT(model_name_or_path=str(out), device="cpu").encode(["x"], is_query=True)[0].shape[-1] == 128
+        assert (
+            models.ColBERT(model_name_or_path=str(out), device="cpu").encode(["x"], is_query=True)[0].shape[-1] == 128
+        )
     elif kind == "biencoder":
         from sentence_transformers import SentenceTransformer
 
@@ -203,8 +248,9 @@ def test_one_step_of_training_writes_a_loadable_trained_folder(kind, tiny_models
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_models, tmp_path):
     from radlite.train import TrainConfig, train
 
-    cfg = TrainConfig(kind="biencoder", base=tiny_models["biencoder"], max_steps=2, eval_steps=1, batch_size=4,
-                      guard="none")
+    cfg = TrainConfig(
+        kind="biencoder", base=tiny_models["biencoder"], max_steps=2, eval_steps=1, batch_size=4, guard="none"
+    )
     out = tmp_path / "bi"
     first = train(cfg, load_training_data("radbench9", sample=12), out, keep_checkpoints=True, progress=False)
     assert first["resumed_from"] is None

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from radlite.backends.qdrant import passage_point, settings_for
 from radlite.cli import app
 from radlite.corpus import load_corpus
 from radlite.errors import IndexFormatError, RadliteError
 from radlite.index import SearchIndex
-from radlite.backends.qdrant import passage_point, settings_for
 from radlite.search.engine import RadLITESearch, _Timer
 from radlite.search.stages import retrieve
 from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
 
 pytest.importorskip("qdrant_client")
+
 
 @pytest.fixture(scope="module")
 def pair(tiny_models, tmp_path_factory):
@@ -42,13 +43,16 @@ def _assert_same(local, remote, queries, category=None):
         assert [r["passage_span"] for r in a] == [r["passage_span"] for r in b]
         np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-6)
         for s in ("bm25", "biencoder", "colbert", "crossencoder"):
-            np.testing.assert_allclose([r["signals"][s]["raw"] for r in a], [r["signals"][s]["raw"] for r in b],
-                                       rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                [r["signals"][s]["raw"] for r in a], [r["signals"][s]["raw"] for r in b], rtol=1e-4, atol=1e-5
+            )
 
 
 def test_same_top10_per_signal_and_same_fused_results(pair):
     root, local, remote = pair
-    manifest = json.loads((root / "qdrant" / (root / "qdrant" / "CURRENT").read_text().strip() / "manifest.json").read_text())
+    manifest = json.loads(
+        (root / "qdrant" / (root / "qdrant" / "CURRENT").read_text().strip() / "manifest.json").read_text()
+    )
     assert manifest["backend"]["kind"] == "qdrant" and manifest["backend"]["path"].endswith("qdrant-data")
     assert remote.index.backend.kind == "qdrant" and not hasattr(remote.index.backend, "dense")  # all in Qdrant
     _assert_same(local, remote, sample_query_texts())
@@ -80,7 +84,9 @@ def test_add_and_delete_keep_the_backends_in_step(pair, tmp_path):
 
 def test_avgdl_tolerance_skips_rewriting_weights_for_small_changes(tiny_models, tmp_path):
     docs = load_corpus(SAMPLE / "radiology_sample.jsonl")
-    engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd", bm25_avgdl_tolerance=0.5)).index_corpus(docs)
+    engine = backend_engine(tiny_models, settings_for(None, tmp_path / "qd", bm25_avgdl_tolerance=0.5)).index_corpus(
+        docs
+    )
     before = engine.index.backend.weights_avgdl
     engine.index = engine.with_documents(NEW_DOCS)
     state = engine.index.backend
@@ -128,8 +134,10 @@ def test_points_left_by_an_interrupted_add_never_map_to_other_passages(tiny_mode
     from radlite.backends.qdrant import point_id
 
     real = state.client.retrieve(state.collection, [point_id("long", 0)], with_vectors=True, with_payload=True)[0]
-    state.client.upsert(state.collection, points=[m.PointStruct(id=point_id("long", 2), vector=real.vector,
-                                                                payload={**real.payload, "passage": 2})])
+    state.client.upsert(
+        state.collection,
+        points=[m.PointStruct(id=point_id("long", 2), vector=real.vector, payload={**real.payload, "passage": 2})],
+    )
     q = engine._encode_query("pneumothorax pleural line", ["biencoder", "colbert"], _Timer())
     for signal in ("bm25", "biencoder", "colbert"):
         pids, _ = retrieve(engine.index, q, signal, 80)
@@ -154,15 +162,28 @@ def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):
     with pytest.raises(IndexFormatError, match="collection 'radlite-gone' is missing"):
         SearchIndex.load(broken)
     # a server that is not there, and a request Qdrant refuses: one line naming it, no traceback
-    from radlite.errors import BackendError
     from radlite.backends.qdrant import client_for
+    from radlite.errors import BackendError
 
     with pytest.raises(BackendError, match="cannot open Qdrant at http://127.0.0.1:1"):
         client_for(settings_for("http://127.0.0.1:1", None))
     with pytest.raises(BackendError, match=r"Qdrant at .* failed \(count\)"):
         remote.index.backend.client.count("no-such-collection", exact=True)
-    result = CliRunner().invoke(app, ["index", str(SAMPLE / "radiology_sample.jsonl"), "-o", str(tmp_path / "x"),
-                                      "--signals", "bm25", "--backend", "qdrant", "--qdrant-url", "http://127.0.0.1:1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "index",
+            str(SAMPLE / "radiology_sample.jsonl"),
+            "-o",
+            str(tmp_path / "x"),
+            "--signals",
+            "bm25",
+            "--backend",
+            "qdrant",
+            "--qdrant-url",
+            "http://127.0.0.1:1",
+        ],
+    )
     assert result.exit_code == 2 and "cannot open Qdrant at http://127.0.0.1:1" in result.output
     assert "Traceback" not in result.output
 
@@ -177,8 +198,12 @@ def test_an_interrupted_delete_is_searchable_and_a_rerun_repairs_it(tiny_models,
     engine.save(tmp_path / "idx")
     gone = docs[5].id
     remote = engine.index.backend
-    remote.client.delete(remote.collection, points_selector=m.FilterSelector(filter=m.Filter(
-        must=[m.FieldCondition(key="doc_id", match=m.MatchValue(value=gone))])))
+    remote.client.delete(
+        remote.collection,
+        points_selector=m.FilterSelector(
+            filter=m.Filter(must=[m.FieldCondition(key="doc_id", match=m.MatchValue(value=gone))])
+        ),
+    )
     with caplog.at_level("WARNING"):
         again = RadLITESearch.load(tmp_path / "idx")
     assert "re-run the interrupted add/delete" in caplog.text
@@ -194,11 +219,18 @@ def test_an_interrupted_delete_is_searchable_and_a_rerun_repairs_it(tiny_models,
 def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_path):
     runner = CliRunner()
     beir = _sample_beir(tmp_path / "beir")
-    models = ["--biencoder", tiny_models["biencoder"], "--colbert-model", tiny_models["colbert"],
-              "--reranker", tiny_models["reranker"]]
+    models = [
+        "--biencoder",
+        tiny_models["biencoder"],
+        "--colbert-model",
+        tiny_models["colbert"],
+        "--reranker",
+        tiny_models["reranker"],
+    ]
     idx, local = tmp_path / "idx", tmp_path / "local"
-    build = runner.invoke(app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path",
-                                str(tmp_path / "qd"), *models])
+    build = runner.invoke(
+        app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path", str(tmp_path / "qd"), *models]
+    )
     assert build.exit_code == 0, build.output
     assert runner.invoke(app, ["index", str(beir), "-o", str(local), *models]).exit_code == 0
 
@@ -208,7 +240,9 @@ def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_p
         return [(r["id"], round(r["score"], 5)) for r in json.loads(res.stdout)]
 
     for signals in ("bm25", "biencoder", "bm25,biencoder,crossencoder"):
-        assert top(idx, "linguine sign silicone implant MRI", signals) == top(local, "linguine sign silicone implant MRI", signals)
+        assert top(idx, "linguine sign silicone implant MRI", signals) == top(
+            local, "linguine sign silicone implant MRI", signals
+        )
     info = runner.invoke(app, ["info", str(idx)])
     assert "qdrant" in info.stdout and "collection radlite-" in info.stdout
     (tmp_path / "more.jsonl").write_text("\n".join(json.dumps(d) for d in NEW_DOCS))
@@ -223,12 +257,13 @@ def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_p
     tuned = runner.invoke(app, ["tune", str(idx), "--dataset", str(beir), "--split", "dev"])
     assert tuned.exit_code == 0 and "dev: nDCG@10" in tuned.output, tuned.output
     # a rebuild into the same folder moves to a new collection and drops the old one
-    from radlite.index import read_manifest
     from radlite.backends.qdrant import client_for
+    from radlite.index import read_manifest
 
     before = read_manifest(idx)["backend"]
-    again = runner.invoke(app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path",
-                                str(tmp_path / "qd"), *models])
+    again = runner.invoke(
+        app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path", str(tmp_path / "qd"), *models]
+    )
     assert again.exit_code == 0, again.output
     after = read_manifest(idx)["backend"]
     client = client_for(after)
@@ -247,11 +282,15 @@ def _sample_beir(folder):
     """The bundled sample as a BEIR folder; its 12 queries split 8 dev / 4 test."""
     (folder / "qrels").mkdir(parents=True)
     docs = [json.loads(line) for line in (SAMPLE / "radiology_sample.jsonl").read_text().splitlines()]
-    (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": d["id"], "title": d.get("title", ""), "text": d["text"]}) for d in docs))
+    (folder / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": d["id"], "title": d.get("title", ""), "text": d["text"]}) for d in docs)
+    )
     queries = [json.loads(line) for line in (SAMPLE / "queries.jsonl").read_text().splitlines()]
     (folder / "queries.jsonl").write_text("\n".join(json.dumps({"_id": q["id"], "text": q["text"]}) for q in queries))
     for name, part in (("dev", queries[:8]), ("test", queries[8:])):
-        (folder / "qrels" / f"{name}.tsv").write_text("".join(f"{q['id']}\t{r}\t1\n" for q in part for r in q["relevant"]))
+        (folder / "qrels" / f"{name}.tsv").write_text(
+            "".join(f"{q['id']}\t{r}\t1\n" for q in part for r in q["relevant"])
+        )
     return folder
 
 
@@ -267,12 +306,19 @@ def test_the_server_searches_adds_deletes_and_explains_on_a_qdrant_index(pair):
         want = local.search("linguine sign silicone implant MRI", top_k=5)
         assert [r["id"] for r in body["results"]] == [r["id"] for r in want]
         assert client.get("/info").json()["index_format_version"] == 2
-        added = client.post("/documents", json={"documents": [{"id": "srv-1", "text": "Lipoma of the forearm: fat density mass on CT."}]})
+        added = client.post(
+            "/documents",
+            json={"documents": [{"id": "srv-1", "text": "Lipoma of the forearm: fat density mass on CT."}]},
+        )
         assert added.status_code == 201, added.text
-        hit = client.post("/search", json={"query": "lipoma forearm fat density", "top_k": 1, "signals": ["bm25"]}).json()
+        hit = client.post(
+            "/search", json={"query": "lipoma forearm fat density", "top_k": 1, "signals": ["bm25"]}
+        ).json()
         assert hit["results"][0]["id"] == "srv-1"
         why = client.post("/explain", json={"query": "lipoma forearm", "id": "srv-1"})
         assert why.status_code == 200 and "lipoma" in why.json()["bm25"]["matched_terms"]
         assert client.delete("/documents/srv-1").status_code == 200
-        gone = client.post("/search", json={"query": "lipoma forearm fat density", "top_k": 3, "signals": ["bm25"]}).json()
+        gone = client.post(
+            "/search", json={"query": "lipoma forearm fat density", "top_k": 3, "signals": ["bm25"]}
+        ).json()
         assert "srv-1" not in [r["id"] for r in gone["results"]]
