@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from radlite.config import ColbertIndexConfig, IndexConfig  # noqa: E402
 from radlite.corpus import load_corpus, passage_input, split_passages  # noqa: E402
 from radlite.models import ColbertEncoder, resolve_model  # noqa: E402
-from radlite.retrievers.colbert import ColbertIndex, _encode_residuals, _segment_rows, _train_residual_pq  # noqa: E402
+from radlite.retrievers.colbert import ColbertIndex, _encode_residuals, _train_residual_pq  # noqa: E402
+from radlite.retrievers.csr import entries as _segment_rows  # noqa: E402
 from radlite.retrievers.topk import top_k as _top  # noqa: E402
 
 K = 10

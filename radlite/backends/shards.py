@@ -23,6 +23,7 @@ import numpy as np
 
 from radlite.backends.base import Backend
 from radlite.backends.local import LocalBackend
+from radlite.retrievers import csr
 from radlite.retrievers.bm25 import TermCounts, lucene_idf, lucene_tf, tokenize
 from radlite.retrievers.topk import merge, top_k
 from radlite.signals import BM25
@@ -33,7 +34,7 @@ class _ShardBM25:
 
     def __init__(self, texts: Sequence[str]):
         self.counts = TermCounts.of(texts)
-        self.rows = np.repeat(np.arange(len(self.counts)), np.diff(self.counts.indptr))
+        self.rows = csr.row_of_entries(self.counts.indptr)
 
     def stats(self, words: Sequence[str]) -> tuple[int, float, np.ndarray]:
         """(passages, total length, document frequency of each word) on this shard."""

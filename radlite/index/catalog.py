@@ -21,6 +21,7 @@ from radlite.corpus import passage_input, split_passages
 from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, RadliteError, UnknownDocument
 from radlite.index.manifest import FORMAT, drop_unreferenced, generation_backends, manifest_in, read_manifest
 from radlite.index.store import MANIFEST, live_generation, write_generation
+from radlite.retrievers import csr
 from radlite.signals import ENCODED
 from radlite.types import Document, Span
 
@@ -90,10 +91,7 @@ class SearchIndex:
         """All passage ids of the given documents (passages are stored in document order)."""
         docs = np.asarray(docs, dtype=np.int64)
         owner = self.passages[:, 0]
-        starts, ends = np.searchsorted(owner, docs, "left"), np.searchsorted(owner, docs, "right")
-        if len(docs) == 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]).astype(np.int64)
+        return csr.ranges(np.searchsorted(owner, docs, "left"), np.searchsorted(owner, docs, "right"))
 
     # -- construction -----------------------------------------------------------------------
     @classmethod

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from radlite.config import BM25Config
+from radlite.retrievers import csr
 
 _TOKEN = re.compile(r"[^\W_]+(?:(?:-|\.(?=\d))[^\W_]+)*")
 
@@ -171,7 +172,7 @@ class TermCounts:
     def subset(self, rows: np.ndarray) -> "TermCounts":
         rows = np.asarray(rows, dtype=np.int64)
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, np.int64)
+        take = csr.ranges(starts, ends)
         return TermCounts(
             dict(self.vocab),
             np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),

@@ -38,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from radlite.config import ColbertIndexConfig
+from radlite.retrievers import csr
 from radlite.retrievers.linalg import as_tensor, matmul_t
 from radlite.retrievers.topk import top_k
 
@@ -127,7 +128,7 @@ class ColbertIndex:
 
     def subset(self, keep: np.ndarray) -> "ColbertIndex":
         """The index restricted to passages `keep` (ascending), renumbered from 0."""
-        rows = _segment_rows(self.offsets, keep)
+        rows = csr.entries(self.offsets, keep)
         lengths = np.diff(self.offsets)[keep]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         codes = np.asarray(self.codes)[rows]
@@ -177,7 +178,7 @@ class ColbertIndex:
         lengths = np.diff(self.offsets)[pids]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         # stored fp16 rows go to maxsim as they are (widened there, in torch); PQ rows are decoded
-        tokens = self.token_vectors(_segment_rows(self.offsets, pids), widen=False)
+        tokens = self.token_vectors(csr.entries(self.offsets, pids), widen=False)
         return maxsim(query.astype(np.float32, copy=False), tokens, starts)
 
     def search(self, query: np.ndarray, k: int, nprobe: int = 8, rescore: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +236,7 @@ class ColbertIndex:
             cells = top[:, j]
             lengths = ivf_offsets[cells + 1] - ivf_offsets[cells]
             rows = np.repeat(np.arange(n_query), lengths)
-            best[rows, ivf_pids[_segment_rows(ivf_offsets, cells)]] = np.repeat(scores[:, j] - floor[:, 0], lengths)
+            best[rows, ivf_pids[csr.entries(ivf_offsets, cells)]] = np.repeat(scores[:, j] - floor[:, 0], lengths)
         return best.sum(axis=0)
 
     # -- persistence ----------------------------------------------------------------------
@@ -363,20 +364,9 @@ def _encode_residuals(
     return out
 
 
-def _segment_rows(offsets: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """Row numbers of all rows of the given CSR segments, segment after segment."""
-    segments = np.asarray(segments, dtype=np.int64)
-    starts = np.asarray(offsets[segments], dtype=np.int64)
-    lengths = np.asarray(offsets[segments + 1], dtype=np.int64) - starts
-    if len(lengths) == 0:
-        return np.zeros(0, dtype=np.int64)
-    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return np.arange(int(lengths.sum()), dtype=np.int64) + shift
-
-
 def _inverted_lists(codes: np.ndarray, offsets: np.ndarray, n_centroids: int) -> tuple[np.ndarray, np.ndarray]:
     n_passages = len(offsets) - 1
-    pid_of_token = np.repeat(np.arange(n_passages, dtype=np.int64), np.diff(offsets))
+    pid_of_token = csr.row_of_entries(offsets)
     pairs = np.unique(np.asarray(codes, dtype=np.int64) * max(n_passages, 1) + pid_of_token)
     cells = pairs // max(n_passages, 1)
     ivf_pids = (pairs % max(n_passages, 1)).astype(np.int32)
