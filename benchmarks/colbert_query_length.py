@@ -33,7 +33,7 @@ def run(key: str) -> list[str]:
     source, split = SETS[key]
     data = load_dataset(source, split)
     engine = engine_for(index_name(key), data.corpus, None)
-    enc = engine._encoder("colbert")
+    enc = engine.encoder("colbert")
     long_share = np.mean([enc.query_length(q.text) > enc.trained_query_length for q in data.queries])
     per = {}
     for name, cap in (("cut at 32", enc.trained_query_length), ("whole", enc.max_query_tokens)):

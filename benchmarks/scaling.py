@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.speed import SHARED, machine, pct, synthetic_index  # noqa: E402
 from radlite.corpus import load_corpus  # noqa: E402
-from radlite.search.engine import RadLITESearch, _Timer  # noqa: E402
-from radlite.search.stages import retrieve  # noqa: E402
+from radlite.search.engine import RadLITESearch  # noqa: E402
+from radlite.search.stages import Timer, retrieve  # noqa: E402
 
 
 def du(path: Path) -> int:
@@ -146,7 +146,7 @@ def qdrant_section(path: Path, qs: list[str]) -> dict:
     overlap = {s: [] for s in ("bm25", "biencoder", "colbert")}
     exact_overlap, lat = [], {s: {"local": [], "qdrant": []} for s in overlap}
     for query in qs:
-        q = local._encode_query(query, ["biencoder", "colbert"], _Timer())
+        q = local.encode_query(query, ["biencoder", "colbert"], Timer())
         for s in overlap:
             t = time.perf_counter()
             a, _ = retrieve(idx, q, s, 10)
@@ -166,7 +166,7 @@ def qdrant_section(path: Path, qs: list[str]) -> dict:
         t = time.perf_counter()
         remote.index = remote.index.with_documents(
             [Document(id=doc["id"], text=doc["text"])],
-            {"biencoder": remote._encoder("biencoder"), "colbert": remote._encoder("colbert")},
+            {"biencoder": remote.encoder("biencoder"), "colbert": remote.encoder("colbert")},
         )
         timings[tol] = time.perf_counter() - t
     out["add_one_document_s"] = {
@@ -195,7 +195,7 @@ def encoding_section(path: Path, n: int) -> dict:
     idx = engine.index
     texts = [idx.encoder_input(p) for p in range(0, len(idx.passages), max(1, len(idx.passages) // n))][:n]
     models = {s: engine.models[s].path for s in ("biencoder", "colbert")}
-    local = LocalEncoding({s: engine._encoder(s) for s in models})
+    local = LocalEncoding({s: engine.encoder(s) for s in models})
     gather(local, texts[:8])  # warm-up
     runs = {}
     t = time.perf_counter()
@@ -230,7 +230,7 @@ def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
 
     engine = RadLITESearch.load(path, use_reranker=False)
     idx = engine.index
-    qv = [engine._encode_query(q, ["biencoder", "colbert"], _Timer()) for q in qs]
+    qv = [engine.encode_query(q, ["biencoder", "colbert"], Timer()) for q in qs]
     signals = ("biencoder", "colbert")
     single = {s: [] for s in signals}
     tops = {s: [] for s in signals}

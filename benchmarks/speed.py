@@ -230,7 +230,7 @@ class SeedReferenceLoop:
         import bm25s
         from sentence_transformers import CrossEncoder
 
-        self.bi = engine._encoder("biencoder").model
+        self.bi = engine.encoder("biencoder").model
         self.ce = CrossEncoder(str(engine.models["crossencoder"].path), max_length=512, device="cpu")
         self.texts = texts
         self.emb = self.bi.encode(texts, normalize_embeddings=True, batch_size=32, show_progress_bar=False)
@@ -257,7 +257,7 @@ class SeedReferenceLoop:
 
 def search_laps(engine: RadLITESearch, queries: list[str], candidates: int) -> dict:
     if "crossencoder" in engine.models:
-        engine._encoder("crossencoder").cache_size = 0  # real reranking, not cache hits
+        engine.encoder("crossencoder").cache_size = 0  # real reranking, not cache hits
     engine.search(queries[0], top_k=10, candidates=candidates)
     laps = {s: [] for s in STAGES}
     for q in queries:
@@ -364,7 +364,7 @@ def colbert_at_scale(engine: RadLITESearch, queries: list[str], k: int = 100) ->
     """ColBERT search alone: p50/p95 for the top `k` with the index's settings, top-10 agreement with
     brute-force MaxSim over every passage, and bytes per token of the whole ColBERT index."""
     col, cfg = engine.index.backend.colbert, engine.index.config.colbert
-    enc = engine._encoder("colbert")
+    enc = engine.encoder("colbert")
     vecs = [enc.encode_query(q) for q in queries]
     col.search(vecs[0], k, nprobe=cfg.nprobe, rescore=max(cfg.rescore, k))
     laps, tops = [], []

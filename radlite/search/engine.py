@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -22,14 +21,14 @@ from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
 from radlite.search import fusion
-from radlite.search.results import SearchResult, SignalScore
-from radlite.search.stages import QueryVectors, retrieve, score_passages, unique_docs
+from radlite.search.checks import check_query, check_signals, check_weights
+from radlite.search.results import SearchResult, build_result
+from radlite.search.stages import QueryVectors, Timer, best_per_doc, rank_in, retrieve, score_passages, unique_docs
 from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
 from radlite.types import Document
 
 logger = logging.getLogger(__name__)
 
-MAX_TOP_K = 1000
 _ENCODERS = {BIENCODER: BiEncoder, COLBERT: ColbertEncoder, CROSSENCODER: CrossEncoderReranker}
 
 
@@ -57,7 +56,7 @@ class RadLITESearch:
         ray_actors: int | None = None,
     ):
         self.config = config or IndexConfig()
-        self.config.signals = _check_signals(signals, FIRST_STAGE)
+        self.config.signals = check_signals(signals, FIRST_STAGE)
         names = {BIENCODER: biencoder, COLBERT: colbert}
         self.models: dict[str, ResolvedModel] = {
             kind: resolve_model(kind, names[kind]) for kind in self.config.signals if kind in names
@@ -75,7 +74,8 @@ class RadLITESearch:
         self._encoders: dict[str, Any] = {}
 
     # -- models ---------------------------------------------------------------------------
-    def _encoder(self, kind: str):
+    def encoder(self, kind: str):
+        """The loaded model of `kind` (biencoder, colbert, crossencoder), loaded on first use."""
         if kind not in self._encoders:
             model = self.models[kind]
             cls = _ENCODERS[kind]
@@ -114,7 +114,7 @@ class RadLITESearch:
 
     def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
         added = self.with_documents(documents, text_field)
-        n = len(added.documents) - len(self._require_index().documents)
+        n = len(added.documents) - len(self.require_index().documents)
         self.index = added
         return n
 
@@ -123,7 +123,7 @@ class RadLITESearch:
     ) -> SearchIndex:
         """A new index: `index` (default: this engine's) plus the documents, encoded by this
         engine's models. Neither index is changed, so a caller can save first and swap after."""
-        index = index or self._require_index()
+        index = index or self.require_index()
         numeric = [int(d.id) for d in index.documents if d.id.isascii() and d.id.isdigit()]
         docs = documents_from_records(documents, text_field=text_field, first_id=max(numeric, default=-1) + 1)
         if not docs:
@@ -134,7 +134,7 @@ class RadLITESearch:
         """This process's models, or a Ray Data encoding of the same model folders."""
         kinds = [s for s in signals if s in ENCODED]
         if self.ray is None:
-            return {s: self._encoder(s) for s in kinds}
+            return {s: self.encoder(s) for s in kinds}
         from radlite.encoding import RayEncoding
 
         return RayEncoding(
@@ -145,12 +145,12 @@ class RadLITESearch:
         )
 
     def delete_documents(self, ids: Sequence[str]) -> int:
-        self.index = self._require_index().without_documents(list(ids))
+        self.index = self.require_index().without_documents(list(ids))
         return len(set(ids))
 
     def save(self, path: str | Path) -> Path:
         """Write the index atomically (a new generation; the old one stays until it is complete)."""
-        return self._require_index().save(path)
+        return self.require_index().save(path)
 
     @classmethod
     def load(
@@ -195,7 +195,12 @@ class RadLITESearch:
     def _models_json(self) -> dict[str, dict]:
         return {kind: m.to_json() for kind, m in self.models.items()}
 
-    def _require_index(self) -> SearchIndex:
+    def require_index(self) -> SearchIndex:
+        """The engine's index (one snapshot: writes swap in a new one).
+
+        Raises:
+            IndexFormatError: no index built or loaded yet.
+        """
         if self.index is None:
             raise IndexFormatError("no index: call index_corpus() or RadLITESearch.load() first")
         return self.index
@@ -228,20 +233,20 @@ class RadLITESearch:
     ) -> tuple[list[SearchResult], dict[str, float]]:
         """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
         add/delete: it reads one snapshot of the index (writes swap in a new one)."""
-        index = self._require_index()
-        query = self._check_query(query, top_k, candidates)
+        index = self.require_index()
+        query = check_query(query, top_k, candidates, self.max_query_chars)
         active = self._active_signals(signals)
         fcfg = index.config.fusion
         method = method or fcfg.method
         if method not in ("weighted", "rrf"):
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
-        weights = {**fcfg.weights, **_check_weights(weights or {})}
+        weights = {**fcfg.weights, **check_weights(weights or {})}
         encode = index.backend.query_signals(active)
         for kind in encode:  # load models before timing: stage times are query work only
             if kind in ENCODED:
-                self._encoder(kind)
-        t = _Timer()
-        q = self._encode_query(query, encode, t)
+                self.encoder(kind)
+        t = Timer()
+        q = self.encode_query(query, encode, t)
         first = [s for s in active if s in FIRST_STAGE]
 
         # 1. first stage: each signal's own ranking of documents
@@ -260,9 +265,9 @@ class RadLITESearch:
         raw = {s: score_passages(index, q, s, pool_pids) for s in first}
         w_first = fusion.active_weights(weights, first)
         prelim = fusion.weighted({s: fusion.minmax(v) for s, v in raw.items()}, w_first)
-        best_pid = _best_per_doc(index.passage_doc(pool_pids), pool_pids, prelim, pool)
+        best_pid = best_per_doc(index.passage_doc(pool_pids), pool_pids, prelim, pool)
         doc_raw = {s: raw[s][np.searchsorted(pool_pids, best_pid)] for s in first}
-        doc_rank = {s: _rank_in(retrieved[s], pool) for s in first}
+        doc_rank = {s: rank_in(retrieved[s], pool) for s in first}
         if method == "rrf":
             doc_prelim = fusion.rrf(doc_rank, w_first, fcfg.rrf_k)
         else:
@@ -276,7 +281,7 @@ class RadLITESearch:
         raws: dict[str, np.ndarray] = {s: doc_raw[s][keep] for s in first}
         if CROSSENCODER in active:
             texts = [index.encoder_input(int(p)) for p in best_pid[keep]]
-            logits = self._encoder(CROSSENCODER).score(query, texts)
+            logits = self.encoder(CROSSENCODER).score(query, texts)
             raws[CROSSENCODER] = logits
             norm[CROSSENCODER] = fusion.calibrate(logits, fcfg.temperature)
             ranks[CROSSENCODER] = fusion.ranks_of(logits)
@@ -286,8 +291,9 @@ class RadLITESearch:
         w_all = fusion.active_weights(weights, active)
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
         order = np.argsort(-fused, kind="stable")[:top_k]
+        untrained = {k for k, m in self.models.items() if m.trained is False}
         results = [
-            self._result(
+            build_result(
                 index,
                 rank,
                 int(pool[keep[i]]),
@@ -297,6 +303,7 @@ class RadLITESearch:
                     s: (raws[s][i], norm[s][i] if method == "weighted" or s == CROSSENCODER else None, ranks[s][i])
                     for s in active
                 },
+                untrained,
             )
             for rank, i in enumerate(order, start=1)
         ]
@@ -308,9 +315,9 @@ class RadLITESearch:
     ) -> dict[str, Any]:
         """The fusion a search with these arguments uses: method, the active signals' weights, rrf_k,
         temperature (what a client needs to show each signal's contribution)."""
-        fcfg = self._require_index().config.fusion
+        fcfg = self.require_index().config.fusion
         active = self._active_signals(signals)
-        merged = {**fcfg.weights, **_check_weights(weights or {})}
+        merged = {**fcfg.weights, **check_weights(weights or {})}
         return {
             "method": method or fcfg.method,
             "weights": fusion.active_weights(merged, active),
@@ -318,23 +325,11 @@ class RadLITESearch:
             "temperature": fcfg.temperature,
         }
 
-    def _check_query(self, query: Any, top_k: int, candidates: int) -> str:
-        if not isinstance(query, str) or not query.strip():
-            raise QueryError("empty query: give some words to search for")
-        if len(query) > self.max_query_chars:
-            raise QueryError(f"query is {len(query)} characters; the limit is {self.max_query_chars}")
-        for name, value in (("top_k", top_k), ("candidates", candidates)):
-            if not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_TOP_K:
-                raise QueryError(f"{name} must be an integer from 1 to {MAX_TOP_K}, got {value!r}")
-        if candidates < top_k:
-            raise QueryError(f"candidates ({candidates}) must be at least top_k ({top_k})")
-        return query.strip()
-
     def _active_signals(self, signals: Sequence[str] | None) -> list[str]:
-        available = list(self._require_index().signals) + ([CROSSENCODER] if CROSSENCODER in self.models else [])
+        available = list(self.require_index().signals) + ([CROSSENCODER] if CROSSENCODER in self.models else [])
         if signals is None:
             return available
-        chosen = _check_signals(signals, SIGNALS)
+        chosen = check_signals(signals, SIGNALS)
         missing = [s for s in chosen if s not in available]
         if missing:
             raise QueryError(f"signal {missing[0]!r} is not available here (available: {', '.join(available)})")
@@ -342,104 +337,19 @@ class RadLITESearch:
             raise QueryError(f"choose at least one first-stage signal ({', '.join(FIRST_STAGE)})")
         return chosen
 
-    def _encode_query(self, query: str, active: list[str], t: "_Timer") -> QueryVectors:
+    def encode_query(self, query: str, signals: Sequence[str], t: Timer | None = None) -> QueryVectors:
+        """The query encoded for each of `signals` that needs a model (both first-stage encoders run
+        side by side when both are asked for)."""
+        active = signals
         q = QueryVectors(query)
         if BIENCODER in active and COLBERT in active:
             q.biencoder, q.colbert = encode_query_pair(
-                self._encoder(BIENCODER), self._encoder(COLBERT), query, parallel=not self.exact
+                self.encoder(BIENCODER), self.encoder(COLBERT), query, parallel=not self.exact
             )
         elif BIENCODER in active:
-            q.biencoder = self._encoder(BIENCODER).encode_query(query)
+            q.biencoder = self.encoder(BIENCODER).encode_query(query)
         elif COLBERT in active:
-            q.colbert = self._encoder(COLBERT).encode_query(query)
-        t.lap("encode_query")
+            q.colbert = self.encoder(COLBERT).encode_query(query)
+        if t is not None:
+            t.lap("encode_query")
         return q
-
-    def _result(
-        self, index: SearchIndex, rank: int, doc_i: int, pid: int, score: float, signals: dict[str, tuple]
-    ) -> SearchResult:
-        doc = index.documents[doc_i]
-        start, end = (int(x) for x in index.passages[pid, 1:])
-        first_pid = int(index.first_passages[doc_i])
-        scores = {}
-        for s, (raw, norm, rank_s) in signals.items():
-            model = self.models.get(s)
-            fused_value = {"calibrated" if s == CROSSENCODER else "normalized": _num(norm)}
-            scores[s] = SignalScore(
-                raw=_num(raw),
-                rank=None if np.isnan(rank_s) else int(rank_s),
-                untrained=model is not None and model.trained is False,
-                **fused_value,
-            )
-        return SearchResult(
-            rank=rank,
-            id=doc.id,
-            corpus_index=doc_i,
-            title=doc.title,
-            category=doc.category,
-            document=doc.text,
-            passage=doc.text[start:end],
-            passage_index=pid - first_pid,
-            passage_span=(start, end),
-            metadata=doc.metadata,
-            score=score,
-            signals=scores,
-        )
-
-
-def _check_weights(weights: dict) -> dict[str, float]:
-    for name, w in weights.items():
-        if name not in SIGNALS:
-            raise QueryError(f"unknown signal {name!r} in weights; choose from {', '.join(SIGNALS)}")
-        if not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0:
-            raise QueryError(f"weight of {name} must be a number >= 0, got {w!r}")
-    return {k: float(v) for k, v in weights.items()}
-
-
-def _check_signals(signals: Sequence[str] | None, allowed: Sequence[str]) -> list[str]:
-    if signals is None:
-        signals = []
-    if isinstance(signals, str):
-        signals = [s.strip() for s in signals.split(",") if s.strip()]
-    unknown = [s for s in signals if s not in allowed]
-    if unknown or not signals:
-        raise QueryError(f"unknown signal {unknown[0] if unknown else ''!r}; choose from {', '.join(allowed)}")
-    return [s for s in allowed if s in signals]
-
-
-def _best_per_doc(docs_of_pids: np.ndarray, pids: np.ndarray, score: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """For each document of `pool` (sorted), its passage with the highest score."""
-    order = np.lexsort((-score, docs_of_pids))  # by document, best passage first
-    first = np.unique(docs_of_pids[order], return_index=True)[1]
-    best = pids[order][first]
-    assert len(best) == len(pool)
-    return best
-
-
-def _rank_in(ranked_docs: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    ranks = np.full(len(pool), np.nan)
-    pos = np.searchsorted(pool, ranked_docs)
-    ranks[pos] = np.arange(1, len(ranked_docs) + 1)
-    return ranks
-
-
-def _num(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return None if np.isnan(x) else x
-
-
-class _Timer:
-    def __init__(self):
-        self.start = self.last = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + (now - self.last) * 1000
-        self.last = now
-
-    def done(self) -> dict[str, float]:
-        self.laps["total"] = (time.perf_counter() - self.start) * 1000
-        return self.laps

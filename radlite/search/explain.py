@@ -10,6 +10,7 @@ import numpy as np
 
 from radlite.errors import QueryError, UnknownDocument
 from radlite.retrievers.bm25 import tokenize
+from radlite.search.checks import check_query
 from radlite.search.stages import QueryVectors, score_passages
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}\"'!?]+")
@@ -18,8 +19,8 @@ _WORD = re.compile(r"[^\s,;:()\[\]{}\"'!?]+")
 def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -> dict[str, Any]:
     """Explanation of one document's passage for `query`: by default the passage ColBERT (or,
     without ColBERT, BM25) scores highest; `passage_index` picks one (0 = the document's first)."""
-    index = engine._require_index()  # one snapshot, as in search
-    query = engine._check_query(query, 1, 1)
+    index = engine.require_index()  # one snapshot, as in search
+    query = check_query(query, 1, 1, engine.max_query_chars)
     position = index.positions.get(doc_id)
     if position is None:
         raise UnknownDocument(f"no document with id {doc_id!r}")
@@ -31,7 +32,7 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
         signal = "bm25" if "bm25" in index.signals else "biencoder"
     q = QueryVectors(query)
     if signal != "bm25":
-        setattr(q, signal, engine._encoder(signal).encode_query(query))
+        setattr(q, signal, engine.encoder(signal).encode_query(query))
     if passage_index is not None:
         if not 0 <= passage_index < len(pids):
             raise QueryError(f"document {doc_id!r} has {len(pids)} passages; passage_index must be 0-{len(pids) - 1}")
@@ -50,7 +51,7 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
         "body_offset": len(text) - (end - start),
     }
     if signal == "colbert":
-        out["colbert"] = engine._encoder("colbert").align(query, text, q.colbert)
+        out["colbert"] = engine.encoder("colbert").align(query, text, q.colbert)
         out["colbert"]["index_score"] = float(score_passages(index, q, "colbert", np.array([pid]))[0])
     if "bm25" in index.signals:
         out["bm25"] = bm25_matches(query, text)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import numpy as np
+
 from radlite.signals import CROSSENCODER, FIRST_STAGE, REGISTRY
 
 # result keys in today's order; one "<signal>_score" per signal, first-stage raw, cross-encoder calibrated
@@ -103,6 +105,43 @@ class SearchResult(Mapping):
 
     def __len__(self) -> int:
         return len(self._json)
+
+
+def build_result(
+    index, rank: int, doc_i: int, pid: int, score: float, signals: dict[str, tuple], untrained: set[str] = frozenset()
+) -> SearchResult:
+    """The result for document `doc_i` of `index` shown by passage `pid`, with each signal's
+    (raw, fused value, rank) in `signals` (NaN: none); `untrained` names signals whose model is untrained."""
+    doc = index.documents[doc_i]
+    start, end = (int(x) for x in index.passages[pid, 1:])
+    first_pid = int(index.first_passages[doc_i])
+    scores = {}
+    for s, (raw, norm, rank_s) in signals.items():
+        fused_value = {"calibrated" if s == CROSSENCODER else "normalized": _num(norm)}
+        scores[s] = SignalScore(
+            raw=_num(raw), rank=None if np.isnan(rank_s) else int(rank_s), untrained=s in untrained, **fused_value
+        )
+    return SearchResult(
+        rank=rank,
+        id=doc.id,
+        corpus_index=doc_i,
+        title=doc.title,
+        category=doc.category,
+        document=doc.text,
+        passage=doc.text[start:end],
+        passage_index=pid - first_pid,
+        passage_span=(start, end),
+        metadata=doc.metadata,
+        score=score,
+        signals=scores,
+    )
+
+
+def _num(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if np.isnan(x) else x
 
 
 assert set(_SCORE_KEYS) == set(FIRST_STAGE)

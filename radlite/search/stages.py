@@ -6,6 +6,7 @@ the same code for every backend."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,3 +42,37 @@ def unique_docs(index: SearchIndex, pids: np.ndarray, limit: int) -> np.ndarray:
     docs = index.passage_doc(pids)
     _, first = np.unique(docs, return_index=True)
     return docs[np.sort(first)][:limit]
+
+
+def best_per_doc(docs_of_pids: np.ndarray, pids: np.ndarray, score: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """For each document of `pool` (sorted), its passage with the highest score."""
+    order = np.lexsort((-score, docs_of_pids))  # by document, best passage first
+    first = np.unique(docs_of_pids[order], return_index=True)[1]
+    best = pids[order][first]
+    assert len(best) == len(pool)
+    return best
+
+
+def rank_in(ranked_docs: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """1-based rank of each document of `pool` (sorted) in `ranked_docs`, NaN where it is absent."""
+    ranks = np.full(len(pool), np.nan)
+    pos = np.searchsorted(pool, ranked_docs)
+    ranks[pos] = np.arange(1, len(ranked_docs) + 1)
+    return ranks
+
+
+class Timer:
+    """Stage times of one search, in milliseconds."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def done(self) -> dict[str, float]:
+        self.laps["total"] = (time.perf_counter() - self.start) * 1000
+        return self.laps

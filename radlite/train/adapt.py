@@ -83,7 +83,7 @@ def adapt_settings(kind: str, base: str, num_negatives: int, max_length: int) ->
     hard negatives (binary loss); the cross-encoder starts from the shipped one (when `base` is
     "default") at its trained pair length and learns listwise against the collection's own fused
     first stage (loss "distill", at least 6 negatives). Returns TrainConfig fields."""
-    from radlite.train.trainers import ALIASES
+    from radlite.train.config import ALIASES
 
     kind = ALIASES.get(kind, kind)
     if kind != "crossencoder":

@@ -41,7 +41,7 @@ RECIPE = {
     # v1 (all of MedQuAD, BCE, six layers at 512 tokens) learned MedQuAD's question template, not relevance
     # (46% pairwise accuracy on radbench9): v2 is a 3-layer student at 192 tokens, trained listwise against the
     # judgments mixed with the fused first stage's scores (radlite.train.teacher), on balanced sources
-    # layers [0, 1, 5] of MiniLM: its bottom layers alone leave the [CLS] state constant (trainers.keep_bottom_layers)
+    # layers [0, 1, 5] of MiniLM: its bottom layers alone leave the [CLS] state constant (layers.keep_bottom_layers)
     RERANKER: dict(
         kind="reranker",
         epochs=1,

@@ -22,163 +22,22 @@ import hashlib
 import json
 import logging
 import math
-import re
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from radlite.errors import ModelError, RadliteError
+from radlite.errors import RadliteError
 from radlite.fsutil import replace_folder, write_atomic
-from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
-from radlite.train.data import Example, TrainingData, balance_categories, document_text
+from radlite.signals import CROSSENCODER
+from radlite.train.config import KINDS, MARKER, TrainConfig
+from radlite.train.data import Example, TrainingData, balance_categories
+from radlite.train.dev import dev_evaluator, primary_metric
+from radlite.train.layers import base_path, load_saved, load_trainable
 from radlite.train.teacher import distill_targets
 
 logger = logging.getLogger(__name__)
-
-KINDS = (COLBERT, BIENCODER, CROSSENCODER)  # the models radlite trains, named as in radlite.signals
-ALIASES = {"reranker": CROSSENCODER}  # the name radlite 0.1 used for the cross-encoder
-MARKER = "radlite_model.json"
-
-
-@dataclass
-class TrainConfig:
-    kind: str
-    base: str = "default"
-    epochs: float | None = None  # default 4 for the retrievers, 2 for the cross-encoder (3 pairs per query)
-    batch_size: int = 32
-    learning_rate: float | None = None  # per kind: 3e-5 ColBERT, 2e-5 bi-encoder and cross-encoder
-    max_steps: int | None = None
-    num_negatives: int = 1
-    easy_negatives: int | None = None  # random negatives per query; default 1 for the cross-encoder, 0 otherwise
-    mining_depth: int = 100
-    margin: float = 0.05
-    guard: str = "default"  # bi-encoder that screens mined negatives; "none" turns the guard off
-    guard_reranker: str | None = None  # a trained cross-encoder screens them instead
-    balance: bool = True
-    loss: str = "binary"  # reranker: binary, listwise, or distill (listwise against judgments + the first stage)
-    keep_layers: int | list[int] | None = (
-        None  # reranker: the bottom N layers, or these layer indices (a faster student)
-    )
-    related_in_list: int = 2  # distill: judged-related texts put in each list (graded targets)
-    teacher_mix: float = 0.5  # distill: share of the target taken from the first stage's scores
-    teacher_temperature: float = 0.5  # distill: softmax temperature of the teacher's summed normalised scores
-    teacher_depth: int = 30  # distill: the teacher's candidates per query
-    train_layers: int | None = None  # train only the top N transformer layers (plus head / projection)
-    max_length: int = 256  # document tokens (ColBERT, bi-encoder) or pair tokens (cross-encoder)
-    query_length: int = 32  # ColBERT query tokens (expanded with [MASK])
-    warmup_ratio: float = 0.1
-    eval_steps: int | None = None  # evaluate every N steps instead of every epoch
-    dev_candidates: int = 10  # cross-encoder dev: rerank BM25's top N
-    seed: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.kind = ALIASES.get(self.kind, self.kind)
-
-    def n_epochs(self) -> float:
-        return self.epochs if self.epochs is not None else (2 if self.kind == CROSSENCODER else 4)
-
-    def easy(self) -> int:
-        return self.easy_negatives if self.easy_negatives is not None else int(self.kind == CROSSENCODER)
-
-    def lr(self) -> float:
-        return self.learning_rate or (3e-5 if self.kind == "colbert" else 2e-5)
-
-
-# -- models -----------------------------------------------------------------------------------
-
-
-def base_path(name: str) -> str:
-    from radlite.models.resolve import DEFAULT, _locate, minilm_path
-
-    return str(minilm_path() if name in (None, "", DEFAULT) else _locate(name))
-
-
-def load_trainable(cfg: TrainConfig):
-    import torch
-
-    path = base_path(cfg.base)
-    torch.manual_seed(cfg.seed)  # a new projection or head starts from the same weights every run
-    try:
-        if cfg.kind == "colbert":
-            from pylate import models
-
-            model = models.ColBERT(
-                model_name_or_path=path, document_length=cfg.max_length, query_length=cfg.query_length
-            )
-        elif cfg.kind == "biencoder":
-            from sentence_transformers import SentenceTransformer
-
-            model = SentenceTransformer(path)
-            model.max_seq_length = cfg.max_length
-        else:
-            from sentence_transformers import CrossEncoder
-
-            model = CrossEncoder(path, num_labels=1, max_length=cfg.max_length)
-            if model.config.num_labels != 1:
-                raise ModelError(f"base {cfg.base} has {model.config.num_labels} outputs; a one-logit model is needed")
-            if cfg.keep_layers is not None:
-                keep_bottom_layers(model, cfg.keep_layers)
-    except RadliteError:
-        raise
-    except Exception as exc:
-        raise ModelError(
-            f"could not load base model {cfg.base!r} for {cfg.kind}: {type(exc).__name__}: {exc}"
-        ) from None
-    if cfg.train_layers is not None:
-        freeze_lower_layers(model, cfg.train_layers)
-    return model
-
-
-_LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
-
-
-def keep_bottom_layers(model, keep) -> None:
-    """Cut a BERT-style cross-encoder to fewer transformer layers (fewer FLOPs per pair): `keep` is a
-    count (the bottom N) or the indices of the layers to keep, in order.
-
-    all-MiniLM-L6-v2 was trained with mean pooling: its [CLS] state, which the classification head
-    reads, is the same for every input until the last layer (cosine 0.9999 between pairs after layers
-    1-5, 0.72 after layer 6, measured on radbench9 training pairs), so a student of its bottom layers
-    gives the head nothing to learn from; keeping the last layer on top (e.g. [0, 1, 5]) does (0.88).
-    """
-    inner = model.model
-    encoder = getattr(getattr(inner, inner.base_model_prefix, inner), "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if layers is None:
-        raise ModelError("keep_layers needs a BERT-style model (encoder.layer)")
-    if isinstance(keep, int):
-        if not 1 <= keep <= len(layers):
-            raise ModelError(f"keep_layers must be from 1 to {len(layers)}, got {keep}")
-        keep = list(range(keep))
-    if not keep or any(not 0 <= i < len(layers) for i in keep) or len(set(keep)) != len(keep):
-        raise ModelError(f"keep_layers must name distinct layers from 0 to {len(layers) - 1}, got {keep}")
-    import torch
-
-    encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
-    inner.config.num_hidden_layers = len(keep)
-
-
-def freeze_lower_layers(model, train_layers: int) -> int:
-    """Freeze the embeddings and all but the top `train_layers` transformer layers; returns trainable count."""
-    names = [n for n, _ in model.named_parameters()]
-    layers = {int(m.group(1)) for n in names if (m := _LAYER.search(n))}
-    if not layers:
-        raise ModelError("train_layers needs a BERT-style model (encoder.layer.N parameters)", param="train_layers")
-    cutoff = max(layers) + 1 - train_layers
-    trainable = 0
-    for n, p in model.named_parameters():
-        m = _LAYER.search(n)
-        frozen = "embeddings." in n or (m is not None and int(m.group(1)) < cutoff)
-        p.requires_grad = not frozen
-        trainable += 0 if frozen else p.numel()
-    logger.info("training the top %d layers: %d parameters", train_layers, trainable)
-    return trainable
-
-
-# -- datasets ---------------------------------------------------------------------------------
 
 
 def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
@@ -209,68 +68,6 @@ def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
             "no training rows: no example has enough negatives (try num_negatives 0)", param="num_negatives"
         )
     return rows
-
-
-def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
-    """An evaluator of the library's own kind over the dev split (nDCG@10 is the metric kept)."""
-    from radlite.eval.datasets import load_dataset
-
-    ds = load_dataset(dev, "dev")
-    corpus = {d.id: document_text(d) for d in ds.corpus}
-    queries = {q.id: q.text for q in ds.queries}
-    relevant = {qid: {d for d, g in rel.items() if g > 0 and d in corpus} for qid, rel in ds.qrels.items()}
-    relevant = {q: r for q, r in relevant.items() if r}
-    queries = {q: t for q, t in queries.items() if q in relevant}
-    if not queries:
-        raise RadliteError(f"dev set {dev}: no dev query with a relevant document", param="dev")
-    common = dict(
-        name="dev",
-        ndcg_at_k=[10],
-        mrr_at_k=[10],
-        accuracy_at_k=[1, 10],
-        precision_recall_at_k=[10],
-        map_at_k=[100],
-        batch_size=batch_size,
-        show_progress_bar=False,
-        write_csv=False,
-    )
-    if cfg.kind == "colbert":
-        from pylate.evaluation import PyLateInformationRetrievalEvaluator
-
-        return PyLateInformationRetrievalEvaluator(queries=queries, corpus=corpus, relevant_docs=relevant, **common)
-    if cfg.kind == "biencoder":
-        from sentence_transformers.evaluation import InformationRetrievalEvaluator
-
-        return InformationRetrievalEvaluator(queries=queries, corpus=corpus, relevant_docs=relevant, **common)
-    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
-
-    from radlite.config import BM25Config
-    from radlite.retrievers.bm25 import BM25Index
-
-    texts = list(corpus.values())
-    bm25 = BM25Index.build(texts, BM25Config())
-    samples = []
-    for qid, q in queries.items():
-        top = bm25.scores(q).argsort()[::-1][: cfg.dev_candidates]
-        samples.append(
-            {"query": q, "positive": [corpus[d] for d in relevant[qid]], "documents": [texts[i] for i in top]}
-        )
-    # reranks BM25's list as it is (positives are not added), so it measures what users get
-    return CrossEncoderRerankingEvaluator(
-        samples=samples, at_k=10, always_rerank_positives=False, name="dev", batch_size=batch_size, write_csv=False
-    )
-
-
-def primary_metric(evaluator, result: dict) -> str:
-    key = getattr(evaluator, "primary_metric", None)
-    if key and not key.startswith(evaluator.name + "_") and evaluator.name:
-        key = f"{evaluator.name}_{key}"
-    if key in result:
-        return key
-    ndcg = [k for k in result if "ndcg@10" in k]
-    if not ndcg:
-        raise RadliteError(f"dev evaluator returned no nDCG@10 ({sorted(result)})")
-    return ndcg[0]
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -373,7 +170,7 @@ def train(
     # the best checkpoint is reloaded with the library's own loader: the Trainer's load_best_model_at_end
     # restores a state dict non-strictly and silently keeps the last step's LayerNorms (gamma/beta names)
     best = getattr(trainer.state, "best_model_checkpoint", None)
-    model = _load_saved(cfg.kind, best) if best and Path(best).is_dir() else trainer.model
+    model = load_saved(cfg.kind, best) if best and Path(best).is_dir() else trainer.model
     after = evaluator(model) if evaluator is not None else {}
     seconds = time.time() - started
 
@@ -489,20 +286,6 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
     return SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, evaluator=evaluator, loss=MultipleNegativesRankingLoss(model)
     )
-
-
-def _load_saved(kind: str, folder: str):
-    if kind == "colbert":
-        from pylate import models
-
-        return models.ColBERT(model_name_or_path=folder)
-    if kind == "biencoder":
-        from sentence_transformers import SentenceTransformer
-
-        return SentenceTransformer(folder)
-    from sentence_transformers import CrossEncoder
-
-    return CrossEncoder(folder)
 
 
 def _run_id(cfg: TrainConfig, data: TrainingData, dev: str | None) -> str:

@@ -14,8 +14,8 @@ from radlite.backends.base import Backend
 from radlite.backends.registry import backend_class, kinds
 from radlite.corpus import load_corpus
 from radlite.errors import IndexFormatError
-from radlite.search.engine import RadLITESearch, _Timer
-from radlite.search.stages import retrieve, score_passages
+from radlite.search.engine import RadLITESearch
+from radlite.search.stages import Timer, retrieve, score_passages
 from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
 
 SIGNALS = ("bm25", "biencoder", "colbert")
@@ -49,7 +49,7 @@ def built(tiny_models, tmp_path_factory):
 def assert_same(local, other, queries):
     assert len(local.index.passages) == len(other.index.passages)
     for query in queries:
-        q = local._encode_query(query, list(SIGNALS[1:]), _Timer())
+        q = local.encode_query(query, list(SIGNALS[1:]), Timer())
         for signal in SIGNALS:
             assert_same_top10(
                 *retrieve(local.index, q, signal, 11), *retrieve(other.index, q, signal, 11), (signal, query)
@@ -81,7 +81,7 @@ def test_every_backend_ranks_and_fuses_as_the_local_index(built, kind):
 @pytest.mark.parametrize("kind", kinds())
 def test_retrieve_keeps_the_top_k_rule_and_score_agrees_with_it(built, kind):
     engine = built[kind][1]
-    q = engine._encode_query("scaphoid waist fracture", list(SIGNALS[1:]), _Timer())
+    q = engine.encode_query("scaphoid waist fracture", list(SIGNALS[1:]), Timer())
     for signal in SIGNALS:
         pids, scores = retrieve(engine.index, q, signal, 12)
         assert pids.dtype == np.int64 and scores.dtype == np.float32 and 0 < len(pids) <= 12

@@ -12,8 +12,8 @@ from radlite.cli import app
 from radlite.corpus import load_corpus
 from radlite.errors import IndexFormatError, RadliteError
 from radlite.index import SearchIndex
-from radlite.search.engine import RadLITESearch, _Timer
-from radlite.search.stages import retrieve
+from radlite.search.engine import RadLITESearch
+from radlite.search.stages import Timer, retrieve
 from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
 
 pytest.importorskip("qdrant_client")
@@ -32,7 +32,7 @@ def pair(tiny_models, tmp_path_factory):
 def _assert_same(local, remote, queries, category=None):
     assert len(local.index.passages) == len(remote.index.passages)
     for query in queries:
-        q = local._encode_query(query, ["biencoder", "colbert"], _Timer())
+        q = local.encode_query(query, ["biencoder", "colbert"], Timer())
         for signal in ("bm25", "biencoder", "colbert"):
             a_ids, a_scores = retrieve(local.index, q, signal, 11, category=category)
             b_ids, b_scores = retrieve(remote.index, q, signal, 11, category=category)
@@ -119,7 +119,7 @@ def test_points_left_by_an_interrupted_add_never_map_to_other_passages(tiny_mode
     engine.with_documents([long_doc])  # Qdrant written, the catalog never saved: points of 'long' left behind
     assert state.client.count(state.collection, exact=True).count > len(engine.index.passages)
     # the stray points (3 passages of 'long') are invisible to this catalog
-    q = engine._encode_query("pneumothorax pleural line", ["biencoder", "colbert"], _Timer())
+    q = engine.encode_query("pneumothorax pleural line", ["biencoder", "colbert"], Timer())
     for signal in ("bm25", "biencoder", "colbert"):
         pids, _ = retrieve(engine.index, q, signal, 50)
         assert pids.max() < len(engine.index.passages)
@@ -138,7 +138,7 @@ def test_points_left_by_an_interrupted_add_never_map_to_other_passages(tiny_mode
         state.collection,
         points=[m.PointStruct(id=point_id("long", 2), vector=real.vector, payload={**real.payload, "passage": 2})],
     )
-    q = engine._encode_query("pneumothorax pleural line", ["biencoder", "colbert"], _Timer())
+    q = engine.encode_query("pneumothorax pleural line", ["biencoder", "colbert"], Timer())
     for signal in ("bm25", "biencoder", "colbert"):
         pids, _ = retrieve(engine.index, q, signal, 80)
         assert len(pids) == len(set(pids.tolist())) and pids.max() < len(engine.index.passages), signal

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from radlite.backends.shards import ShardedBackend
-from radlite.search.engine import _Timer
-from radlite.search.stages import retrieve
+from radlite.search.stages import Timer, retrieve
 from tests.conftest import assert_same_top10, backend_engine, sample_query_texts
 
 
@@ -28,7 +27,7 @@ def test_scatter_gather_equals_the_single_index(single, tiny_models, n):
     assert len(shards) == n and sum(len(s.index.passages) for s in shards) == len(single.index.passages)
     assert sorted(np.concatenate([s.global_pids for s in shards]).tolist()) == list(range(len(single.index.passages)))
     for query in sample_query_texts():
-        q = single._encode_query(query, ["biencoder", "colbert"], _Timer())
+        q = single.encode_query(query, ["biencoder", "colbert"], Timer())
         for signal in ("bm25", "biencoder", "colbert"):
             a = retrieve(single.index, q, signal, 11)
             b = retrieve(sharded.index, q, signal, 11)

@@ -121,7 +121,7 @@ def test_keep_bottom_layers_makes_a_smaller_student_that_trains_and_loads(tiny_m
     assert CrossEncoderReranker(tmp_path / "student").max_length == 96
     assert CrossEncoderReranker(Path(tiny_models["reranker"])).max_length == 512  # not made by radlite: 512
     with pytest.raises(Exception, match="keep_layers must be from 1 to 2"):
-        from radlite.train.trainers import keep_bottom_layers
+        from radlite.train.layers import keep_bottom_layers
 
         keep_bottom_layers(CrossEncoder(tiny_models["reranker"], device="cpu"), 3)
 

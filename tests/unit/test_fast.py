@@ -90,7 +90,7 @@ def test_engine_uses_the_fast_reranker_by_default_and_exact_on_request(tiny_mode
         fast.search("filling defect pulmonary artery", top_k=5),
         exact.search("filling defect pulmonary artery", top_k=5),
     )
-    assert fast._encoder("crossencoder").backend == "onnx-int8" and exact._encoder("crossencoder").backend == "torch"
+    assert fast.encoder("crossencoder").backend == "onnx-int8" and exact.encoder("crossencoder").backend == "torch"
     lb = {r["id"]: r["signals"]["crossencoder"]["raw"] for r in b}
     assert [r["id"] for r in a][:1] == [r["id"] for r in b][:1] == ["pe"]
     assert np.allclose([r["signals"]["crossencoder"]["raw"] for r in a], [lb[r["id"]] for r in a], atol=0.01)
