@@ -17,6 +17,7 @@ from typing import Any, Iterator, Protocol, Sequence
 import numpy as np
 
 from radlite.errors import RadliteError
+from radlite.signals import BIENCODER, COLBERT
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def gather(encoding: Encoding, texts: Sequence[str], progress: bool = False) -> 
     missing = [s for s, rows in out.items() if any(v is None for v in rows)]
     if missing:
         raise RadliteError(f"encoding lost passages of signal {missing[0]} (a worker failed?); nothing was written")
-    return {s: (np.stack(rows).astype(np.float32) if s == "biencoder" else rows) for s, rows in out.items()}
+    return {s: (np.stack(rows).astype(np.float32) if s == BIENCODER else rows) for s, rows in out.items()}
 
 
 class _EncodeActor:
@@ -91,7 +92,7 @@ class _EncodeActor:
         torch.set_num_threads(threads)
         from radlite.models.encoders import BiEncoder, ColbertEncoder
 
-        kinds = {"biencoder": BiEncoder, "colbert": ColbertEncoder}
+        kinds = {BIENCODER: BiEncoder, COLBERT: ColbertEncoder}
         self.encoders = {s: kinds[s](Path(p), batch_size=batch_size) for s, p in models.items()}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,7 +100,7 @@ class _EncodeActor:
         out = {"pid": np.asarray(batch["pid"], dtype=np.int64)}
         for s, enc in self.encoders.items():
             vecs = enc.encode_passages(texts)
-            if s == "biencoder":
+            if s == BIENCODER:
                 out[s] = np.asarray(vecs, dtype=np.float32)
             else:  # ragged (tokens, 128) matrices travel as raw float32 bytes plus their width
                 out[s] = np.array([np.ascontiguousarray(v, dtype=np.float32).tobytes() for v in vecs], dtype=object)
@@ -161,7 +162,7 @@ class RayEncoding:
             for batch in _ray_errors(encoded.iter_batches(batch_size=None, batch_format="numpy"), ray):
                 vectors: dict[str, Any] = {}
                 for s in self.signals:
-                    if s == "biencoder":
+                    if s == BIENCODER:
                         vectors[s] = np.asarray(batch[s], dtype=np.float32)
                     else:
                         vectors[s] = [

@@ -41,7 +41,7 @@ from radlite.backends.qdrant_conn import (  # noqa: F401  (settings_for: the pub
 )
 from radlite.errors import BackendError, IndexFormatError, RadliteError
 from radlite.retrievers.bm25 import TermCounts, lucene_idf, query_terms
-from radlite.signals import BIENCODER, COLBERT
+from radlite.signals import BIENCODER, BM25, COLBERT
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +101,11 @@ class QdrantBackend(Backend):
         """A new collection (named after settings' collection plus a build stamp, so a rebuild never
         touches the collection the live index still uses) holding every passage of `index`."""
         settings = {**settings, "collection": f"{settings['collection']}-{time.time_ns():x}"}
-        if "bm25" in index.config.signals and index.config.bm25.method != "lucene":
+        if BM25 in index.config.signals and index.config.bm25.method != "lucene":
             raise RadliteError(
                 f"the Qdrant backend scores BM25 the 'lucene' way; this index asks for {index.config.bm25.method!r}"
             )
-        counts = TermCounts.of(texts) if "bm25" in index.config.signals else None
+        counts = TermCounts.of(texts) if BM25 in index.config.signals else None
         out = cls(settings, index.config.signals, counts, counts.avgdl if counts is not None else 1.0)
         try:
             if encoding is None or not encoding.signals:  # BM25 alone
@@ -128,18 +128,18 @@ class QdrantBackend(Backend):
         from qdrant_client import models as m
 
         vectors = {}
-        if "biencoder" in self.signals:
-            vectors["biencoder"] = m.VectorParams(size=dims["biencoder"], distance=m.Distance.DOT)
-        if "colbert" in self.signals:
-            vectors["colbert"] = m.VectorParams(
-                size=dims["colbert"],
+        if BIENCODER in self.signals:
+            vectors[BIENCODER] = m.VectorParams(size=dims[BIENCODER], distance=m.Distance.DOT)
+        if COLBERT in self.signals:
+            vectors[COLBERT] = m.VectorParams(
+                size=dims[COLBERT],
                 distance=m.Distance.DOT,
                 datatype=m.Datatype.FLOAT16,
                 on_disk=True,
                 multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
                 hnsw_config=m.HnswConfigDiff(m=0),
             )
-        sparse = {"bm25": m.SparseVectorParams()} if "bm25" in self.signals else None  # IDF: in the query
+        sparse = {"bm25": m.SparseVectorParams()} if BM25 in self.signals else None  # IDF: in the query
         self.client.create_collection(
             self.collection,
             vectors_config=vectors,
@@ -168,13 +168,13 @@ class QdrantBackend(Backend):
                 d = int(index.passages[pid, 0])
                 doc = index.documents[d]
                 vec: dict[str, Any] = {}
-                if "biencoder" in vectors:
-                    vec["biencoder"] = np.asarray(vectors["biencoder"][j], dtype=np.float32).tolist()
-                if "colbert" in vectors:  # the values the local index keeps (fp16), so scores agree exactly
-                    vec["colbert"] = np.asarray(vectors["colbert"][j], dtype=np.float16).astype(np.float32).tolist()
+                if BIENCODER in vectors:
+                    vec[BIENCODER] = np.asarray(vectors[BIENCODER][j], dtype=np.float32).tolist()
+                if COLBERT in vectors:  # the values the local index keeps (fp16), so scores agree exactly
+                    vec[COLBERT] = np.asarray(vectors[COLBERT][j], dtype=np.float16).astype(np.float32).tolist()
                 if weights is not None:
                     terms, w = weights[j - lo]
-                    vec["bm25"] = m.SparseVector(indices=terms.tolist(), values=w.tolist())
+                    vec[BM25] = m.SparseVector(indices=terms.tolist(), values=w.tolist())
                 passage = pid - int(firsts[d])
                 points.append(m.PointStruct(id=point_id(doc.id, passage), vector=vec, payload=payload(index, pid)))
             self.client.upsert(self.collection, points=points, wait=True)
@@ -301,7 +301,7 @@ class QdrantBackend(Backend):
         n_passages = len(index.passages)
         try:
             avgdl = float(json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))["bm25_weights_avgdl"])
-            counts = TermCounts.load(folder, BM25_FILE) if "bm25" in signals else None
+            counts = TermCounts.load(folder, BM25_FILE) if BM25 in signals else None
             if counts is not None and len(counts) != n_passages:
                 raise ValueError(f"BM25 counts of {len(counts)} passages, catalog of {n_passages}")
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -348,30 +348,30 @@ class QdrantBackend(Backend):
             "query_filter": flt,
             "with_payload": ["doc_id", "passage"],
         }
-        if signal == "bm25":
+        if signal == BM25:
             sparse = self._sparse_query(q)
             if sparse is None:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            res = self.client.query_points(self.collection, query=sparse, using="bm25", **kwargs)
-        elif signal == "biencoder":
+            res = self.client.query_points(self.collection, query=sparse, using=BM25, **kwargs)
+        elif signal == BIENCODER:
             if self.settings["url"]:  # HNSW breadth on a server; local mode searches exactly anyway
                 kwargs["search_params"] = m.SearchParams(hnsw_ef=max(128, depth))
-            res = self.client.query_points(self.collection, query=q.biencoder.tolist(), using="biencoder", **kwargs)
-        elif signal == "colbert":
+            res = self.client.query_points(self.collection, query=q.biencoder.tolist(), using=BIENCODER, **kwargs)
+        elif signal == COLBERT:
             # candidates: the bi-encoder's and BM25's best `wide` (the pipeline encodes the
             # bi-encoder query for this); with neither, every passage (exact MaxSim, slow at scale)
             cfg = index.config.colbert
             wide = max(cfg.rescore, depth)
             prefetch = []
-            if q.biencoder is not None and "biencoder" in self.signals:
-                prefetch.append(m.Prefetch(query=q.biencoder.tolist(), using="biencoder", limit=wide, filter=flt))
-            sparse = self._sparse_query(q) if "bm25" in self.signals else None
+            if q.biencoder is not None and BIENCODER in self.signals:
+                prefetch.append(m.Prefetch(query=q.biencoder.tolist(), using=BIENCODER, limit=wide, filter=flt))
+            sparse = self._sparse_query(q) if BM25 in self.signals else None
             if sparse is not None:
-                prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=wide, filter=flt))
+                prefetch.append(m.Prefetch(query=sparse, using=BM25, limit=wide, filter=flt))
             if not prefetch:
                 logger.info("ColBERT on Qdrant without a bi-encoder or BM25 candidate: scanning every passage")
             res = self.client.query_points(
-                self.collection, prefetch=prefetch or None, query=q.colbert.tolist(), using="colbert", **kwargs
+                self.collection, prefetch=prefetch or None, query=q.colbert.tolist(), using=COLBERT, **kwargs
             )
         else:
             raise ValueError(f"unknown first-stage signal {signal!r}")
@@ -386,7 +386,7 @@ class QdrantBackend(Backend):
         out = np.zeros(len(pids), dtype=np.float32)
         if len(pids) == 0:
             return out
-        if signal == "bm25":
+        if signal == BM25:
             query = self._sparse_query(q)
             if query is None:
                 return out

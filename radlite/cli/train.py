@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from radlite.cli._common import command, err, out
+from radlite.signals import COLBERT
 
 
 def register(app: typer.Typer) -> None:
@@ -170,7 +171,7 @@ def train_cmd(
 def adapt_cmd(
     corpus: Path = typer.Argument(..., help="The collection to adapt to (any corpus `radlite index` reads)."),
     out_dir: Path = typer.Option(..., "--out", help="Model folder to write."),
-    kind: str = typer.Option("colbert", help="colbert, biencoder or crossencoder (reranker: the same)."),
+    kind: str = typer.Option(COLBERT, help="colbert, biencoder or crossencoder (reranker: the same)."),
     base: str = typer.Option("default", help=_TRAIN_HELP["base"]),
     epochs: float = typer.Option(1, min=0.01, help=_TRAIN_HELP["epochs"]),
     batch_size: int = typer.Option(32, "--batch-size", min=2),

@@ -21,6 +21,7 @@ from radlite.config import SEED_WEIGHTS
 from radlite.errors import CorpusError
 from radlite.eval import metrics
 from radlite.eval.datasets import Dataset
+from radlite.signals import BIENCODER, BM25, COLBERT, CROSSENCODER
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,11 @@ class ConfigResult:
 
 def configurations(engine) -> dict[str, dict[str, Any]]:
     signals = engine.index.signals
-    rerank = "crossencoder" in engine.models
+    rerank = CROSSENCODER in engine.models
     out: dict[str, dict[str, Any]] = {s: {"signals": [s]} for s in signals}
-    if rerank and "colbert" in signals:
+    if rerank and COLBERT in signals:
         out["colbert+reranker"] = {
-            "signals": ["colbert", "crossencoder"],
+            "signals": [COLBERT, CROSSENCODER],
             "weights": {"colbert": 0.0, "crossencoder": 1.0},
         }
     out["fused (seed weights)"] = {"signals": None, "weights": dict(SEED_WEIGHTS), "method": "weighted"}
@@ -82,7 +83,7 @@ def run_all(
             hits = engine.search(q.text, top_k=top_k, candidates=max(candidates, top_k), **cfg)
             run[q.id] = {h["id"]: h["score"] for h in hits}
             for h in hits:
-                ce = h["signals"].get("crossencoder")
+                ce = h["signals"].get(CROSSENCODER)
                 if ce is not None and ce["calibrated"] is not None:
                     calib[0].append(ce["calibrated"])
                     calib[1].append(int(dataset.qrels.get(q.id, {}).get(h["id"], 0) >= 1))
@@ -106,7 +107,7 @@ def summary(results: dict[str, ConfigResult], dataset: Dataset) -> dict[str, Any
     ]
     categories = {q.id: q.category for q in dataset.queries}
     styles = {q.id: q.style for q in dataset.queries}
-    singles = [n for n in results if n in ("bm25", "biencoder", "colbert")]
+    singles = [n for n in results if n in (BM25, BIENCODER, COLBERT)]
     best_single = max(singles, key=lambda n: np.mean(list(results[n].per_query["ndcg@10"].values())), default=None)
     out: dict[str, Any] = {
         "dataset": dataset.name,
@@ -133,9 +134,9 @@ def summary(results: dict[str, ConfigResult], dataset: Dataset) -> dict[str, Any
             "p_vs_bm25": None,
             "p_vs_best_single": None,
         }
-        if "bm25" in results and name != "bm25":
+        if BM25 in results and name != BM25:
             entry["p_vs_bm25"] = metrics.paired_permutation_test(
-                res.per_query["ndcg@10"], results["bm25"].per_query["ndcg@10"]
+                res.per_query["ndcg@10"], results[BM25].per_query["ndcg@10"]
             )
         if best_single and name != best_single:
             entry["p_vs_best_single"] = metrics.paired_permutation_test(

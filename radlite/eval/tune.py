@@ -24,7 +24,7 @@ from radlite.errors import QueryError
 from radlite.eval import metrics
 from radlite.eval.datasets import Dataset
 from radlite.search import fusion
-from radlite.signals import FIRST_STAGE, SIGNALS
+from radlite.signals import CROSSENCODER, FIRST_STAGE, SIGNALS
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Table:
 def candidate_tables(
     engine, dataset: Dataset, candidates: int = 50, progress: Callable[[int, int], None] | None = None
 ) -> list[Table]:
-    if "crossencoder" not in engine.models:
+    if CROSSENCODER not in engine.models:
         raise QueryError("tuning needs a reranker: the index has none and none was given")
     tables = []
     for i, q in enumerate(dataset.queries):
@@ -66,8 +66,8 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
         scores = fusion.rrf(table.ranks, w, cfg.rrf_k)
     else:
         norm = {s: fusion.minmax(v) for s, v in table.raw.items() if s in FIRST_STAGE}
-        if "crossencoder" in table.raw:
-            norm["crossencoder"] = fusion.calibrate(table.raw["crossencoder"], cfg.temperature)
+        if CROSSENCODER in table.raw:
+            norm[CROSSENCODER] = fusion.calibrate(table.raw[CROSSENCODER], cfg.temperature)
         scores = fusion.weighted(norm, w)
     return dict(zip(table.docs, scores.tolist()))
 
@@ -78,9 +78,9 @@ def mean_ndcg(tables: list[Table], qrels, cfg: FusionConfig) -> float:
 
 
 def fit_temperature(tables: list[Table], qrels) -> float:
-    logits = np.concatenate([t.raw["crossencoder"] for t in tables if "crossencoder" in t.raw] or [np.zeros(0)])
+    logits = np.concatenate([t.raw[CROSSENCODER] for t in tables if CROSSENCODER in t.raw] or [np.zeros(0)])
     labels = np.concatenate(
-        [[qrels.get(t.qid, {}).get(d, 0) >= 1 for d in t.docs] for t in tables if "crossencoder" in t.raw]
+        [[qrels.get(t.qid, {}).get(d, 0) >= 1 for d in t.docs] for t in tables if CROSSENCODER in t.raw]
         or [np.zeros(0)]
     ).astype(np.float64)
     if len(logits) == 0 or labels.min() == labels.max():

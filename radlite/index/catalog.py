@@ -22,7 +22,7 @@ from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, Radl
 from radlite.index.manifest import FORMAT, drop_unreferenced, generation_backends, manifest_in, read_manifest
 from radlite.index.store import MANIFEST, live_generation, write_generation
 from radlite.retrievers import csr
-from radlite.signals import ENCODED
+from radlite.signals import COLBERT, ENCODED
 from radlite.types import Document, Span
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class SearchIndex:
     # -- persistence ------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The manifest a save writes (format, versions, signals, backend, models, config, counts)."""
-        colbert = getattr(self.backend, "colbert", None)
+        colbert = getattr(self.backend, COLBERT, None)
         return {
             "format": FORMAT,
             "format_version": self.backend.format_version,

@@ -20,6 +20,7 @@ import numpy as np
 
 from radlite.errors import QueryError, RadliteError
 from radlite.search import fusion
+from radlite.signals import CROSSENCODER
 
 DEFAULT_WEIGHTS = (0.3, 0.7)  # (search engine's _score, calibrated rerank score), as in the seed card
 DEFAULT_TEMPERATURE = 1.5  # the published calibration: cross-encoder logits / 1.5
@@ -160,6 +161,6 @@ def _reranker(reranker: Any, exact: bool):
         if (reranker, exact) not in _rerankers:
             from radlite.models import CrossEncoderReranker, resolve_model
 
-            m = resolve_model("crossencoder", reranker)
+            m = resolve_model(CROSSENCODER, reranker)
             _rerankers[(reranker, exact)] = CrossEncoderReranker(m.path, fast=not exact, sha256=m.sha256)
         return _rerankers[(reranker, exact)]

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from radlite.signals import BIENCODER, COLBERT
+
 logger = logging.getLogger(__name__)
 
 
@@ -68,7 +70,7 @@ class _LazyFast:
 # medline 0.770 -> 0.770, liveqa-med 0.610 -> 0.618, radbench9 0.712 -> 0.711 (passes the 0.005
 # no-loss check, 1.4x faster); bi-encoder medline 0.793 -> 0.782 and radbench9 0.552 -> 0.544
 # (fails it), so the bi-encoder stays fp32 (vectors equal to the exact ones).
-QUERY_INT8 = {"biencoder": False, "colbert": True}
+QUERY_INT8 = {BIENCODER: False, COLBERT: True}
 
 _query_pool = None
 
@@ -102,7 +104,7 @@ class BiEncoder:
 
         self.model = SentenceTransformer(str(path), device=device or "cpu")
         self.batch_size = batch_size
-        self._fast = _LazyFast("biencoder", self.model, path, device, fast, sha256)
+        self._fast = _LazyFast(BIENCODER, self.model, path, device, fast, sha256)
 
     @property
     def dim(self) -> int:
@@ -145,7 +147,7 @@ class ColbertEncoder:
         self.model = models.ColBERT(model_name_or_path=str(path), device=device or "cpu")
         self.trained_query_length = int(self.model.query_length or 32)
         self.batch_size = batch_size
-        self._fast = _LazyFast("colbert", self.model, path, device, fast, sha256)
+        self._fast = _LazyFast(COLBERT, self.model, path, device, fast, sha256)
 
     def query_length(self, text: str) -> int:
         """Tokens the query `text` is encoded at: the trained length, or the query's own length

@@ -29,6 +29,7 @@ import numpy as np
 
 from radlite.errors import ModelError
 from radlite.fsutil import replace_folder
+from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def _export_once(kind: str, path: Path, sha256: str, quantize: bool, target: Pat
 def _export(kind: str, path: Path, dest: Path, model=None) -> list[str]:
     import torch
 
-    if kind == "crossencoder":
+    if kind == CROSSENCODER:
         from sentence_transformers import CrossEncoder
 
         ce = model or CrossEncoder(str(path), device="cpu")
@@ -115,7 +116,7 @@ def _export(kind: str, path: Path, dest: Path, model=None) -> list[str]:
         if model is None:
             raise ModelError(f"exporting a {kind} model needs the loaded model")
         enc = model.tokenize(["a query", "a longer passage to encode"])
-        inner, output = model.eval(), "sentence_embedding" if kind == "biencoder" else "token_embeddings"
+        inner, output = model.eval(), "sentence_embedding" if kind == BIENCODER else "token_embeddings"
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc]
 
     class Wrapped(torch.nn.Module):
@@ -125,12 +126,12 @@ def _export(kind: str, path: Path, dest: Path, model=None) -> list[str]:
 
         def forward(self, *tensors):
             feats = dict(zip(names, tensors))
-            if kind == "crossencoder":
+            if kind == CROSSENCODER:
                 return self.inner(**feats).logits
             return self.inner(feats)[output]
 
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
-    axes["output"] = {0: "batch"} if kind != "colbert" else {0: "batch", 1: "tokens"}
+    axes["output"] = {0: "batch"} if kind != COLBERT else {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -170,7 +171,7 @@ class OnnxQueryEncoder:
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def encode(self, text: str) -> np.ndarray:
-        if self.kind == "colbert":
+        if self.kind == COLBERT:
             feats = self.model.tokenize([text], is_query=True)
         else:
             feats = self.model.tokenize([text])
@@ -193,7 +194,7 @@ class OnnxCrossEncoder:
     ):
         from transformers import AutoTokenizer
 
-        folder = export("crossencoder", Path(path), sha256, quantize)
+        folder = export(CROSSENCODER, Path(path), sha256, quantize)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.max_length = max_length
         self.batch_size = batch_size

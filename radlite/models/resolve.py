@@ -26,18 +26,19 @@ from pathlib import Path
 
 from radlite.errors import ModelError
 from radlite.fsutil import replace_folder
+from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 
 logger = logging.getLogger(__name__)
 
 DEFAULT = "default"
 UNTRAINED = "untrained"
-KINDS = ("biencoder", "colbert", "crossencoder")
+KINDS = (BIENCODER, COLBERT, CROSSENCODER)
 MARKER = "radlite_model.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx")
 _UNTRAINED_FOLDERS = {
-    "colbert": "colbert-minilm-l6-128-untrained-v1",
-    "crossencoder": "crossencoder-minilm-l6-untrained-v1",
+    COLBERT: "colbert-minilm-l6-128-untrained-v1",
+    CROSSENCODER: "crossencoder-minilm-l6-untrained-v1",
 }
 _hash_cache: dict[tuple, str] = {}
 
@@ -81,7 +82,7 @@ def resolve_model(kind: str, name: str | os.PathLike | None) -> ResolvedModel:
         raise ValueError(f"unknown model kind {kind!r}")
     name = str(name) if name not in (None, "") else DEFAULT
     if name in (DEFAULT, UNTRAINED):
-        path = minilm_path() if kind == "biencoder" else _default_folder(kind, trained=name == DEFAULT)
+        path = minilm_path() if kind == BIENCODER else _default_folder(kind, trained=name == DEFAULT)
     else:
         path = _locate(name)
         if Path(name).expanduser().is_dir():
@@ -146,11 +147,11 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
     from radlite.train import defaults
 
     if trained:
-        name = defaults.COLBERT if kind == "colbert" else defaults.RERANKER
+        name = defaults.COLBERT if kind == COLBERT else defaults.RERANKER
         build = functools.partial(defaults.build_default, name)
     else:
         name = _UNTRAINED_FOLDERS[kind]
-        build = _build_default_colbert if kind == "colbert" else _build_default_crossencoder
+        build = _build_default_colbert if kind == COLBERT else _build_default_crossencoder
     target = radlite_home() / "models" / name
     # the folder is built once per shipped version: a radlite upgrade that ships new weights rebuilds it
     stamp = defaults.shipped_sha256(name) if trained else "untrained"

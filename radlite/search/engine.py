@@ -172,8 +172,8 @@ class RadLITESearch:
         rerank_name = (reranker or built.get(CROSSENCODER, {}).get("name")) if use_reranker else None
         config = IndexConfig.from_json(manifest["config"])
         engine = cls(
-            biencoder=names["biencoder"],
-            colbert=names["colbert"],
+            biencoder=names[BIENCODER],
+            colbert=names[COLBERT],
             reranker=rerank_name,
             signals=manifest["signals"],
             config=config,

@@ -12,6 +12,7 @@ from radlite.errors import QueryError, UnknownDocument
 from radlite.retrievers.bm25 import tokenize
 from radlite.search.checks import check_query
 from radlite.search.stages import QueryVectors, score_passages
+from radlite.signals import BIENCODER, BM25, COLBERT
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}\"'!?]+")
 
@@ -26,12 +27,12 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
         raise UnknownDocument(f"no document with id {doc_id!r}")
     pids = index.doc_passages(np.array([position]))
     # the query encoded once, by the signal that explains best: ColBERT, else BM25, else the bi-encoder
-    if "colbert" in index.signals and "colbert" in engine.models:
-        signal = "colbert"
+    if COLBERT in index.signals and COLBERT in engine.models:
+        signal = COLBERT
     else:
-        signal = "bm25" if "bm25" in index.signals else "biencoder"
+        signal = BM25 if BM25 in index.signals else BIENCODER
     q = QueryVectors(query)
-    if signal != "bm25":
+    if signal != BM25:
         setattr(q, signal, engine.encoder(signal).encode_query(query))
     if passage_index is not None:
         if not 0 <= passage_index < len(pids):
@@ -50,11 +51,11 @@ def explain(engine, query: str, doc_id: str, passage_index: int | None = None) -
         "text": text,
         "body_offset": len(text) - (end - start),
     }
-    if signal == "colbert":
-        out["colbert"] = engine.encoder("colbert").align(query, text, q.colbert)
-        out["colbert"]["index_score"] = float(score_passages(index, q, "colbert", np.array([pid]))[0])
-    if "bm25" in index.signals:
-        out["bm25"] = bm25_matches(query, text)
+    if signal == COLBERT:
+        out[COLBERT] = engine.encoder(COLBERT).align(query, text, q.colbert)
+        out[COLBERT]["index_score"] = float(score_passages(index, q, COLBERT, np.array([pid]))[0])
+    if BM25 in index.signals:
+        out[BM25] = bm25_matches(query, text)
     return out
 
 

@@ -16,10 +16,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from radlite.signals import CROSSENCODER, FIRST_STAGE, REGISTRY
+from radlite.signals import BIENCODER, BM25, COLBERT, CROSSENCODER, FIRST_STAGE, REGISTRY
 
 # result keys in today's order; one "<signal>_score" per signal, first-stage raw, cross-encoder calibrated
-_SCORE_KEYS = ("biencoder", "bm25", "colbert")
+_SCORE_KEYS = (BIENCODER, BM25, COLBERT)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, QueryError, RadliteError, UnknownDocument
+from radlite.signals import CROSSENCODER
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -111,7 +112,7 @@ class Engine:
         return manifest["signals"] == self.search.index.signals and all(
             built.get(kind, {}).get("sha256") == m.sha256
             for kind, m in self.search.models.items()
-            if kind != "crossencoder"
+            if kind != CROSSENCODER
         )
 
     def write(self, change) -> Any:

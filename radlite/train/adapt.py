@@ -16,6 +16,7 @@ import re
 from radlite.config import ChunkingConfig
 from radlite.corpus import load_corpus, split_passages
 from radlite.errors import CorpusError
+from radlite.signals import CROSSENCODER
 from radlite.train.data import DOC_WORDS, Example, TrainingData, _cut
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
@@ -86,7 +87,7 @@ def adapt_settings(kind: str, base: str, num_negatives: int, max_length: int) ->
     from radlite.train.config import ALIASES
 
     kind = ALIASES.get(kind, kind)
-    if kind != "crossencoder":
+    if kind != CROSSENCODER:
         return {"kind": kind, "base": base, "loss": "binary", "num_negatives": num_negatives, "max_length": max_length}
     if base == "default":
         from pathlib import Path
@@ -94,7 +95,7 @@ def adapt_settings(kind: str, base: str, num_negatives: int, max_length: int) ->
         from radlite.models.encoders import trained_max_length
         from radlite.models.resolve import resolve_model
 
-        base = str(resolve_model("crossencoder", "default").path)
+        base = str(resolve_model(CROSSENCODER, "default").path)
         max_length = trained_max_length(Path(base)) or max_length
     return {
         "kind": kind,

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from radlite.errors import ModelError
+from radlite.signals import COLBERT
 
 
 def fit_platt(logits: Sequence[float], labels: Sequence[int], iters: int = 100) -> tuple[float, float]:
@@ -79,7 +80,7 @@ def dev_pairs(dataset: str = "radbench9", split: str = "dev", candidates: int = 
     out = []
     for q in data.queries:
         judged = data.qrels.get(q.id, {})
-        for h in engine.search(q.text, top_k=candidates, candidates=candidates, signals=["colbert"]):
+        for h in engine.search(q.text, top_k=candidates, candidates=candidates, signals=[COLBERT]):
             pid = int(index.doc_passages(np.array([h["corpus_index"]]))[0]) + h["passage_index"]
             out.append((q.text, index.encoder_input(pid), int(judged.get(h["id"], 0) >= 1)))
     return out

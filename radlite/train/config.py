@@ -53,7 +53,7 @@ class TrainConfig:
         return self.easy_negatives if self.easy_negatives is not None else int(self.kind == CROSSENCODER)
 
     def lr(self) -> float:
-        return self.learning_rate or (3e-5 if self.kind == "colbert" else 2e-5)
+        return self.learning_rate or (3e-5 if self.kind == COLBERT else 2e-5)
 
 
 # -- models -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from radlite.errors import RadliteError
+from radlite.signals import BIENCODER, COLBERT
 from radlite.train.config import TrainConfig
 from radlite.train.data import document_text
 
@@ -30,11 +31,11 @@ def dev_evaluator(cfg: TrainConfig, dev: str, batch_size: int = 32):
         show_progress_bar=False,
         write_csv=False,
     )
-    if cfg.kind == "colbert":
+    if cfg.kind == COLBERT:
         from pylate.evaluation import PyLateInformationRetrievalEvaluator
 
         return PyLateInformationRetrievalEvaluator(queries=queries, corpus=corpus, relevant_docs=relevant, **common)
-    if cfg.kind == "biencoder":
+    if cfg.kind == BIENCODER:
         from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
         return InformationRetrievalEvaluator(queries=queries, corpus=corpus, relevant_docs=relevant, **common)

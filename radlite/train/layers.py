@@ -7,6 +7,7 @@ import logging
 import re
 
 from radlite.errors import ModelError, RadliteError
+from radlite.signals import BIENCODER, COLBERT
 from radlite.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -24,13 +25,13 @@ def load_trainable(cfg: TrainConfig):
     path = base_path(cfg.base)
     torch.manual_seed(cfg.seed)  # a new projection or head starts from the same weights every run
     try:
-        if cfg.kind == "colbert":
+        if cfg.kind == COLBERT:
             from pylate import models
 
             model = models.ColBERT(
                 model_name_or_path=path, document_length=cfg.max_length, query_length=cfg.query_length
             )
-        elif cfg.kind == "biencoder":
+        elif cfg.kind == BIENCODER:
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(path)
@@ -104,11 +105,11 @@ def freeze_lower_layers(model, train_layers: int) -> int:
 
 
 def load_saved(kind: str, folder: str):
-    if kind == "colbert":
+    if kind == COLBERT:
         from pylate import models
 
         return models.ColBERT(model_name_or_path=folder)
-    if kind == "biencoder":
+    if kind == BIENCODER:
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(folder)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from radlite.errors import RadliteError
 from radlite.fsutil import replace_folder, write_atomic
-from radlite.signals import CROSSENCODER
+from radlite.signals import COLBERT, CROSSENCODER
 from radlite.train.config import KINDS, MARKER, TrainConfig
 from radlite.train.data import Example, TrainingData, balance_categories
 from radlite.train.dev import dev_evaluator, primary_metric
@@ -270,7 +270,7 @@ def _trainer(cfg: TrainConfig, model, dataset, evaluator, metric, checkpoints: P
     from sentence_transformers.training_args import BatchSamplers
 
     args = SentenceTransformerTrainingArguments(batch_sampler=BatchSamplers.NO_DUPLICATES, **common)
-    if cfg.kind == "colbert":
+    if cfg.kind == COLBERT:
         from pylate import losses, utils
 
         return SentenceTransformerTrainer(
