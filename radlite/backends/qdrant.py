@@ -139,7 +139,7 @@ class QdrantBackend(Backend):
                 multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
                 hnsw_config=m.HnswConfigDiff(m=0),
             )
-        sparse = {"bm25": m.SparseVectorParams()} if BM25 in self.signals else None  # IDF: in the query
+        sparse = {BM25: m.SparseVectorParams()} if BM25 in self.signals else None  # IDF: in the query
         self.client.create_collection(
             self.collection,
             vectors_config=vectors,
@@ -241,7 +241,7 @@ class QdrantBackend(Backend):
                 batch.append(
                     m.PointVectors(
                         id=passage_point(index, pid),
-                        vector={"bm25": m.SparseVector(indices=terms.tolist(), values=w.tolist())},
+                        vector={BM25: m.SparseVector(indices=terms.tolist(), values=w.tolist())},
                     )
                 )
             self.client.update_vectors(self.collection, points=batch, wait=True)

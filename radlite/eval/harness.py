@@ -43,7 +43,7 @@ def configurations(engine) -> dict[str, dict[str, Any]]:
     if rerank and COLBERT in signals:
         out["colbert+reranker"] = {
             "signals": [COLBERT, CROSSENCODER],
-            "weights": {"colbert": 0.0, "crossencoder": 1.0},
+            "weights": {COLBERT: 0.0, CROSSENCODER: 1.0},
         }
     out["fused (seed weights)"] = {"signals": None, "weights": dict(SEED_WEIGHTS), "method": "weighted"}
     fusion = engine.index.config.fusion

@@ -21,11 +21,12 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from radlite.signals import FIRST_STAGE
 from radlite.train.data import Example, TrainingData, near_duplicate
 
 logger = logging.getLogger(__name__)
 
-TEACHER_WEIGHTS = {"bm25": 1.0, "biencoder": 1.0, "colbert": 1.0}
+TEACHER_WEIGHTS = dict.fromkeys(FIRST_STAGE, 1.0)
 
 
 def first_stage_engine(
