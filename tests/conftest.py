@@ -13,6 +13,26 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 SAMPLE = Path(__file__).resolve().parents[1] / "radlite" / "data" / "sample"
 
+# the result JSON's keys, in order (SearchResult.to_dict; pinned by tests/unit/test_results.py)
+RESULT_ORDER = [
+    "rank",
+    "id",
+    "corpus_index",
+    "title",
+    "category",
+    "document",
+    "passage",
+    "passage_index",
+    "passage_span",
+    "metadata",
+    "score",
+    "biencoder_score",
+    "bm25_score",
+    "colbert_score",
+    "crossencoder_score",
+    "signals",
+]
+
 TINY_DOCS = [
     {
         "id": "pe",

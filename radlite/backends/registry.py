@@ -4,7 +4,6 @@ index on one backend never imports another's client library."""
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any
 
 from radlite.backends.base import Backend
@@ -37,15 +36,9 @@ def backend_class(settings: dict[str, Any] | str | None) -> type[Backend]:
     return getattr(importlib.import_module(module), name)
 
 
-def qdrant_settings(
-    url: str | None,
-    path: str | Path | None,
-    collection: str | None = None,
-    shards: int = 1,
-    replicas: int = 1,
-    bm25_avgdl_tolerance: float = 0.0,
-) -> dict[str, Any]:
-    """The manifest's backend entry for a Qdrant index (see radlite.backends.qdrant.settings_for)."""
-    from radlite.backends.qdrant import settings_for
+def qdrant_settings(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The manifest's backend entry for a Qdrant index: radlite.backends.qdrant_conn.settings_for's
+    arguments (url or path, collection, shards, replicas, bm25_avgdl_tolerance), loaded on use."""
+    from radlite.backends.qdrant_conn import settings_for
 
-    return settings_for(url, path, collection, shards, replicas, bm25_avgdl_tolerance)
+    return settings_for(*args, **kwargs)

@@ -18,50 +18,6 @@ def register(app: typer.Typer) -> None:
     app.command("adapt")(adapt_cmd)
 
 
-def _train_options(
-    kind: str,
-    base,
-    epochs,
-    batch_size,
-    max_steps,
-    lr,
-    num_negatives,
-    margin,
-    guard,
-    guard_reranker,
-    balance,
-    loss,
-    train_layers,
-    max_length,
-    eval_steps,
-    seed,
-    easy_negatives=None,
-    keep_layers=None,
-):
-    from radlite.train import TrainConfig
-
-    return TrainConfig(
-        kind=kind,
-        base=base,
-        epochs=epochs,
-        batch_size=batch_size,
-        max_steps=max_steps,
-        learning_rate=lr,
-        num_negatives=num_negatives,
-        margin=margin,
-        guard=guard,
-        guard_reranker=guard_reranker,
-        balance=balance,
-        loss=loss,
-        train_layers=train_layers,
-        max_length=max_length,
-        eval_steps=eval_steps,
-        seed=seed,
-        easy_negatives=easy_negatives,
-        keep_layers=keep_layers,
-    )
-
-
 def _run_training(cfg, data, out_dir: Path, dev, resume: bool, keep_checkpoints: bool) -> None:
     from radlite.train import train
 
@@ -141,27 +97,27 @@ def train_cmd(
     keep_checkpoints: bool = typer.Option(False, help="Keep OUT.checkpoints/ after success."),
 ):
     """Fine-tune a ColBERT model, a bi-encoder or a cross-encoder with BM25 hard negatives."""
-    from radlite.train import combine, load_training_data
+    from radlite.train import TrainConfig, combine, load_training_data
 
-    cfg = _train_options(
-        kind,
-        base,
-        epochs,
-        batch_size,
-        max_steps,
-        lr,
-        num_negatives,
-        margin,
-        guard,
-        guard_reranker,
-        balance,
-        loss,
-        train_layers,
-        max_length,
-        eval_steps,
-        seed,
-        easy_negatives,
-        keep_layers,
+    cfg = TrainConfig(
+        kind=kind,
+        base=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        learning_rate=lr,
+        num_negatives=num_negatives,
+        margin=margin,
+        guard=guard,
+        guard_reranker=guard_reranker,
+        balance=balance,
+        loss=loss,
+        train_layers=train_layers,
+        max_length=max_length,
+        eval_steps=eval_steps,
+        seed=seed,
+        easy_negatives=easy_negatives,
+        keep_layers=keep_layers,
     )
     parts = [load_training_data(d, split=split, corpus=corpus, sample=sample, seed=seed) for d in data]
     _run_training(cfg, combine(parts), out_dir, dev, resume, keep_checkpoints)
@@ -192,29 +148,20 @@ def adapt_cmd(
 
     A reranker starts from the shipped cross-encoder and learns listwise from the pseudo-queries and the
     collection's own fused first stage (BM25 + bi-encoder + ColBERT) as teacher."""
+    from radlite.train import TrainConfig
     from radlite.train.adapt import adapt_settings, pseudo_queries
 
-    how = adapt_settings(kind, base, num_negatives, max_length)
-    kind, base, loss, num_negatives, max_length = (
-        how[k] for k in ("kind", "base", "loss", "num_negatives", "max_length")
-    )
-    cfg = _train_options(
-        kind,
-        base,
-        epochs,
-        batch_size,
-        max_steps,
-        lr,
-        num_negatives,
-        margin,
-        guard,
-        None,
-        True,
-        loss,
-        train_layers,
-        max_length,
-        None,
-        seed,
+    how = adapt_settings(kind, base, num_negatives, max_length)  # kind, base, loss, num_negatives, max_length
+    cfg = TrainConfig(
+        **how,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        learning_rate=lr,
+        margin=margin,
+        guard=guard,
+        train_layers=train_layers,
+        seed=seed,
     )
     data = pseudo_queries(corpus, seed=seed, max_examples=max_examples)
     _run_training(cfg, data, out_dir, dev, resume, keep_checkpoints)

@@ -9,28 +9,11 @@ import pytest
 from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex
 from radlite.search.engine import RadLITESearch
-from tests.conftest import TINY_DOCS
+from tests.conftest import RESULT_ORDER, TINY_DOCS
 
 # Sample queries whose answer the demo shows first under every signal (see radlite demo).
 AGREED = ["q02", "q05", "q07"]
-RESULT_KEYS = {
-    "rank",
-    "id",
-    "corpus_index",
-    "title",
-    "category",
-    "document",
-    "passage",
-    "passage_index",
-    "passage_span",
-    "metadata",
-    "score",
-    "biencoder_score",
-    "bm25_score",
-    "colbert_score",
-    "crossencoder_score",
-    "signals",
-}
+RESULT_KEYS = set(RESULT_ORDER)
 
 
 @pytest.mark.slow

@@ -6,25 +6,7 @@ import json
 import pytest
 
 from radlite.search.results import SearchResult, SignalScore
-
-TOP = [
-    "rank",
-    "id",
-    "corpus_index",
-    "title",
-    "category",
-    "document",
-    "passage",
-    "passage_index",
-    "passage_span",
-    "metadata",
-    "score",
-    "biencoder_score",
-    "bm25_score",
-    "colbert_score",
-    "crossencoder_score",
-    "signals",
-]
+from tests.conftest import RESULT_ORDER as TOP  # noqa: E402
 
 
 def test_a_hand_made_result_gives_the_pinned_json():
