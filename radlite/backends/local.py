@@ -85,7 +85,7 @@ class LocalBackend(Backend):
         )
 
     def _rebuilt_bm25(self, index: SearchIndex) -> BM25Index | None:
-        # BM25's IDF depends on the whole collection, so it is rebuilt (about 3.6 s per 100k passages)
+        # BM25's IDF depends on the whole collection, so it is rebuilt (seconds per 100k passages: docs/scaling.md)
         if self.bm25 is None:
             return None
         return BM25Index.build([index.encoder_input(p) for p in range(len(index.passages))], index.config.bm25)

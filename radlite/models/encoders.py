@@ -65,11 +65,9 @@ class _LazyFast:
         return self.encoder
 
 
-# Precision of the fast query encoders. Measured with the shipped defaults (nDCG@10 of the signal
-# alone, fp32 -> int8 query vectors, passages unchanged; benchmarks/speed_limits.md): ColBERT
-# medline 0.770 -> 0.770, liveqa-med 0.610 -> 0.618, radbench9 0.712 -> 0.711 (passes the 0.005
-# no-loss check, 1.4x faster); bi-encoder medline 0.793 -> 0.782 and radbench9 0.552 -> 0.544
-# (fails it), so the bi-encoder stays fp32 (vectors equal to the exact ones).
+# Precision of the fast query encoders, chosen by the no-loss check of benchmarks/speed_limits.md
+# (nDCG@10 of the signal alone, fp32 vs int8 query vectors, passages unchanged): ColBERT's int8
+# queries pass it, the bi-encoder's do not, so the bi-encoder stays fp32 (vectors equal to the exact ones).
 QUERY_INT8 = {BIENCODER: False, COLBERT: True}
 
 _query_pool = None
@@ -78,7 +76,7 @@ _query_pool = None
 def encode_query_pair(biencoder, colbert, text: str, parallel: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Both first-stage query vectors. In parallel the bi-encoder runs on a worker thread while
     ColBERT runs here: ONNX Runtime releases the GIL, and two 20-30-token forward passes use two
-    cores better side by side than one after the other (12.6 vs 16.3 ms, speed_limits.md)."""
+    cores better side by side than one after the other (benchmarks/speed_limits.md)."""
     global _query_pool
     if not parallel:
         return biencoder.encode_query(text), colbert.encode_query(text)
@@ -251,7 +249,7 @@ class CrossEncoderReranker:
     """A one-logit cross-encoder returning raw logits (calibration happens in fusion).
 
     `fast=True` (the default in the engine) scores with the int8 ONNX Runtime export of the same
-    model (radlite.models.onnx: 2.4x faster on CPU, Spearman >= 0.98 with the exact logits);
+    model (radlite.models.onnx; its speed and agreement with the exact logits: benchmarks/speed.md);
     `fast=False` with sentence-transformers' `CrossEncoder.predict`, the exact path. If the fast
     path cannot be built (no onnxruntime, an architecture the exporter cannot trace), the exact
     one is used and a warning says why.

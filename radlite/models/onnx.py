@@ -153,7 +153,7 @@ def session(folder: Path, threads: int | None = None):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # no busy-waiting between runs: spinning ORT threads slowed the numpy stages after them
-    # (ColBERT 92 ms vs 47 ms on the exact path at 50k passages, benchmarks/speed.md)
+    # (ColBERT's search about halved when they stopped spinning: benchmarks/speed.md)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads

@@ -1,8 +1,8 @@
 """Bi-encoder index: one L2-normalised float32 vector per passage, exact dot-product search.
 
-Exact search is kept deliberately: faiss flat inner product measured 0.19 ms per query at 2,000
-vectors and 21.6 ms at 100k (384-d) on this 2-core machine, within the latency of encoding the
-query itself, so an approximate structure would buy nothing at the sizes this serves today.
+Exact search is kept deliberately: a flat inner product over 100k 384-d vectors costs about what
+encoding the query itself does (benchmarks/speed.md), so an approximate structure would buy
+nothing at the sizes this serves today.
 """
 
 from __future__ import annotations

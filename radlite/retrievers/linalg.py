@@ -2,9 +2,9 @@
 
 Query-time products (bi-encoder scores, ColBERT centroid scores and MaxSim) run in one library's
 thread pool: with some in numpy (OpenBLAS) and some in torch, each library's worker threads spun
-while the other's ran, and ColBERT search on 50,000 passages took 46-65 ms instead of 25-29 ms
-(2 cores; benchmarks/speed_limits.md). torch also widens the stored fp16 ColBERT vectors with
-F16C: 2 ms for 46k x 128 values, where numpy's astype took 18 ms. Results equal numpy's to
+while the other's ran, and ColBERT search took about twice as long (benchmarks/speed_limits.md).
+torch also widens the stored fp16 ColBERT vectors with F16C, several times faster than numpy's
+astype. Results equal numpy's to
 float32 rounding.
 """
 

@@ -6,11 +6,11 @@ MedQuAD question-answer pairs (`../shared/data/medquad`) with BM25 hard negative
 MiniLM bi-encoder, and are selected on radbench9 dev:
 
 - ColBERT: MiniLM + a 384->128 projection, 400 MedQuAD pairs, 1 hard negative, PyLate contrastive
-  loss, 3 epochs, batch 32, top 4 layers; 27 minutes on 2 CPU cores (measured).
-- cross-encoder: MiniLM + a one-logit head, all 16,407 MedQuAD pairs, 3 hard negatives and 1
-  random passage per query, binary cross-entropy, 2 epochs, batch 32, lr 2e-5, all six layers;
-  4 minutes on one H200 GPU (measured; on 2 CPU cores days). The CPU-sized runs (~100 steps)
-  ended near a constant predictor.
+  loss, 3 epochs, batch 32, top 4 layers.
+- cross-encoder: see RECIPE below and the model card in its folder (data, loss, layers).
+
+How long each takes and what it scores are in the model cards and benchmarks/ (figures go stale
+in docstrings).
 
 Embeddings stay frozen, so each model ships as the base model plus its trained tensors in fp16
 (`radlite/data/models/<name>/`, 14 MB and 22 MB). `build_default(name, target)` rebuilds the full

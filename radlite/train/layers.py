@@ -63,9 +63,9 @@ def keep_bottom_layers(model, keep) -> None:
     count (the bottom N) or the indices of the layers to keep, in order.
 
     all-MiniLM-L6-v2 was trained with mean pooling: its [CLS] state, which the classification head
-    reads, is the same for every input until the last layer (cosine 0.9999 between pairs after layers
-    1-5, 0.72 after layer 6, measured on radbench9 training pairs), so a student of its bottom layers
-    gives the head nothing to learn from; keeping the last layer on top (e.g. [0, 1, 5]) does (0.88).
+    reads, is nearly the same for every input until the last layer, so a student of its bottom layers
+    gives the head nothing to learn from; keeping the last layer on top (e.g. [0, 1, 5]) does (the
+    measurement is in the cross-encoder's model card).
     """
     inner = model.model
     encoder = getattr(getattr(inner, inner.base_model_prefix, inner), "encoder", None)
