@@ -85,10 +85,13 @@ class IndexConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
 
     def to_json(self) -> dict[str, Any]:
+        """The configuration as the manifest stores it."""
         return asdict(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "IndexConfig":
+        """A configuration from a manifest's; unknown keys are ignored, missing ones default."""
+
         def build(kind, data):
             names = {f.name for f in fields(kind)}
             return kind(**{k: v for k, v in (data or {}).items() if k in names})

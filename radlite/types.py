@@ -17,6 +17,7 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The document as a JSON object (documents.jsonl)."""
         return {
             "id": self.id,
             "title": self.title,
@@ -27,6 +28,7 @@ class Document:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Document":
+        """A document from its JSON object."""
         return cls(
             id=obj["id"],
             text=obj["text"],

@@ -138,14 +138,17 @@ def print_results(query: str, results: list, expected: list[str] | None = None) 
 
 @contextlib.contextmanager
 def no_lock():
+    """A stand-in for the writer lock where the index folder does not exist (the load that follows reports it)."""
     yield  # a missing index: the load that follows reports it
 
 
 def timings(t: dict[str, float]) -> str:
+    """Stage times as one line."""
     return "  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items())
 
 
 def print_notes(engine) -> None:
+    """One note per model in use that is known to be untrained."""
     for note in engine.untrained_notes():
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 

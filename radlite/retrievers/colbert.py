@@ -86,6 +86,8 @@ class ColbertIndex:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, passages: Sequence[np.ndarray], cfg: ColbertIndexConfig) -> "ColbertIndex":
+        """An index of `passages` (one (L_i, 128) float32 array of unit token vectors each): k-means centroids,
+        one code per token, inverted lists, and fp16 vectors or PQ residuals as `cfg` says."""
         vectors, offsets = _stack(passages)
         k = min(cfg.n_centroids or auto_centroids(len(vectors)), len(vectors))
         logger.info("colbert: k-means of %d token vectors into %d centroids", len(vectors), k)
@@ -168,6 +170,7 @@ class ColbertIndex:
 
     @property
     def n_tokens(self) -> int:
+        """Token vectors stored, over all passages."""
         return int(self.offsets[-1])
 
     def score(self, query: np.ndarray, pids: np.ndarray) -> np.ndarray:
@@ -241,6 +244,7 @@ class ColbertIndex:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
+        """Write every array into `folder` (created)."""
         folder.mkdir(parents=True, exist_ok=True)
         for name, array in self._arrays().items():
             np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
@@ -262,6 +266,7 @@ class ColbertIndex:
         return cls(**arrays)
 
     def nbytes(self) -> dict[str, int]:
+        """Bytes of each stored array, by name."""
         return {name: int(array.nbytes) for name, array in self._arrays().items()}
 
     def _arrays(self) -> dict[str, np.ndarray]:

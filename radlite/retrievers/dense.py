@@ -24,6 +24,7 @@ class DenseIndex:
 
     @property
     def dim(self) -> int:
+        """The vector width d."""
         return int(self.embeddings.shape[1])
 
     def __len__(self) -> int:
@@ -38,15 +39,19 @@ class DenseIndex:
         return matmul_t(query_vector, np.take(self.embeddings, pids, axis=0))
 
     def appended(self, more: np.ndarray) -> "DenseIndex":
+        """A new index with `more` ((n, d) float32) after these vectors."""
         return DenseIndex(np.concatenate([np.asarray(self.embeddings), more.astype(np.float32)], axis=0))
 
     def subset(self, keep: np.ndarray) -> "DenseIndex":
+        """A new index of the rows `keep` (int64 passage ids), in that order."""
         return DenseIndex(np.asarray(self.embeddings)[keep])
 
     def save(self, folder: Path) -> None:
+        """Write embeddings.npy ((P, d) float32) into `folder` (created)."""
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / FILE, np.ascontiguousarray(self.embeddings, dtype=np.float32))
 
     @classmethod
     def load(cls, folder: Path) -> "DenseIndex":
+        """The index saved in `folder`, memory-mapped."""
         return cls(np.load(folder / FILE, mmap_mode="r"))

@@ -113,6 +113,8 @@ class RadLITESearch:
         return self
 
     def add_documents(self, documents: Iterable[str | dict | Document], text_field: str = "text") -> int:
+        """Add documents to this engine's index (only their passages are encoded); returns how many were added.
+        Save with `save()`."""
         added = self.with_documents(documents, text_field)
         n = len(added.documents) - len(self.require_index().documents)
         self.index = added
@@ -145,6 +147,10 @@ class RadLITESearch:
         )
 
     def delete_documents(self, ids: Sequence[str]) -> int:
+        """Delete documents by id from every signal of this engine's index; returns how many.
+
+        Raises:
+            UnknownDocument: an id is not in the index (nothing is deleted)."""
         self.index = self.require_index().without_documents(list(ids))
         return len(set(ids))
 

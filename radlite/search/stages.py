@@ -69,10 +69,12 @@ class Timer:
         self.laps: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
+        """Add the time since the last lap to stage `name`."""
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + (now - self.last) * 1000
         self.last = now
 
     def done(self) -> dict[str, float]:
+        """Every stage's milliseconds, plus the total."""
         self.laps["total"] = (time.perf_counter() - self.start) * 1000
         return self.laps

@@ -24,6 +24,7 @@ MIN_WORDS, MAX_WORDS = 5, 40
 
 
 def sentences(text: str) -> list[str]:
+    """`text` split into sentences (at ., ! or ? before a capital or a digit)."""
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
@@ -35,6 +36,11 @@ def pseudo_queries(
     chunking: ChunkingConfig | None = None,
     max_examples: int | None = None,
 ) -> TrainingData:
+    """Training pairs made from a collection without judgments: each title -> its document's text, and sentences
+    -> their passage without them (the inverse cloze task).
+
+    Raises:
+        CorpusError: the corpus cannot be read or yields no pairs."""
     docs = load_corpus(corpus_path)
     chunking = chunking or ChunkingConfig()
     rng = random.Random(seed)

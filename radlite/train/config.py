@@ -47,12 +47,15 @@ class TrainConfig:
         self.kind = ALIASES.get(self.kind, self.kind)
 
     def n_epochs(self) -> float:
+        """Epochs to run: `epochs`, or 4 (2 for the cross-encoder)."""
         return self.epochs if self.epochs is not None else (2 if self.kind == CROSSENCODER else 4)
 
     def easy(self) -> int:
+        """Random negatives per query: `easy_negatives`, or 1 for the cross-encoder, 0 otherwise."""
         return self.easy_negatives if self.easy_negatives is not None else int(self.kind == CROSSENCODER)
 
     def lr(self) -> float:
+        """The learning rate: `learning_rate`, or 3e-5 for ColBERT, 2e-5 otherwise."""
         return self.learning_rate or (3e-5 if self.kind == COLBERT else 2e-5)
 
 

@@ -14,12 +14,18 @@ logger = logging.getLogger(__name__)
 
 
 def base_path(name: str) -> str:
+    """The folder of base model `name` ('default': all-MiniLM-L6-v2)."""
     from radlite.models.resolve import DEFAULT, _locate, minilm_path
 
     return str(minilm_path() if name in (None, "", DEFAULT) else _locate(name))
 
 
 def load_trainable(cfg: TrainConfig):
+    """The base model of `cfg`, ready to train: PyLate ColBERT (a new 128-d projection), a SentenceTransformer,
+    or a one-logit CrossEncoder.
+
+    Raises:
+        ModelError: the base cannot be loaded."""
     import torch
 
     path = base_path(cfg.base)
@@ -105,6 +111,7 @@ def freeze_lower_layers(model, train_layers: int) -> int:
 
 
 def load_saved(kind: str, folder: str):
+    """A trained model folder of `kind`, loaded by its library."""
     if kind == COLBERT:
         from pylate import models
 

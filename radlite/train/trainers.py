@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 
 def training_rows(examples: list[Example], cfg: TrainConfig) -> list[dict]:
+    """The rows the library's trainer reads: one per example (query, positive, its negatives) for the retrievers
+    and the listwise losses, one per pair for the binary cross-encoder loss."""
     rows = []
     for ex in examples:
         negs = ex.negatives[: cfg.num_negatives]

@@ -1,0 +1,116 @@
+"""First-stage search speed of this checkout against an earlier commit, on the same index, in the same run.
+
+A refactor should not slow the first stage. This runs the same query loop (medline queries, BM25 +
+bi-encoder + ColBERT, no cross-encoder, top 10 of 50 candidates) under two checkouts: the commit
+`--base` (a git worktree in a temporary folder) and the working tree, in child processes that
+alternate for `--rounds` rounds, so drift of the machine falls on both. Both must return the same
+documents in the same order. Reports p50 / p95 of every stage and the ratio new / base.
+
+    python benchmarks/first_stage_ab.py --base 0fa7eea --index /tmp/ab/medline-index
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+STAGES = ["encode_query", "bm25", "biencoder", "colbert", "pool", "fusion", "total"]
+
+CHILD = r"""
+import json, sys
+try:
+    from radlite.search.engine import RadLITESearch
+except ImportError:  # before the search/ package existed
+    from radlite.pipeline import RadLITESearch
+index, queries = sys.argv[1], json.loads(sys.argv[2])
+engine = RadLITESearch.load(index, use_reranker=False)
+for q in queries[:3]:
+    engine.search(q, top_k=10, candidates=50)  # warm-up: models, ONNX sessions, caches
+laps, ids = [], []
+for q in queries:
+    results = engine.search(q, top_k=10, candidates=50)
+    laps.append(dict(engine.last_timings))
+    ids.append([r["id"] for r in results])
+print(json.dumps({"laps": laps, "ids": ids}))
+"""
+
+
+def run(repo: Path, index: Path, queries: list[str]) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(index), json.dumps(queries)],
+        cwd=tempfile.gettempdir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", required=True, help="the commit to compare against")
+    ap.add_argument("--index", type=Path, required=True, help="a saved local index both versions read")
+    ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "first_stage_ab.md")
+    args = ap.parse_args()
+    queries = [json.loads(x)["text"] for x in (SHARED / "medline" / "queries.jsonl").read_text().splitlines() if x]
+    queries = (queries * 3)[: args.queries]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True, capture_output=True
+        )
+        try:
+            laps: dict[str, list[dict]] = {"base": [], "new": []}
+            ids: dict[str, list] = {}
+            for r in range(args.rounds):
+                for who, repo in (("base", base), ("new", ROOT)) if r % 2 == 0 else (("new", ROOT), ("base", base)):
+                    print(f"round {r + 1}: {who}", file=sys.stderr, flush=True)
+                    res = run(repo, args.index, queries)
+                    laps[who] += res["laps"]
+                    ids.setdefault(who, res["ids"])
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
+    same = ids["base"] == ids["new"]
+    rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True)
+    lines = [
+        "# First-stage speed: this checkout against an earlier commit",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}.",
+        f"Command: `python benchmarks/first_stage_ab.py --base {args.base} --index {args.index} "
+        f"--queries {args.queries} --rounds {args.rounds}`.",
+        f"Index: {args.index.name} (the default models; BM25 + bi-encoder + ColBERT, no cross-encoder), "
+        f"{args.queries} medline queries x {args.rounds} rounds per version, child processes alternating.",
+        f"Base: {rev.stdout.strip()}. Same documents in the same order for every query: {'yes' if same else 'NO'}.",
+        "",
+        "| stage | base p50 / p95 ms | new p50 / p95 ms | new / base (p50) |",
+        "|---|---|---|---|",
+    ]
+    for s in STAGES:
+        b = np.array([x.get(s, 0.0) for x in laps["base"]])
+        n = np.array([x.get(s, 0.0) for x in laps["new"]])
+        pb, pn = np.percentile(b, 50), np.percentile(n, 50)
+        ratio = f"{pn / pb:.2f}" if pb > 0.05 else "-"
+        lines.append(
+            f"| {s} | {pb:.2f} / {np.percentile(b, 95):.2f} | {pn:.2f} / {np.percentile(n, 95):.2f} | {ratio} |"
+        )
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
