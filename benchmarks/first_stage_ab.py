@@ -6,7 +6,7 @@ bi-encoder + ColBERT, no cross-encoder, top 10 of 50 candidates) under two check
 alternate for `--rounds` rounds, so drift of the machine falls on both. Both must return the same
 documents in the same order. Reports p50 / p95 of every stage and the ratio new / base.
 
-    python benchmarks/first_stage_ab.py --base 0fa7eea --index /tmp/ab/medline-index
+    python benchmarks/first_stage_ab.py --base 0fa7eea --index /tmp/ab/medline-index --rounds 6
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "da
 STAGES = ["encode_query", "bm25", "biencoder", "colbert", "pool", "fusion", "total"]
 
 CHILD = r"""
-import json, sys
-try:
-    from radlite.search.engine import RadLITESearch
-except ImportError:  # before the search/ package existed
-    from radlite.pipeline import RadLITESearch
-index, queries = sys.argv[1], json.loads(sys.argv[2])
+import importlib, json, sys
+index, queries, module, repo = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+RadLITESearch = importlib.import_module(module).RadLITESearch
+assert RadLITESearch.__module__ and importlib.import_module(module).__file__.startswith(repo), "wrong checkout"
 engine = RadLITESearch.load(index, use_reranker=False)
 for q in queries[:3]:
     engine.search(q, top_k=10, candidates=50)  # warm-up: models, ONNX sessions, caches
@@ -47,14 +45,17 @@ print(json.dumps({"laps": laps, "ids": ids}))
 
 def run(repo: Path, index: Path, queries: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    # the engine's module in that checkout (radlite.pipeline before the search/ package existed)
+    module = "radlite.search.engine" if (repo / "radlite" / "search" / "engine.py").exists() else "radlite.pipeline"
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(index), json.dumps(queries)],
+        [sys.executable, "-c", CHILD, str(index), json.dumps(queries), module, str(repo)],
         cwd=tempfile.gettempdir(),
         env=env,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"the search under {repo} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
