@@ -213,6 +213,11 @@ NEW_DOCS = [
 ]
 
 
+def model_flags(models) -> list[str]:
+    """The CLI flags that make a command use the tiny test models."""
+    return ["--biencoder", models["biencoder"], "--colbert-model", models["colbert"], "--reranker", models["reranker"]]
+
+
 def sample_query_texts():
     import json
 

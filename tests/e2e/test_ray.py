@@ -12,7 +12,7 @@ from radlite.config import IndexConfig
 from radlite.corpus import load_corpus
 from radlite.encoding import RayEncoding
 from radlite.search.engine import RadLITESearch
-from tests.conftest import NEW_DOCS, SAMPLE
+from tests.conftest import NEW_DOCS, SAMPLE, model_flags
 
 pytest.importorskip("ray")
 
@@ -62,14 +62,7 @@ def test_ray_encoding_builds_the_same_index(tiny_models):
 def test_cli_index_with_ray_streams_into_qdrant(tiny_models, tmp_path):
     pytest.importorskip("qdrant_client")
     runner = CliRunner()
-    models = [
-        "--biencoder",
-        tiny_models["biencoder"],
-        "--colbert-model",
-        tiny_models["colbert"],
-        "--reranker",
-        tiny_models["reranker"],
-    ]
+    models = model_flags(tiny_models)
     corpus = str(SAMPLE / "radiology_sample.jsonl")
     # a bare --ray, as the `radlite` command line reads it
     built = runner.invoke(

@@ -7,6 +7,7 @@ import shutil
 from typer.testing import CliRunner
 
 from radlite.cli import app
+from tests.conftest import model_flags
 
 runner = CliRunner()
 
@@ -35,14 +36,7 @@ def test_index_search_info_add_delete(tiny_models, tmp_path):
         )
     )
     idx = tmp_path / "idx"
-    models = [
-        "--biencoder",
-        tiny_models["biencoder"],
-        "--colbert-model",
-        tiny_models["colbert"],
-        "--reranker",
-        tiny_models["reranker"],
-    ]
+    models = model_flags(tiny_models)
     code, out = run("index", corpus, "-o", idx, *models)
     assert code == 0, out
     code, out = run("search", idx, "steeple", "--json", "-k", "2", "--signals", "bm25")

@@ -14,7 +14,7 @@ from radlite.errors import IndexFormatError, RadliteError
 from radlite.index import SearchIndex
 from radlite.search.engine import RadLITESearch
 from radlite.search.stages import Timer, retrieve
-from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
+from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, model_flags, sample_query_texts
 
 pytest.importorskip("qdrant_client")
 
@@ -219,14 +219,7 @@ def test_an_interrupted_delete_is_searchable_and_a_rerun_repairs_it(tiny_models,
 def test_cli_index_search_add_delete_info_eval_tune_on_qdrant(tiny_models, tmp_path):
     runner = CliRunner()
     beir = _sample_beir(tmp_path / "beir")
-    models = [
-        "--biencoder",
-        tiny_models["biencoder"],
-        "--colbert-model",
-        tiny_models["colbert"],
-        "--reranker",
-        tiny_models["reranker"],
-    ]
+    models = model_flags(tiny_models)
     idx, local = tmp_path / "idx", tmp_path / "local"
     build = runner.invoke(
         app, ["index", str(beir), "-o", str(idx), "--backend", "qdrant", "--qdrant-path", str(tmp_path / "qd"), *models]
