@@ -213,6 +213,17 @@ NEW_DOCS = [
 ]
 
 
+def rewrite_manifest(gen, manifest: dict) -> None:
+    """Replace a generation's manifest as a consistent writer would (with its checksum file), to test
+    what radlite does with manifests it did not write."""
+    import json
+
+    from radlite.index.integrity import write_digest
+
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    write_digest(gen)
+
+
 def model_flags(models) -> list[str]:
     """The CLI flags that make a command use the tiny test models."""
     return ["--biencoder", models["biencoder"], "--colbert-model", models["colbert"], "--reranker", models["reranker"]]

@@ -128,6 +128,22 @@ class LocalBackend(Backend):
             return self.dense.scores_of(q.biencoder, pids)
         raise ValueError(f"unknown first-stage signal {signal!r}")
 
+    def check(self, index) -> list[str]:
+        problems = []
+        for name, part, n in (
+            ("bm25", self.bm25, getattr(self.bm25, "n_passages", None)),
+            ("biencoder", self.dense, len(self.dense) if self.dense is not None else None),
+        ):
+            if part is not None and n != len(index.passages):
+                problems.append(f"{name}: holds {n} passages, the catalog {len(index.passages)}")
+        if self.bm25 is not None:
+            problems += self.bm25.check()
+        if self.dense is not None:
+            problems += self.dense.check()
+        if self.colbert is not None:
+            problems += self.colbert.check(len(index.passages))
+        return problems
+
     @classmethod
     def describe_settings(cls, settings) -> str:
         return "local (this folder)"

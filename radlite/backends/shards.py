@@ -121,6 +121,9 @@ class ShardedBackend(Backend):
     def sizes(self) -> dict[str, int]:
         return self.whole.sizes()
 
+    def check(self, index) -> list[str]:
+        return self.whole.check(index)
+
     @classmethod
     def check_settings(cls, settings) -> str | None:
         n = settings.get("shards")

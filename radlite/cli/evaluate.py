@@ -29,6 +29,7 @@ def eval_cmd(
     report: Optional[Path] = typer.Option(None, help="Folder for report.md, metrics.json and TREC run files."),
     candidates: int = typer.Option(50, min=1, max=1000),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
 ):
     """Evaluate every stage and fusion of an index on a dataset's judged queries."""
     from rich.progress import Progress
@@ -38,7 +39,7 @@ def eval_cmd(
     from radlite.search.engine import RadLITESearch
 
     data = load_dataset(dataset, split)
-    engine = RadLITESearch.load(index, exact=exact)
+    engine = RadLITESearch.load(index, exact=exact, verify=not no_verify)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
 

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
     app.command("add")(add_cmd)
     app.command("delete")(delete_cmd)
     app.command("info")(info_cmd)
+    app.command("verify")(verify_cmd)
 
 
 @command
@@ -204,3 +205,20 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     for row in rows:
         table.add_row(*(escape(x) for x in row))
     out.print(table)
+
+
+@command
+def verify_cmd(index: Path = typer.Argument(..., help="Index directory.")):
+    """Check every file of an index against its checksum, and every array's shape and values."""
+    from radlite.index.verify import verify_index
+
+    report = verify_index(index)
+    if not report["checksums"]:
+        err.print(
+            "[yellow]note:[/yellow] this index was written without checksums; `radlite add` or a rebuild adds them"
+        )
+    out.print(
+        f"ok: {escape(str(index))} generation {report['generation']}: {report['files']} files match their "
+        "checksums; passages and every signal's arrays are sound",
+        highlight=False,
+    )

@@ -42,12 +42,19 @@ def search_cmd(
     colbert_model: Optional[str] = typer.Option(None, help="ColBERT model (must be the one that built the index)."),
     reranker: Optional[str] = typer.Option(None, help="Cross-encoder: hub id or folder (default: the index's)."),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
 ):
     """Search an index and show each result with every signal's score."""
     from radlite.search.engine import RadLITESearch
 
     engine = RadLITESearch.load(
-        index, biencoder=biencoder, colbert=colbert_model, reranker=reranker, use_reranker=not no_rerank, exact=exact
+        index,
+        biencoder=biencoder,
+        colbert=colbert_model,
+        reranker=reranker,
+        use_reranker=not no_rerank,
+        exact=exact,
+        verify=not no_verify,
     )
     results = engine.search(
         query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method, category=category
@@ -71,6 +78,7 @@ def serve_cmd(
     ),
     max_query_chars: int = typer.Option(2000, min=1, help="Longest query accepted (characters)."),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
 ):
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and the search page at /."""
     import uvicorn
@@ -86,7 +94,11 @@ def serve_cmd(
             "process at a time: serve it with --workers 1 (or build it on a Qdrant server, --qdrant-url)"
         )
     config = ServeConfig(
-        index_dir=str(index.resolve()), allow_writes=allow_writes, max_query_chars=max_query_chars, exact=exact
+        index_dir=str(index.resolve()),
+        allow_writes=allow_writes,
+        max_query_chars=max_query_chars,
+        exact=exact,
+        verify=not no_verify,
     )
     os.environ[ENV] = config.to_env()
     err.print(

@@ -19,6 +19,7 @@ from radlite.backends.registry import backend_class
 from radlite.config import IndexConfig
 from radlite.corpus import passage_input, split_passages
 from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, RadliteError, UnknownDocument
+from radlite.index.integrity import file_table, verify_files, write_digest
 from radlite.index.manifest import FORMAT, drop_unreferenced, generation_backends, manifest_in, read_manifest
 from radlite.index.store import MANIFEST, live_generation, write_generation
 from radlite.retrievers import csr
@@ -209,7 +210,9 @@ class SearchIndex:
                     fh.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
             np.save(folder / "passages.npy", np.ascontiguousarray(self.passages, dtype=np.int64))
             self.backend.save(folder)
-            (folder / MANIFEST).write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+            manifest = {**self.manifest(), "files": file_table(folder)}  # checksums of every file written above
+            (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            write_digest(folder)
 
         root = Path(root)
         before = generation_backends(root)
@@ -235,14 +238,20 @@ class SearchIndex:
             self.backend.drop()
 
     @classmethod
-    def load(cls, root: str | Path) -> SearchIndex:
+    def load(cls, root: str | Path, verify: bool = True) -> SearchIndex:
         """Open the live generation of `root` (resolved once; a generation folder also works).
+        `verify` checks every file against the sha256 the manifest lists (False: trust the files,
+        for huge indexes on storage that checks itself).
 
         Raises:
             IndexFormatError: missing, damaged, or disagreeing with its manifest.
         """
         folder = live_generation(Path(root))
         manifest = manifest_in(folder, root)
+        if verify and "files" in manifest:
+            verify_files(folder, manifest["files"], root)
+        elif verify:
+            logger.warning("%s was written without checksums (by radlite before 0.2); saving it again adds them", root)
         settings = manifest.get("backend") or {"kind": "local"}
         try:
             with (folder / "documents.jsonl").open(encoding="utf-8") as fh:

@@ -12,6 +12,7 @@ import radlite
 from radlite.backends.registry import backend_class, kinds
 from radlite.config import IndexConfig
 from radlite.errors import IndexFormatError
+from radlite.index.integrity import verify_digest
 from radlite.index.store import MANIFEST, live_generation
 from radlite.signals import CROSSENCODER, FIRST_STAGE, REGISTRY
 
@@ -36,6 +37,7 @@ def manifest_in(folder: Path, root: str | Path) -> dict[str, Any]:
     Raises:
         IndexFormatError: the manifest is unreadable, damaged or of a version this radlite does not read.
     """
+    verify_digest(folder, root)  # a changed byte in the manifest is named before anything reads it
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

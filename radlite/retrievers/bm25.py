@@ -92,6 +92,19 @@ class BM25Index:
             return np.zeros(self.n_passages, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(ids), dtype=np.float32)
 
+    def check(self) -> list[str]:
+        """What is wrong with the stored arrays (shapes, ranges); [] when sound."""
+        scores = getattr(self._retriever, "scores", None) or {}
+        data, indices, indptr = (np.asarray(scores.get(k, [])) for k in ("data", "indices", "indptr"))
+        problems = []
+        if len(indptr) and (indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(data)):
+            problems.append("bm25: the term pointer array is not a valid CSR index")
+        if len(indices) != len(data) or (len(indices) and (indices.min() < 0 or indices.max() >= self.n_passages)):
+            problems.append("bm25: passage numbers out of range")
+        if len(data) and (not np.all(np.isfinite(data)) or data.min() < 0):
+            problems.append("bm25: scores that are negative or not finite")
+        return problems
+
     def save(self, folder: Path) -> None:
         """Write the bm25s arrays and radlite's vocabulary into `folder` (created)."""
         folder.mkdir(parents=True, exist_ok=True)

@@ -243,6 +243,26 @@ class ColbertIndex:
         return best.sum(axis=0)
 
     # -- persistence ----------------------------------------------------------------------
+    def check(self, n_passages: int) -> list[str]:
+        """What is wrong with the stored arrays for an index of `n_passages` passages; [] when sound."""
+        problems = []
+        off, ivo = np.asarray(self.offsets), np.asarray(self.ivf_offsets)
+        n_tok, k = len(self.codes), len(self.centroids)
+        if len(off) != n_passages + 1 or off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] != n_tok:
+            problems.append("colbert: token offsets do not match the passages")
+        codes = np.asarray(self.codes)
+        if n_tok and (codes.min() < 0 or codes.max() >= k):
+            problems.append("colbert: centroid codes out of range")
+        pids = np.asarray(self.ivf_pids)
+        if len(ivo) != k + 1 or ivo[0] != 0 or np.any(np.diff(ivo) < 0) or ivo[-1] != len(pids):
+            problems.append("colbert: inverted-list offsets are not valid")
+        if len(pids) and (pids.min() < 0 or pids.max() >= n_passages):
+            problems.append("colbert: inverted lists name passages out of range")
+        for name, arr in (("centroids", self.centroids), ("token vectors", self.vectors)):
+            if arr is not None and not np.all(np.isfinite(np.asarray(arr, dtype=np.float32))):
+                problems.append(f"colbert: {name} that are not finite")
+        return problems
+
     def save(self, folder: Path) -> None:
         """Write every array into `folder` (created)."""
         folder.mkdir(parents=True, exist_ok=True)

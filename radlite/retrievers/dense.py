@@ -38,6 +38,14 @@ class DenseIndex:
         """Dot product of the query with the passages `pids` only."""
         return matmul_t(query_vector, np.take(self.embeddings, pids, axis=0))
 
+    def check(self) -> list[str]:
+        """What is wrong with the vectors (not finite, not unit length); [] when sound."""
+        e = np.asarray(self.embeddings, dtype=np.float32)
+        if not np.all(np.isfinite(e)):
+            return ["biencoder: vectors that are not finite"]
+        bad = int(np.sum(np.abs(np.linalg.norm(e, axis=1) - 1) > 1e-2))
+        return [f"biencoder: {bad} vectors are not unit length"] if bad else []
+
     def appended(self, more: np.ndarray) -> "DenseIndex":
         """A new index with `more` ((n, d) float32) after these vectors."""
         return DenseIndex(np.concatenate([np.asarray(self.embeddings), more.astype(np.float32)], axis=0))

@@ -17,6 +17,7 @@ from radlite.config import IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex, manifest_in
+from radlite.index.integrity import verify_files
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
@@ -166,11 +167,20 @@ class RadLITESearch:
         colbert: str | None = None,
         reranker: str | None = None,
         use_reranker: bool = True,
+        verify: bool = True,
         **kwargs,
     ) -> "RadLITESearch":
-        """Open an index. Models default to those that built it; a different one is refused."""
+        """Open an index. Models default to those that built it; a different one is refused.
+        `verify=False` skips checking the index files against their checksums.
+
+        Raises:
+            IndexFormatError: no index there, or a damaged one (the message names the file).
+            ModelError: a model differs from the one that built the index, or cannot be loaded.
+        """
         generation = live_generation(Path(path))  # resolved once: manifest and files agree
         manifest = manifest_in(generation, path)
+        if verify and "files" in manifest:
+            verify_files(generation, manifest["files"], path)  # before any model named in it is touched
         built = manifest["models"]
         given = {BIENCODER: biencoder, COLBERT: colbert}
         names = {k: given[k] or built.get(k, {}).get("name") for k in given}
@@ -195,7 +205,7 @@ class RadLITESearch:
                     f"{expected['sha256'][:12]}), but {actual.name!r} (sha256 {actual.sha256[:12]}) was given; "
                     f"search with the model that built it or rebuild the index with `radlite index`"
                 )
-        engine.index = SearchIndex.load(generation)
+        engine.index = SearchIndex.load(generation, verify=False)  # verified above
         return engine
 
     def _models_json(self) -> dict[str, dict]:

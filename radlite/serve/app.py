@@ -42,6 +42,7 @@ class ServeConfig:
     max_body_bytes: int = 10_000_000
     max_documents_per_request: int = 1000
     exact: bool = False
+    verify: bool = True  # check index files against their checksums on every (re)load
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -75,7 +76,9 @@ class Engine:
     def _open(self, gen: Path):
         from radlite.search.engine import RadLITESearch
 
-        return RadLITESearch.load(gen, exact=self.config.exact, max_query_chars=self.config.max_query_chars)
+        return RadLITESearch.load(
+            gen, exact=self.config.exact, max_query_chars=self.config.max_query_chars, verify=self.config.verify
+        )
 
     def current(self):
         """The engine, its index reloaded first if CURRENT names a newer generation."""
@@ -91,7 +94,7 @@ class Engine:
                     break
                 try:
                     if self._same_models(gen):
-                        self.search.index = SearchIndex.load(gen)
+                        self.search.index = SearchIndex.load(gen, verify=self.config.verify)
                     else:  # rebuilt with other models or signals (`radlite index` into this folder)
                         self.search = self._open(gen)
                 except IndexFormatError:

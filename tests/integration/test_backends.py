@@ -16,7 +16,7 @@ from radlite.corpus import load_corpus
 from radlite.errors import IndexFormatError
 from radlite.search.engine import RadLITESearch
 from radlite.search.stages import Timer, retrieve, score_passages
-from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, sample_query_texts
+from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, rewrite_manifest, sample_query_texts
 
 SIGNALS = ("bm25", "biencoder", "colbert")
 
@@ -129,10 +129,10 @@ def test_bad_backend_settings_are_refused_when_the_index_opens(built, tmp_path):
     gen = root / (root / "CURRENT").read_text().strip()
     manifest = json.loads((gen / "manifest.json").read_text())
     for backend, expected in (({"kind": "mongo"}, "'backend'"), ({"kind": "shards", "shards": 0}, "shards")):
-        (gen / "manifest.json").write_text(json.dumps({**manifest, "backend": backend}))
+        rewrite_manifest(gen, {**manifest, "backend": backend})
         with pytest.raises(IndexFormatError, match=expected):
             RadLITESearch.load(root)
-    (gen / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(gen, manifest)
     assert RadLITESearch.load(root).index.backend.kind == "shards"
 
 

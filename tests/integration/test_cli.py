@@ -7,7 +7,7 @@ import shutil
 from typer.testing import CliRunner
 
 from radlite.cli import app
-from tests.conftest import model_flags
+from tests.conftest import model_flags, rewrite_manifest
 
 runner = CliRunner()
 
@@ -70,7 +70,7 @@ def test_cli_error_paths(tiny_index, tmp_path):
     shutil.copytree(tiny_index, copy)
     gen = copy / (copy / "CURRENT").read_text().strip()
     m = json.loads((gen / "manifest.json").read_text())
-    (gen / "manifest.json").write_text(json.dumps({**m, "format_version": 0}))
+    rewrite_manifest(gen, {**m, "format_version": 0})
     assert_clean_error(*run("search", copy, "x"), "format version 0")
     assert_clean_error(*run("info", copy), "format version 0")
     assert_clean_error(*run("delete", tiny_index, "no-such-id"), "not in the index")
@@ -82,7 +82,7 @@ def test_cli_error_paths(tiny_index, tmp_path):
     assert_clean_error(*run("delete", tiny_index, "pe", "intus", "ms", "birads", "cspine"), "leave the index empty")
     m2 = dict(m)
     del m2["counts"]
-    (gen / "manifest.json").write_text(json.dumps(m2))
+    rewrite_manifest(gen, m2)
     assert_clean_error(*run("search", copy, "x"), "damaged", "counts")
     (copy / "CURRENT").write_bytes(b"\xff\xfe")
     assert_clean_error(*run("search", copy, "x"), "unreadable")

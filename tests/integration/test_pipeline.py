@@ -149,13 +149,20 @@ def test_wrong_format_version_and_corruption_are_refused(tiny_index, tmp_path):
     shutil.copytree(tiny_index, path)
     gen = path / (path / "CURRENT").read_text().strip()
     manifest = json.loads((gen / "manifest.json").read_text())
+    from radlite.index.integrity import write_digest
+
+    # a consistent manifest of another format version (as a newer radlite would write it)
     (gen / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    write_digest(gen)
     with pytest.raises(IndexFormatError, match="format version 99.*rebuild"):
         RadLITESearch.load(path)
     (gen / "manifest.json").write_text(json.dumps(manifest))
+    write_digest(gen)
     (gen / "biencoder" / "embeddings.npy").write_bytes(b"garbage")
-    with pytest.raises(IndexFormatError, match="corrupted"):
+    with pytest.raises(IndexFormatError, match="biencoder/embeddings.npy is damaged"):
         SearchIndex.load(path)
+    with pytest.raises(IndexFormatError, match="corrupted or unreadable"):  # unverified, the loader still refuses
+        SearchIndex.load(path, verify=False)
 
 
 def test_query_validation(tiny_models, tiny_index):

@@ -14,7 +14,15 @@ from radlite.errors import IndexFormatError, RadliteError
 from radlite.index import SearchIndex
 from radlite.search.engine import RadLITESearch
 from radlite.search.stages import Timer, retrieve
-from tests.conftest import NEW_DOCS, SAMPLE, assert_same_top10, backend_engine, model_flags, sample_query_texts
+from tests.conftest import (
+    NEW_DOCS,
+    SAMPLE,
+    assert_same_top10,
+    backend_engine,
+    model_flags,
+    rewrite_manifest,
+    sample_query_texts,
+)
 
 pytest.importorskip("qdrant_client")
 
@@ -158,7 +166,7 @@ def test_a_missing_collection_or_bad_settings_are_clear_errors(pair, tmp_path):
     gen = broken / (broken / "CURRENT").read_text().strip()
     manifest = json.loads((gen / "manifest.json").read_text())
     manifest["backend"]["collection"] = "radlite-gone"
-    (gen / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(gen, manifest)
     with pytest.raises(IndexFormatError, match="collection 'radlite-gone' is missing"):
         SearchIndex.load(broken)
     # a server that is not there, and a request Qdrant refuses: one line naming it, no traceback
