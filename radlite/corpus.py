@@ -74,6 +74,8 @@ def _document_from_object(obj: Any, text_field: str, where: str, default_id: str
     doc_id = next((obj[f] for f in _ID_FIELDS if obj.get(f) not in (None, "")), default_id)
     if doc_id is None:
         raise CorpusError(f"{where}: missing field 'id' (or '_id')")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise CorpusError(f"{where}: field 'id' must be a string or an integer, got {json.dumps(doc_id)[:40]}")
     if text_field not in obj:
         present = ", ".join(sorted(obj)) or "none"
         raise CorpusError(
@@ -91,6 +93,15 @@ def _document_from_object(obj: Any, text_field: str, where: str, default_id: str
         raise CorpusError(f"{where}: field 'metadata' must be an object, got {type(metadata).__name__}")
     metadata = dict(metadata)
     metadata.update({k: v for k, v in obj.items() if k not in _RESERVED and k != text_field})
+    try:  # what the index stores and every result prints must be valid JSON and valid UTF-8
+        json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError:
+        raise CorpusError(f"{where}: metadata holds NaN or Infinity, which JSON cannot carry") from None
+    except UnicodeEncodeError as exc:
+        raise CorpusError(f"{where}: metadata holds invalid text ({exc.reason})") from None
+    for name in ("id", "title", "category", text_field):
+        value = doc_id if name == "id" else text if name == text_field else obj.get(name)
+        check_text(value if isinstance(value, str) else "", f"{where}: field '{name}'", CorpusError)
     category = obj.get("category")
     return Document(
         id=str(doc_id),
@@ -101,19 +112,32 @@ def _document_from_object(obj: Any, text_field: str, where: str, default_id: str
     )
 
 
+def check_text(value: str, what: str, error: type[Exception]) -> str:
+    """`value` if it is valid Unicode text; otherwise raise `error` naming `what` and where the
+    invalid character (a lone surrogate such as "\\ud800") is."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise error(f"{what} holds invalid text (a lone surrogate at character {exc.start})") from None
+    return value
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) for each non-blank line; bad JSON or encoding names the line."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    f"{path}: line {lineno} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
 
 
 def _read_jsonl(path: Path, text_field: str) -> list[Document]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
+import math
 import os
 import re
 import sys
@@ -50,7 +52,7 @@ def command(fn):
         try:
             return fn(*args, **kwargs)
         except RadliteError as exc:
-            err.print(f"[red]error:[/red] {escape(with_flag(exc))}", highlight=False)
+            err.print(f"[red]error:[/red] {safe(with_flag(exc))}", highlight=False)
             raise typer.Exit(2) from None
         except OSError as exc:  # permissions, full disk, a file where a folder should be
             where = f": {exc.filename}" if exc.filename else ""
@@ -104,9 +106,34 @@ RAY_OPTION = typer.Option(
 RAY_ACTORS_OPTION = typer.Option(None, min=1, help="Model replicas on Ray (default: one per CPU).")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: object) -> str:
+    """Text for the terminal: control characters (escape sequences that clear the screen, colour it
+    or forge hyperlinks) and bidirectional overrides removed, rich markup escaped."""
+    return escape(_CONTROL.sub("", str(text)))
+
+
+def json_text(obj: object, **kwargs) -> str:
+    """Strict JSON of `obj`: NaN and Infinity (which older indexes may hold in metadata) become null,
+    so what --json prints always parses."""
+
+    def finite(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [finite(v) for v in x]
+        return x
+
+    return json.dumps(finite(obj), allow_nan=False, **kwargs)
+
+
 def print_results(query: str, results: list, expected: list[str] | None = None) -> None:
     """A table of results: each signal's score and rank (the cross-encoder's calibrated value)."""
-    table = Table(title=f"[bold]{escape(query)}[/bold]", title_justify="left", expand=False)
+    table = Table(title=f"[bold]{safe(query)}[/bold]", title_justify="left", expand=False)
     for col in ("#", "id", "title", "score", *SIGNALS):
         if col == "title":
             table.add_column(col, min_width=20, max_width=48, no_wrap=True, overflow="ellipsis")
@@ -124,8 +151,8 @@ def print_results(query: str, results: list, expected: list[str] | None = None) 
         mark = " ✓" if expected and r["id"] in expected else ""
         table.add_row(
             str(r["rank"]),
-            escape(r["id"]) + mark,
-            escape(r["title"] or r["passage"][:60]),
+            safe(r["id"]) + mark,
+            safe(r["title"] or r["passage"][:60]),
             f"{r['score']:.3f}",
             *(cell(s, "calibrated" if s == CROSSENCODER else "raw") for s in SIGNALS),
         )
@@ -133,7 +160,7 @@ def print_results(query: str, results: list, expected: list[str] | None = None) 
         table.add_row("", "no results", "", "", *([""] * len(SIGNALS)))
     out.print(table)
     if results:
-        out.print(f"  best passage: {escape(results[0]['passage'][:300])}", highlight=False)
+        out.print(f"  best passage: {safe(results[0]['passage'][:300])}", highlight=False)
 
 
 @contextlib.contextmanager

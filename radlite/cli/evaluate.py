@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
-from radlite.cli._common import command, err, out, print_notes
+from radlite.cli._common import command, err, json_text, out, print_notes, safe
 from radlite.errors import RadliteError
 
 
@@ -55,9 +53,9 @@ def eval_cmd(
         from radlite.eval.report import write_report
 
         write_report(report, results, summary)
-        err.print(f"report written to {escape(str(report))}")
+        err.print(f"report written to {safe(str(report))}")
     if as_json:
-        out.print_json(json.dumps(summary))
+        out.print_json(json_text(summary))
     else:
         out.print(harness.markdown(summary), markup=False, highlight=False)
     print_notes(engine)

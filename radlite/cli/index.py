@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from radlite.backends.registry import backend_class
@@ -18,10 +16,12 @@ from radlite.cli._common import (
     check_writable,
     command,
     err,
+    json_text,
     no_lock,
     out,
     parse_signals,
     print_notes,
+    safe,
 )
 from radlite.errors import RadliteError
 from radlite.index.store import writer_lock
@@ -83,9 +83,9 @@ def index_cmd(
         backend, qdrant_url, qdrant_path, qdrant_collection, shards, replicas, bm25_avgdl_tolerance
     )
     err.print(
-        f"indexing {len(docs)} documents from {escape(str(corpus))}"
-        + (f" into Qdrant at {escape(str(qdrant_url or qdrant_path))}" if settings else "")
-        + (f", encoding on Ray ({escape(ray)})" if ray else "")
+        f"indexing {len(docs)} documents from {safe(str(corpus))}"
+        + (f" into Qdrant at {safe(str(qdrant_url or qdrant_path))}" if settings else "")
+        + (f", encoding on Ray ({safe(ray)})" if ray else "")
     )
     start = time.perf_counter()
     engine = RadLITESearch(
@@ -109,7 +109,7 @@ def index_cmd(
         raise
     idx = engine.index
     err.print(
-        f"wrote {escape(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
+        f"wrote {safe(str(output))}: {len(idx.documents)} documents, {len(idx.passages)} passages, "
         f"signals {', '.join(idx.signals)} in {time.perf_counter() - start:.1f} s"
         + (f" ({idx.backend.describe()})" if idx.backend.describe() else "")
     )
@@ -177,9 +177,9 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
 
     manifest = read_manifest(index)
     if as_json:
-        out.print_json(json.dumps(manifest))
+        out.print_json(json_text(manifest))
         return
-    table = Table(title=f"radlite index {escape(str(index))}", show_header=False)
+    table = Table(title=f"radlite index {safe(str(index))}", show_header=False)
     c = manifest["counts"]
     b = manifest.get("backend") or {"kind": "local"}
     rows = [
@@ -203,7 +203,7 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     ch = manifest["config"]["chunking"]
     rows.append(("passages", f"{ch['passage_words']} words, overlap {ch['overlap_words']}"))
     for row in rows:
-        table.add_row(*(escape(x) for x in row))
+        table.add_row(*(safe(x) for x in row))
     out.print(table)
 
 
@@ -218,7 +218,7 @@ def verify_cmd(index: Path = typer.Argument(..., help="Index directory.")):
             "[yellow]note:[/yellow] this index was written without checksums; `radlite add` or a rebuild adds them"
         )
     out.print(
-        f"ok: {escape(str(index))} generation {report['generation']}: {report['files']} files match their "
+        f"ok: {safe(str(index))} generation {report['generation']}: {report['files']} files match their "
         "checksums; passages and every signal's arrays are sound",
         highlight=False,
     )

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from radlite.backends.registry import backend_class
-from radlite.cli._common import command, err, out, parse_signals, print_notes, print_results, timings
+from radlite.cli._common import command, err, json_text, out, parse_signals, print_notes, print_results, safe, timings
 from radlite.errors import RadliteError
 
 
@@ -60,7 +59,7 @@ def search_cmd(
         query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method, category=category
     )
     if as_json:
-        out.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
+        out.print_json(json_text([r.to_dict() for r in results], ensure_ascii=False))
     else:
         print_results(query, results)
         err.print(timings(engine.last_timings))
@@ -102,7 +101,7 @@ def serve_cmd(
     )
     os.environ[ENV] = config.to_env()
     err.print(
-        f"radlite: serving {escape(str(index))} on http://{host}:{port}/ ({workers} worker(s), "
+        f"radlite: serving {safe(str(index))} on http://{host}:{port}/ ({workers} worker(s), "
         f"writes {'allowed' if allow_writes else 'disabled'}); loading models..."
     )
     uvicorn.run(
@@ -162,9 +161,9 @@ def rerank_es_cmd(
         exact=exact,
     )
     if as_json:
-        out.print_json(json.dumps(res, ensure_ascii=False, default=str))
+        out.print_json(json_text(res, ensure_ascii=False, default=str))
         return
-    table = Table(title=f"{escape(query)} — {index} on {escape(url)}, {len(res['hits'])} of {size} BM25 hits reranked")
+    table = Table(title=f"{safe(query)} — {index} on {safe(url)}, {len(res['hits'])} of {size} BM25 hits reranked")
     for col in ("#", "_id", "combined", "_score", "rerank", "text"):
         table.add_column(col, overflow="fold")
     from radlite.integrations.elastic import _field
@@ -173,11 +172,11 @@ def rerank_es_cmd(
         text = str(_field(h, text_field) or "")
         table.add_row(
             str(i),
-            escape(str(h.get("_id"))),
+            safe(str(h.get("_id"))),
             f"{h['combined_score']:.3f}",
             "-" if h.get("_score") is None else f"{h['_score']:.3f}",
             f"{h['rerank_score']:.3f}",
-            escape(text[:160] + ("..." if len(text) > 160 else "")),
+            safe(text[:160] + ("..." if len(text) > 160 else "")),
         )
     out.print(table)
 
@@ -204,7 +203,7 @@ def demo_cmd(
     start = time.perf_counter()
     engine = RadLITESearch(show_progress=True).index_corpus(docs)
     engine.save(output)
-    err.print(f"index written to {escape(str(output))} in {time.perf_counter() - start:.1f} s\n")
+    err.print(f"index written to {safe(str(output))} in {time.perf_counter() - start:.1f} s\n")
     hits = 0
     for q in queries[:6]:
         results = engine.search(q["text"], top_k=k)
@@ -212,5 +211,5 @@ def demo_cmd(
         print_results(q["text"], results, expected=q["relevant"])
         err.print(timings(engine.last_timings) + "\n")
     out.print(f"expected document ranked first for {hits} of {min(6, len(queries))} example queries")
-    out.print(f'try: radlite search {escape(str(output))} "your question"', highlight=False)
+    out.print(f'try: radlite search {safe(str(output))} "your question"', highlight=False)
     print_notes(engine)

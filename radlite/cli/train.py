@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from radlite.cli._common import command, err, out
+from radlite.cli._common import command, err, out, safe
 from radlite.signals import COLBERT
 
 
@@ -21,7 +20,7 @@ def register(app: typer.Typer) -> None:
 def _run_training(cfg, data, out_dir: Path, dev, resume: bool, keep_checkpoints: bool) -> None:
     from radlite.train import train
 
-    err.print(f"training {cfg.kind} from {escape(cfg.base)} on {escape(data.name)}: {len(data.examples)} queries")
+    err.print(f"training {cfg.kind} from {safe(cfg.base)} on {safe(data.name)}: {len(data.examples)} queries")
     info = train(cfg, data, out_dir, dev=dev, resume=resume, keep_checkpoints=keep_checkpoints)
     table = Table(title=f"{cfg.kind} written to {out_dir}")
     for col in ("rows", "hard negatives", "dev metric", "before", "after", "minutes"):

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from radlite.corpus import check_text
 from radlite.errors import QueryError
 from radlite.signals import SIGNALS
 
@@ -18,6 +19,7 @@ def check_query(query: Any, top_k: int, candidates: int, max_query_chars: int) -
     characters and that 1 <= top_k <= candidates <= MAX_TOP_K."""
     if not isinstance(query, str) or not query.strip():
         raise QueryError("empty query: give some words to search for")
+    check_text(query, "the query", QueryError)
     if len(query) > max_query_chars:
         raise QueryError(f"query is {len(query)} characters; the limit is {max_query_chars}")
     for name, value in (("top_k", top_k), ("candidates", candidates)):
