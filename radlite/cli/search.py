@@ -7,7 +7,7 @@ import os
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -78,12 +78,23 @@ def serve_cmd(
     max_query_chars: int = typer.Option(2000, min=1, help="Longest query accepted (characters)."),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
+    token: Optional[str] = typer.Option(
+        None,
+        envvar="RADLITE_TOKEN",
+        help="API token (16+ characters) required for writes (and reads with --auth-reads).",
+    ),
+    auth_reads: bool = typer.Option(False, "--auth-reads", help="Require the token for searches too."),
+    allowed_host: List[str] = typer.Option(
+        [], "--allowed-host", help="Host names clients may use (default: the bind address and localhost). Repeat."
+    ),
+    access_log: bool = typer.Option(True, help="One line per request on stderr (no query text)."),
+    log_queries: bool = typer.Option(False, "--log-queries", help="Put the query text in the access log."),
 ):
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and the search page at /."""
     import uvicorn
 
     from radlite.index import read_manifest
-    from radlite.serve.app import ENV, ServeConfig
+    from radlite.serve.app import ENV, TOKEN_ENV, ServeConfig, default_hosts
 
     manifest = read_manifest(index)  # a clear error now rather than in every worker
     backend = manifest.get("backend") or {"kind": "local"}
@@ -92,14 +103,32 @@ def serve_cmd(
             f"this index's store ({backend_class(backend).describe_settings(backend)}) is opened by one "
             "process at a time: serve it with --workers 1 (or build it on a Qdrant server, --qdrant-url)"
         )
+    if token is not None and len(token) < 16:
+        raise RadliteError("the API token must be at least 16 characters", param="token")
+    if auth_reads and not token:
+        raise RadliteError("reads can only require a token when one is given", param="token")
+    if host in ("0.0.0.0", "::") and not allowed_host:
+        err.print(
+            "[yellow]note:[/yellow] clients must send Host localhost or 127.0.0.1; give the name they use "
+            "with --allowed-host NAME"
+        )
+    if host in ("0.0.0.0", "::") and allow_writes and not token:
+        err.print("[yellow]warning:[/yellow] writes are allowed on every interface without a token (--token)")
     config = ServeConfig(
         index_dir=str(index.resolve()),
         allow_writes=allow_writes,
         max_query_chars=max_query_chars,
         exact=exact,
         verify=not no_verify,
+        require_token=bool(token),
+        auth_reads=auth_reads,
+        allowed_hosts=default_hosts(host, allowed_host),
+        access_log=access_log,
+        log_queries=log_queries,
     )
     os.environ[ENV] = config.to_env()
+    if token:
+        os.environ[TOKEN_ENV] = token
     err.print(
         f"radlite: serving {safe(str(index))} on http://{host}:{port}/ ({workers} worker(s), "
         f"writes {'allowed' if allow_writes else 'disabled'}); loading models..."

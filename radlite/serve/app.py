@@ -15,6 +15,7 @@ is opened when the server starts (lifespan). Every worker process serves one eng
 
 # no `from __future__ import annotations`: FastAPI reads the request models (built per app, inside
 # create_app, from the configured limits) from real annotations, not strings
+import hmac
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ from radlite.signals import CROSSENCODER
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 ENV = "RADLITE_SERVE_CONFIG"  # how `radlite serve --workers N` hands the settings to each worker
+TOKEN_ENV = "RADLITE_TOKEN"  # the API token, read by each worker
+access = logging.getLogger("radlite.access")
 
 
 @dataclass
@@ -43,6 +46,13 @@ class ServeConfig:
     max_documents_per_request: int = 1000
     exact: bool = False
     verify: bool = True  # check index files against their checksums on every (re)load
+    # access control: a bearer token required for writes (and for reads too with auth_reads); the
+    # token itself travels in RADLITE_TOKEN, never in this (logged, serialised) configuration
+    require_token: bool = False
+    auth_reads: bool = False
+    allowed_hosts: Optional[list] = None  # Host header allow-list (None: not checked; `radlite serve` sets one)
+    access_log: bool = False  # one line per request on the radlite.access logger
+    log_queries: bool = False  # put the query text in the access log (queries may hold patient data)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -258,6 +268,45 @@ def create_app(config: ServeConfig | None = None):
             return JSONResponse({"detail": f"request body over {config.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
 
+    token = os.environ.get(TOKEN_ENV, "") if config.require_token else ""
+    if config.require_token and len(token) < 16:
+        raise RadliteError(f"an API token of at least 16 characters is needed in ${TOKEN_ENV}")
+    if config.allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        # a Host this server does not answer to is what a DNS-rebinding page sends: 400
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        start = time.perf_counter()
+        write = request.method in ("POST", "DELETE") and request.url.path.startswith("/documents")
+        if token and (write or (config.auth_reads and request.url.path not in ("/health",))):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                response = JSONResponse(
+                    {"detail": "missing or wrong API token (Authorization: Bearer ...)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                _log(request, response.status_code, start)
+                return response
+        response = await call_next(request)
+        _log(request, response.status_code, start)
+        return response
+
+    def _log(request, status: int, start: float) -> None:
+        if config.access_log:
+            client = request.client.host if request.client else "-"
+            access.info(
+                "%s %s %s %d %.1fms",
+                client,
+                request.method,
+                request.url.path,
+                status,
+                (time.perf_counter() - start) * 1000,
+            )
+
     def need_writes():
         if not config.allow_writes:
             raise _http(403, "writes are disabled; start the server with --allow-writes to add or delete documents")
@@ -280,7 +329,10 @@ def create_app(config: ServeConfig | None = None):
             "passages": len(index.passages),
             "signals": index.signals,
             "categories": sorted({d.category for d in index.documents if d.category}),
-            "models": {k: {"name": m.name, "sha256": m.sha256, "trained": m.trained} for k, m in search.models.items()},
+            "models": {
+                k: {"name": _public_name(m.name), "sha256": m.sha256, "trained": m.trained}
+                for k, m in search.models.items()
+            },
             "fusion": search.fusion_settings(),
             "writes_allowed": config.allow_writes,
             "exact": config.exact,
@@ -293,6 +345,8 @@ def create_app(config: ServeConfig | None = None):
 
     @app.post("/search")
     def search(req: SearchRequest) -> dict:
+        if config.log_queries:
+            access.info("query %r", req.query)
         search = engine().current()
         t = time.perf_counter()
         results, timings = search.search_timed(
@@ -359,9 +413,32 @@ def create_app(config: ServeConfig | None = None):
     return app
 
 
+def default_hosts(bind: str, extra: list[str] | tuple = ()) -> list[str]:
+    """The Host names a server bound to `bind` answers to: `extra` if given, else the bind address and
+    localhost's names (a server on every interface needs its public name in `extra`)."""
+    if extra:
+        return list(extra)
+    hosts = ["localhost", "127.0.0.1", "[::1]", "::1"]
+    return hosts + ([bind] if bind not in hosts and bind not in ("0.0.0.0", "::") else [])
+
+
 def app_from_env():
     """Factory for uvicorn workers (`radlite serve` passes the settings in RADLITE_SERVE_CONFIG)."""
-    return create_app(ServeConfig.from_env())
+    config = ServeConfig.from_env()
+    if config.access_log and not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+    return create_app(config)
+
+
+def _public_name(name: str) -> str:
+    """A model's name as the API shows it: hub ids and "default" as they are, a folder by its last
+    part only (the server's filesystem layout is nobody's business)."""
+    path = Path(name).expanduser()
+    return path.name if path.is_absolute() or name.startswith((".", "~")) or path.is_dir() else name
 
 
 def _http(status: int, detail: str):
