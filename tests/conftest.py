@@ -73,6 +73,8 @@ def radlite_home(tmp_path_factory):
     """Default models are built once per test session into a private RADLITE_HOME."""
     home = os.environ.get("RADLITE_TEST_HOME") or str(tmp_path_factory.mktemp("radlite-home"))
     os.environ["RADLITE_HOME"] = home
+    # every folder the tests create (tiny models, trained models) is trusted like the user's own
+    os.environ["RADLITE_TRUSTED_MODELS"] = str(tmp_path_factory.getbasetemp())
     return Path(home)
 
 

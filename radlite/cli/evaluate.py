@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -28,6 +28,9 @@ def eval_cmd(
     candidates: int = typer.Option(50, min=1, max=1000),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
+    trust_model: List[str] = typer.Option(
+        [], "--trust-model", help="A model folder (or a parent) the index may name; it can run code. Repeat."
+    ),
 ):
     """Evaluate every stage and fusion of an index on a dataset's judged queries."""
     from rich.progress import Progress
@@ -37,7 +40,7 @@ def eval_cmd(
     from radlite.search.engine import RadLITESearch
 
     data = load_dataset(dataset, split)
-    engine = RadLITESearch.load(index, exact=exact, verify=not no_verify)
+    engine = RadLITESearch.load(index, exact=exact, verify=not no_verify, trust_models=trust_model)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
 

@@ -42,6 +42,9 @@ def search_cmd(
     reranker: Optional[str] = typer.Option(None, help="Cross-encoder: hub id or folder (default: the index's)."),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
+    trust_model: List[str] = typer.Option(
+        [], "--trust-model", help="A model folder (or a parent) the index may name; it can run code. Repeat."
+    ),
 ):
     """Search an index and show each result with every signal's score."""
     from radlite.search.engine import RadLITESearch
@@ -54,6 +57,7 @@ def search_cmd(
         use_reranker=not no_rerank,
         exact=exact,
         verify=not no_verify,
+        trust_models=trust_model,
     )
     results = engine.search(
         query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method, category=category
@@ -78,6 +82,9 @@ def serve_cmd(
     max_query_chars: int = typer.Option(2000, min=1, help="Longest query accepted (characters)."),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
+    trust_model: List[str] = typer.Option(
+        [], "--trust-model", help="A model folder (or a parent) the index may name; it can run code. Repeat."
+    ),
     token: Optional[str] = typer.Option(
         None,
         envvar="RADLITE_TOKEN",
@@ -120,6 +127,7 @@ def serve_cmd(
         max_query_chars=max_query_chars,
         exact=exact,
         verify=not no_verify,
+        trust_models=list(trust_model),
         require_token=bool(token),
         auth_reads=auth_reads,
         allowed_hosts=default_hosts(host, allowed_host),

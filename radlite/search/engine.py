@@ -21,6 +21,7 @@ from radlite.index.integrity import verify_files
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
+from radlite.models.trust import check_manifest_model, check_modules
 from radlite.search import fusion
 from radlite.search.checks import check_query, check_signals, check_weights
 from radlite.search.results import SearchResult, build_result
@@ -55,8 +56,10 @@ class RadLITESearch:
         backend: dict[str, Any] | None = None,
         ray: str | None = None,
         ray_actors: int | None = None,
+        trust_models: Sequence[str] = (),
     ):
         self.config = config or IndexConfig()
+        self.trust_models = list(trust_models)  # folders whose custom module types may be imported
         self.config.signals = check_signals(signals, FIRST_STAGE)
         names = {BIENCODER: biencoder, COLBERT: colbert}
         self.models: dict[str, ResolvedModel] = {
@@ -81,6 +84,7 @@ class RadLITESearch:
             model = self.models[kind]
             cls = _ENCODERS[kind]
             logger.info("loading %s model %s", kind, model.name)
+            check_modules(model.path, self.trust_models)
             try:
                 self._encoders[kind] = cls(
                     model.path, device=self.device, batch_size=self.batch_size, fast=not self.exact, sha256=model.sha256
@@ -168,10 +172,13 @@ class RadLITESearch:
         reranker: str | None = None,
         use_reranker: bool = True,
         verify: bool = True,
+        trust_models: Sequence[str] = (),
         **kwargs,
     ) -> "RadLITESearch":
         """Open an index. Models default to those that built it; a different one is refused.
-        `verify=False` skips checking the index files against their checksums.
+        `verify=False` skips checking the index files against their checksums. Model folders the
+        manifest names must be built-in, under $RADLITE_HOME, or trusted (`trust_models`,
+        $RADLITE_TRUSTED_MODELS): a model folder can run code.
 
         Raises:
             IndexFormatError: no index there, or a damaged one (the message names the file).
@@ -186,8 +193,16 @@ class RadLITESearch:
         names = {k: given[k] or built.get(k, {}).get("name") for k in given}
         # an index built without a reranker is searched without one unless one is given
         rerank_name = (reranker or built.get(CROSSENCODER, {}).get("name")) if use_reranker else None
+        for kind, chosen, given_name in (
+            (BIENCODER, names[BIENCODER], biencoder),
+            (COLBERT, names[COLBERT], colbert),
+            (CROSSENCODER, rerank_name, reranker),
+        ):
+            if chosen is not None and not given_name:  # named by the index, not by the caller
+                check_manifest_model(kind, chosen, path, trust_models)
         config = IndexConfig.from_json(manifest["config"])
         engine = cls(
+            trust_models=trust_models,
             biencoder=names[BIENCODER],
             colbert=names[COLBERT],
             reranker=rerank_name,

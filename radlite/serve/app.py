@@ -46,6 +46,7 @@ class ServeConfig:
     max_documents_per_request: int = 1000
     exact: bool = False
     verify: bool = True  # check index files against their checksums on every (re)load
+    trust_models: Optional[list] = None  # model folders the index may name (see radlite.models.trust)
     # access control: a bearer token required for writes (and for reads too with auth_reads); the
     # token itself travels in RADLITE_TOKEN, never in this (logged, serialised) configuration
     require_token: bool = False
@@ -87,7 +88,11 @@ class Engine:
         from radlite.search.engine import RadLITESearch
 
         return RadLITESearch.load(
-            gen, exact=self.config.exact, max_query_chars=self.config.max_query_chars, verify=self.config.verify
+            gen,
+            exact=self.config.exact,
+            max_query_chars=self.config.max_query_chars,
+            verify=self.config.verify,
+            trust_models=self.config.trust_models or (),
         )
 
     def current(self):
