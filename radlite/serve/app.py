@@ -44,6 +44,10 @@ class ServeConfig:
     max_candidates: int = 200
     max_body_bytes: int = 10_000_000
     max_documents_per_request: int = 1000
+    # a write encodes every new passage while holding the writer lock: bound it (about 10 passages/s
+    # per encoder on 2 cores, so 2,000 passages is minutes, not the half hour one 10 MB document took)
+    max_passages_per_request: int = 2000
+    max_passages_per_document: int = 400
     exact: bool = False
     verify: bool = True  # check index files against their checksums on every (re)load
     trust_models: Optional[list] = None  # model folders the index may name (see radlite.models.trust)
@@ -392,6 +396,24 @@ def create_app(config: ServeConfig | None = None):
         ids = [r["id"] for r in records if "id" in r]
         if len(set(ids)) != len(ids):
             raise _http(422, "the same document id appears twice in the request")
+
+        from radlite.corpus import documents_from_records, split_passages
+
+        counts = [
+            len(split_passages([d], engine().search.index.config.chunking)) for d in documents_from_records(records)
+        ]
+        if counts and max(counts) > config.max_passages_per_document:
+            raise _http(
+                413,
+                f"a document of {max(counts)} passages is over the limit of "
+                f"{config.max_passages_per_document} per document; split it",
+            )
+        if sum(counts) > config.max_passages_per_request:
+            raise _http(
+                413,
+                f"{sum(counts)} passages in one request are over the limit of "
+                f"{config.max_passages_per_request}; send fewer documents per request",
+            )
 
         def change(search, index):  # an id already there: DocumentConflict from the index, a 409
             updated = search.with_documents(records, index=index)

@@ -72,3 +72,19 @@ def test_access_log_has_no_query_text_unless_asked_and_info_shows_no_paths(root,
         with caplog.at_level(logging.INFO, logger="radlite.access"):
             client.post("/search", json={"query": "patient jane doe fracture"})
         assert any("jane" in r.getMessage() for r in caplog.records if r.name == "radlite.access")
+
+
+def test_a_write_too_large_to_encode_quickly_is_refused_with_the_numbers(root):
+    config = ServeConfig(
+        index_dir=str(root), allow_writes=True, max_passages_per_document=3, max_passages_per_request=4
+    )
+    long_text = " ".join(["pleural effusion"] * 300)  # 600 words: 6 passages of 128 words, overlap 32
+    with TestClient(create_app(config)) as client:
+        one = client.post("/documents", json={"documents": [{"id": "long", "text": long_text}]})
+        assert one.status_code == 413 and "6 passages" in one.json()["detail"] and "limit of 3" in one.json()["detail"]
+        docs = [{"id": f"d{i}", "text": "short note on pneumothorax"} for i in range(5)]
+        many = client.post("/documents", json={"documents": docs})
+        assert many.status_code == 413 and "5 passages" in many.json()["detail"]
+        assert client.get("/documents/long").status_code == 404  # nothing was written
+        ok = client.post("/documents", json={"documents": docs[:4]})
+        assert ok.status_code == 201
