@@ -6,26 +6,16 @@ array shapes and value ranges."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from radlite.errors import IndexFormatError
+from radlite.fsutil import sha256_file
 from radlite.index.store import MANIFEST
 
 DIGEST = "manifest.sha256"  # the hex sha256 of manifest.json's bytes
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file's bytes (read in 1 MiB chunks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def file_table(folder: Path) -> dict[str, dict[str, Any]]:

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from radlite.errors import ModelError
-from radlite.fsutil import replace_folder
+from radlite.fsutil import replace_folder, sha256_file
 from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,21 @@ def export(kind: str, path: Path, sha256: str, quantize: bool, home: Path | None
     precision = "int8" if quantize else "fp32"
     target = (home or radlite_home()) / "onnx" / f"{kind}-{sha256[:16]}-{precision}-v{FORMAT}"
     if (target / "model.onnx").is_file():
-        return target
+        if _intact(target):
+            return target
+        logger.warning("the cached fast path %s is damaged (its checksum does not match); rebuilding it", target)
+        shutil.rmtree(target, ignore_errors=True)
     with _EXPORT_LOCK:  # torch.onnx.export is not thread-safe (the two query encoders start together)
         return _export_once(kind, path, sha256, quantize, target, precision, model)
+
+
+def _intact(target: Path) -> bool:
+    """Whether the cached export's model.onnx still has the sha256 its marker recorded."""
+    try:
+        expected = json.loads((target / "radlite_onnx.json").read_text(encoding="utf-8"))["model_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no marker, or one written before radlite kept the checksum: export again
+    return sha256_file(target / "model.onnx") == expected
 
 
 _EXPORT_LOCK = threading.Lock()
@@ -91,6 +103,7 @@ def _export_once(kind: str, path: Path, sha256: str, quantize: bool, target: Pat
                     "quantization": precision,
                     "inputs": names,
                     "format": FORMAT,
+                    "model_sha256": sha256_file(tmp / "model.onnx"),
                 },
                 indent=2,
             ),

@@ -44,6 +44,24 @@ def test_onnx_export_of_the_cross_encoder_reproduces_its_logits(tiny_models, tmp
     assert np.abs(int8.predict(pairs()) - exact).max() < 0.01  # a random tiny model: logits all near 0
 
 
+def test_a_damaged_onnx_cache_is_rebuilt_not_used(tiny_models, tmp_path, monkeypatch, caplog):
+    from radlite.models.onnx import OnnxCrossEncoder
+    from radlite.models.resolve import weights_sha256
+
+    monkeypatch.setenv("RADLITE_HOME", str(tmp_path))
+    path = Path(tiny_models["reranker"])
+    first = OnnxCrossEncoder(path, weights_sha256(path), quantize=False).predict(pairs())
+    (onnx,) = (tmp_path / "onnx").glob("*/model.onnx")
+    data = bytearray(onnx.read_bytes())
+    for i in range(len(data) - 4096, len(data) - 4080):  # inside the weights: the model still loads
+        data[i] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        again = OnnxCrossEncoder(path, weights_sha256(path), quantize=False).predict(pairs())
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+    assert np.array_equal(again, first)
+
+
 @pytest.mark.slow
 def test_fast_reranker_ranks_like_the_exact_one(tmp_path, monkeypatch):
     from radlite.models.encoders import CrossEncoderReranker
