@@ -104,6 +104,11 @@ def serve_cmd(
     from radlite.serve.app import ENV, TOKEN_ENV, ServeConfig, default_hosts
 
     manifest = read_manifest(index)  # a clear error now rather than in every worker
+    if not no_verify and "files" in manifest:
+        from radlite.index.integrity import verify_files
+        from radlite.index.store import live_generation
+
+        verify_files(live_generation(index), manifest["files"], index)
     backend = manifest.get("backend") or {"kind": "local"}
     if workers > 1 and backend_class(backend).single_process(backend):
         raise RadliteError(

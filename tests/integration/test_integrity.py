@@ -50,6 +50,8 @@ def test_a_flipped_block_in_any_file_is_named_and_refused(tiny_index, tmp_path):
             res.output,
         )
         assert "Traceback" not in res.output
+    served = runner.invoke(app, ["serve", str(path), "--port", "1"])  # refused before it listens
+    assert served.exit_code == 2 and "is damaged" in served.output
 
 
 def test_verify_passes_a_sound_index_and_points_back_to_an_intact_generation(tiny_models, tiny_index, tmp_path):
@@ -81,3 +83,20 @@ def test_verify_finds_values_a_faulty_writer_stored_consistently(tiny_index, tmp
     SearchIndex.load(path)  # the checksums match...
     res = runner.invoke(app, ["verify", str(path)])
     assert res.exit_code == 2 and "colbert: token offsets do not match the passages" in res.output
+
+
+def test_a_generation_damaged_while_serving_answers_503_with_the_file(tiny_index, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from radlite.serve.app import ServeConfig, create_app
+
+    path, _ = _copy(tiny_index, tmp_path)
+    with TestClient(create_app(ServeConfig(index_dir=str(path)))) as client:
+        assert client.post("/search", json={"query": "target sign"}).status_code == 200
+        index = SearchIndex.load(path)  # another process writes a new generation...
+        index.save(path)
+        live = path / (path / "CURRENT").read_text().strip()
+        _flip(live / "documents.jsonl")  # ...which is damaged before this server reads it
+        res = client.post("/search", json={"query": "target sign"})
+        assert res.status_code == 503 and "documents.jsonl is damaged" in res.json()["detail"]
