@@ -26,6 +26,7 @@ RESULT_ORDER = [
     "passage_span",
     "metadata",
     "score",
+    "relevance",
     "biencoder_score",
     "bm25_score",
     "colbert_score",

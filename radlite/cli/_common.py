@@ -131,7 +131,7 @@ def json_text(obj: object, **kwargs) -> str:
     return json.dumps(finite(obj), allow_nan=False, **kwargs)
 
 
-def print_results(query: str, results: list, expected: list[str] | None = None) -> None:
+def print_results(query: str, results: list, expected: list[str] | None = None, confident: bool | None = None) -> None:
     """A table of results: each signal's score and rank (the cross-encoder's calibrated value)."""
     table = Table(title=f"[bold]{safe(query)}[/bold]", title_justify="left", expand=False)
     for col in ("#", "id", "title", "score", *SIGNALS):
@@ -159,6 +159,13 @@ def print_results(query: str, results: list, expected: list[str] | None = None) 
     if not results:
         table.add_row("", "no results", "", "", *([""] * len(SIGNALS)))
     out.print(table)
+    if confident is False:
+        best = results[0].relevance if results and getattr(results[0], "relevance", None) is not None else 0.0
+        out.print(
+            f"  no confident match: the best result's estimated relevance is {best:.2f}, below the "
+            "threshold; nothing here may answer the question",
+            highlight=False,
+        )
     if results:
         out.print(f"  best passage: {safe(results[0]['passage'][:300])}", highlight=False)
 

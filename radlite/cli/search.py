@@ -65,7 +65,7 @@ def search_cmd(
     if as_json:
         out.print_json(json_text([r.to_dict() for r in results], ensure_ascii=False))
     else:
-        print_results(query, results)
+        print_results(query, results, confident=engine.confident(results))
         err.print(timings(engine.last_timings))
     print_notes(engine)
 
@@ -250,7 +250,7 @@ def demo_cmd(
     for q in queries[:6]:
         results = engine.search(q["text"], top_k=k)
         hits += bool(results) and results[0]["id"] in q["relevant"]
-        print_results(q["text"], results, expected=q["relevant"])
+        print_results(q["text"], results, expected=q["relevant"], confident=engine.confident(results))
         err.print(timings(engine.last_timings) + "\n")
     out.print(f"expected document ranked first for {hits} of {min(6, len(queries))} example queries")
     out.print(f'try: radlite search {safe(str(output))} "your question"', highlight=False)

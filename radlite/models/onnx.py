@@ -44,21 +44,28 @@ def export(kind: str, path: Path, sha256: str, quantize: bool, home: Path | None
     precision = "int8" if quantize else "fp32"
     target = (home or radlite_home()) / "onnx" / f"{kind}-{sha256[:16]}-{precision}-v{FORMAT}"
     if (target / "model.onnx").is_file():
-        if _intact(target):
+        state = _intact(target)
+        if state:
             return target
-        logger.warning("the cached fast path %s is damaged (its checksum does not match); rebuilding it", target)
+        if state is None:
+            logger.info("the cached fast path %s has no checksum (an older radlite wrote it); rebuilding it", target)
+        else:
+            logger.warning("the cached fast path %s is damaged (its checksum does not match); rebuilding it", target)
         shutil.rmtree(target, ignore_errors=True)
     with _EXPORT_LOCK:  # torch.onnx.export is not thread-safe (the two query encoders start together)
         return _export_once(kind, path, sha256, quantize, target, precision, model)
 
 
-def _intact(target: Path) -> bool:
-    """Whether the cached export's model.onnx still has the sha256 its marker recorded."""
+def _intact(target: Path) -> bool | None:
+    """Whether the cached export's model.onnx still has the sha256 its marker recorded (None: the
+    marker has no checksum, written before radlite kept one)."""
     try:
-        expected = json.loads((target / "radlite_onnx.json").read_text(encoding="utf-8"))["model_sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False  # no marker, or one written before radlite kept the checksum: export again
-    return sha256_file(target / "model.onnx") == expected
+        marker = json.loads((target / "radlite_onnx.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(marker, dict) or "model_sha256" not in marker:
+        return None
+    return sha256_file(target / "model.onnx") == marker["model_sha256"]
 
 
 _EXPORT_LOCK = threading.Lock()

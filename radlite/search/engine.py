@@ -24,6 +24,8 @@ from radlite.models.encoders import encode_query_pair
 from radlite.models.trust import check_manifest_model, check_modules
 from radlite.search import fusion
 from radlite.search.checks import check_query, check_signals, check_weights
+from radlite.search.relevance import DEFAULT as DEFAULT_RELEVANCE
+from radlite.search.relevance import RelevanceModel
 from radlite.search.results import SearchResult, build_result
 from radlite.search.stages import QueryVectors, Timer, best_per_doc, rank_in, retrieve, score_passages, unique_docs
 from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
@@ -323,6 +325,9 @@ class RadLITESearch:
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
         order = np.argsort(-fused, kind="stable")[:top_k]
         untrained = {k for k, m in self.models.items() if m.trained is False}
+        relevance = self.relevance_model()
+        q_tokens = len(q.colbert) if q.colbert is not None else 0
+        can_estimate = relevance is not None and BIENCODER in raws and COLBERT in raws
         results = [
             build_result(
                 index,
@@ -335,11 +340,29 @@ class RadLITESearch:
                     for s in active
                 },
                 untrained,
+                relevance.probability(float(raws[BIENCODER][i]), float(raws[COLBERT][i]), q_tokens)
+                if can_estimate
+                else None,
             )
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
         return results, t.done()
+
+    def relevance_model(self) -> RelevanceModel | None:
+        """The absolute relevance estimate for this engine's models: fitted for the default bi-encoder
+        and ColBERT (radlite.search.relevance), None for others."""
+        bi, col = self.models.get(BIENCODER), self.models.get(COLBERT)
+        if bi is None or col is None or bi.name != DEFAULT or col.name != DEFAULT:
+            return None
+        return DEFAULT_RELEVANCE
+
+    def confident(self, results: Sequence[SearchResult]) -> bool | None:
+        """Whether the best result is a confident match (None: no estimate for these models)."""
+        model = self.relevance_model()
+        if model is None or not results or results[0].relevance is None:
+            return None if model is None or results else False
+        return results[0].relevance >= model.threshold
 
     def fusion_settings(
         self, signals: Sequence[str] | None = None, weights: dict[str, float] | None = None, method: str | None = None

@@ -63,6 +63,10 @@ class SearchResult(Mapping):
     metadata: dict[str, Any]
     score: float  # the fused score the ranking is by
     signals: dict[str, SignalScore] = field(default_factory=dict)
+    # P(relevant) that means the same across queries (unlike `score`, normalised within each query):
+    # from the bi-encoder's cosine and ColBERT's MaxSim per query token (radlite.search.relevance);
+    # None where those signals are not active or their models have no fitted estimate
+    relevance: float | None = None
 
     def signal_score(self, signal: str) -> float | None:
         """The value `<signal>_score` reports: raw for a first-stage signal, calibrated for the
@@ -86,6 +90,7 @@ class SearchResult(Mapping):
             "passage_span": list(self.passage_span),
             "metadata": self.metadata,
             "score": self.score,
+            "relevance": self.relevance,
         }
         for s in _SCORE_KEYS:
             out[f"{s}_score"] = self.signal_score(s)
@@ -108,7 +113,14 @@ class SearchResult(Mapping):
 
 
 def build_result(
-    index, rank: int, doc_i: int, pid: int, score: float, signals: dict[str, tuple], untrained: set[str] = frozenset()
+    index,
+    rank: int,
+    doc_i: int,
+    pid: int,
+    score: float,
+    signals: dict[str, tuple],
+    untrained: set[str] = frozenset(),
+    relevance: float | None = None,
 ) -> SearchResult:
     """The result for document `doc_i` of `index` shown by passage `pid`, with each signal's
     (raw, fused value, rank) in `signals` (NaN: none); `untrained` names signals whose model is untrained."""
@@ -134,6 +146,7 @@ def build_result(
         metadata=doc.metadata,
         score=score,
         signals=scores,
+        relevance=relevance,
     )
 
 

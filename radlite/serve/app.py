@@ -370,6 +370,8 @@ def create_app(config: ServeConfig | None = None):
         return {
             "query": req.query.strip(),
             "results": [r.to_dict() for r in results],
+            # whether the best result is a confident match (null: no estimate for these models)
+            "confident": search.confident(results),
             "fusion": search.fusion_settings(req.signals, req.weights, req.method),
             "timings": timings,
             "took_ms": (time.perf_counter() - t) * 1000,

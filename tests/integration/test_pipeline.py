@@ -235,3 +235,31 @@ def test_long_documents_are_split_and_reported_once(tiny_models):
     res = engine.search("odontoid fracture c-spine", top_k=2, signals=["bm25"])
     assert [r["id"] for r in res] == ["long"]
     assert "odontoid" in res[0]["passage"] and res[0]["passage_index"] > 0
+
+
+@pytest.mark.slow
+def test_nonsense_and_off_topic_queries_have_no_confident_match(minilm_engine, sample_queries):
+    """The relevance estimate (fitted on radbench9 dev and other nonsense, benchmarks/no_match.md) on a
+    collection it never saw: every sample question is a confident match, no nonsense query is."""
+    for q in sample_queries:
+        results = minilm_engine.search(q["text"], top_k=3)
+        assert minilm_engine.confident(results) is True, (q["text"], results[0].relevance)
+        assert 0 < results[0].relevance <= 1 and results[0].to_dict()["relevance"] == results[0].relevance
+    for text in [
+        "the of and a to is in",
+        "' OR 1=1; DROP TABLE documents; --",
+        "best pizza in naples",
+        "how to tie a tie",
+        "stock market forecast",
+    ]:
+        results = minilm_engine.search(text, top_k=3)
+        assert results and results[0].score >= 0.5  # fused scores look sure of themselves...
+        assert minilm_engine.confident(results) is False, (text, results[0].relevance)  # ...the estimate is not
+    from typer.testing import CliRunner
+
+    from radlite.cli import app
+
+    said = CliRunner().invoke(app, ["search", str(minilm_engine.saved_path), "best pizza in naples", "-k", "2"])
+    assert said.exit_code == 0 and "no confident match" in said.output
+    sure = CliRunner().invoke(app, ["search", str(minilm_engine.saved_path), sample_queries[0]["text"], "-k", "2"])
+    assert sure.exit_code == 0 and "no confident match" not in sure.output

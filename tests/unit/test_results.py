@@ -2,6 +2,7 @@
 the server and the page emit them (SearchResult.to_dict), and the Python API returns typed results."""
 
 import json
+import math
 
 import pytest
 
@@ -39,6 +40,7 @@ def test_a_hand_made_result_gives_the_pinned_json():
         "passage_span": [0, 13],
         "metadata": {"k": 1},
         "score": 0.9,
+        "relevance": None,
         "biencoder_score": None,
         "bm25_score": 3.5,
         "colbert_score": None,
@@ -71,3 +73,12 @@ def test_search_returns_typed_results_whose_json_has_the_pinned_schema(tiny_inde
         assert list(d["signals"]["crossencoder"])[:3] == ["raw", "calibrated", "rank"]
         assert d["crossencoder_score"] == d["signals"]["crossencoder"]["calibrated"]
         assert 0.0 < d["crossencoder_score"] < 1.0
+
+
+def test_the_relevance_estimate_by_hand():
+    from radlite.search.relevance import RelevanceModel
+
+    m = RelevanceModel(biencoder=2.0, colbert_per_token=3.0, bias=-1.0, threshold=0.5)
+    # z = 2 * 0.5 + 3 * (6 / 3) - 1 = 6
+    assert m.probability(0.5, 6.0, 3) == pytest.approx(1 / (1 + math.exp(-6)))
+    assert m.probability(0.0, 0.0, 0) == pytest.approx(1 / (1 + math.exp(1)))  # no tokens: no division by zero
