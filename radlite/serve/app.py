@@ -15,59 +15,20 @@ is opened when the server starts (lifespan). Every worker process serves one eng
 
 # no `from __future__ import annotations`: FastAPI reads the request models (built per app, inside
 # create_app, from the configured limits) from real annotations, not strings
-import hmac
 import json
 import logging
-import os
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, QueryError, RadliteError, UnknownDocument
+from radlite.serve.config import ENV, TOKEN_ENV, ServeConfig, default_hosts, public_name  # noqa: F401
+from radlite.serve.security import access, install_guard
 from radlite.signals import CROSSENCODER
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
-ENV = "RADLITE_SERVE_CONFIG"  # how `radlite serve --workers N` hands the settings to each worker
-TOKEN_ENV = "RADLITE_TOKEN"  # the API token, read by each worker
-access = logging.getLogger("radlite.access")
-
-
-@dataclass
-class ServeConfig:
-    index_dir: str
-    allow_writes: bool = False
-    max_query_chars: int = 2000
-    max_top_k: int = 100
-    max_candidates: int = 200
-    max_body_bytes: int = 10_000_000
-    max_documents_per_request: int = 1000
-    # a write encodes every new passage while holding the writer lock: bound it (about 10 passages/s
-    # per encoder on 2 cores, so 2,000 passages is minutes, not the half hour one 10 MB document took)
-    max_passages_per_request: int = 2000
-    max_passages_per_document: int = 400
-    exact: bool = False
-    verify: bool = True  # check index files against their checksums on every (re)load
-    trust_models: Optional[list] = None  # model folders the index may name (see radlite.models.trust)
-    # access control: a bearer token required for writes (and for reads too with auth_reads); the
-    # token itself travels in RADLITE_TOKEN, never in this (logged, serialised) configuration
-    require_token: bool = False
-    auth_reads: bool = False
-    allowed_hosts: Optional[list] = None  # Host header allow-list (None: not checked; `radlite serve` sets one)
-    access_log: bool = False  # one line per request on the radlite.access logger
-    log_queries: bool = False  # put the query text in the access log (queries may hold patient data)
-
-    def to_env(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_env(cls) -> "ServeConfig":
-        try:
-            return cls(**json.loads(os.environ[ENV]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RadliteError(f"{ENV} is missing or invalid ({exc}); start the server with `radlite serve`") from None
 
 
 class Engine:
@@ -277,44 +238,7 @@ def create_app(config: ServeConfig | None = None):
             return JSONResponse({"detail": f"request body over {config.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)
 
-    token = os.environ.get(TOKEN_ENV, "") if config.require_token else ""
-    if config.require_token and len(token) < 16:
-        raise RadliteError(f"an API token of at least 16 characters is needed in ${TOKEN_ENV}")
-    if config.allowed_hosts is not None:
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-        # a Host this server does not answer to is what a DNS-rebinding page sends: 400
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        start = time.perf_counter()
-        write = request.method in ("POST", "DELETE") and request.url.path.startswith("/documents")
-        if token and (write or (config.auth_reads and request.url.path not in ("/health",))):
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                response = JSONResponse(
-                    {"detail": "missing or wrong API token (Authorization: Bearer ...)"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                _log(request, response.status_code, start)
-                return response
-        response = await call_next(request)
-        _log(request, response.status_code, start)
-        return response
-
-    def _log(request, status: int, start: float) -> None:
-        if config.access_log:
-            client = request.client.host if request.client else "-"
-            access.info(
-                "%s %s %s %d %.1fms",
-                client,
-                request.method,
-                request.url.path,
-                status,
-                (time.perf_counter() - start) * 1000,
-            )
+    install_guard(app, config)
 
     def need_writes():
         if not config.allow_writes:
@@ -339,7 +263,7 @@ def create_app(config: ServeConfig | None = None):
             "signals": index.signals,
             "categories": sorted({d.category for d in index.documents if d.category}),
             "models": {
-                k: {"name": _public_name(m.name), "sha256": m.sha256, "trained": m.trained}
+                k: {"name": public_name(m.name), "sha256": m.sha256, "trained": m.trained}
                 for k, m in search.models.items()
             },
             "fusion": search.fusion_settings(),
@@ -442,15 +366,6 @@ def create_app(config: ServeConfig | None = None):
     return app
 
 
-def default_hosts(bind: str, extra: list[str] | tuple = ()) -> list[str]:
-    """The Host names a server bound to `bind` answers to: `extra` if given, else the bind address and
-    localhost's names (a server on every interface needs its public name in `extra`)."""
-    if extra:
-        return list(extra)
-    hosts = ["localhost", "127.0.0.1", "[::1]", "::1"]
-    return hosts + ([bind] if bind not in hosts and bind not in ("0.0.0.0", "::") else [])
-
-
 def app_from_env():
     """Factory for uvicorn workers (`radlite serve` passes the settings in RADLITE_SERVE_CONFIG)."""
     config = ServeConfig.from_env()
@@ -461,13 +376,6 @@ def app_from_env():
         access.setLevel(logging.INFO)
         access.propagate = False
     return create_app(config)
-
-
-def _public_name(name: str) -> str:
-    """A model's name as the API shows it: hub ids and "default" as they are, a folder by its last
-    part only (the server's filesystem layout is nobody's business)."""
-    path = Path(name).expanduser()
-    return path.name if path.is_absolute() or name.startswith((".", "~")) or path.is_dir() else name
 
 
 def _http(status: int, detail: str):
