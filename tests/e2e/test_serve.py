@@ -56,6 +56,8 @@ def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
     direct = RadLITESearch.load(tiny_index).search("filling defect pulmonary artery", top_k=3)
     assert [r["id"] for r in body["results"]] == [r["id"] for r in direct]
     assert set(body["results"][0]) == set(direct[0])  # the same fields as `radlite search --json`
+    # the tiny test models have no fitted relevance estimate: no claim either way
+    assert body["confident"] is None and body["results"][0]["relevance"] is None
     assert {"encode_query", "bm25", "biencoder", "colbert", "pool", "rerank", "fusion", "total"} <= set(body["timings"])
     assert body["fusion"]["method"] == "weighted" and set(body["fusion"]["weights"]) == {
         "bm25",

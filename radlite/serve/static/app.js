@@ -103,12 +103,20 @@ function render(data) {
     const why = el("button", {class: "secondary why", type: "button", text: "Why this result"});
     const explanation = el("div", {class: "explanation", hidden: ""});
     why.addEventListener("click", () => explain(r, explanation, why));
-    const meta = el("div", {class: "meta"}, `#${r.rank} · id ${r.id} · fused score ${r.score.toFixed(4)}`);
+    const relevance = r.relevance === null || r.relevance === undefined ? "" : ` · relevance ${r.relevance.toFixed(2)}`;
+    const meta = el("div", {class: "meta"}, `#${r.rank} · id ${r.id} · fused score ${r.score.toFixed(4)}${relevance}`);
     if (r.category) meta.append(el("span", {class: "badge", text: r.category}));
     list.append(el("li", {class: "result", "data-id": r.id},
       el("h2", {text: r.title || r.id}), meta, el("p", {class: "passage", text: r.passage}),
       renderBars(r, data.fusion, scale), why, explanation));
   });
+  // the fused score is relative to this query; the server says whether the best result is a confident match
+  const notice = $("no-match");
+  notice.hidden = data.confident !== false;
+  if (data.confident === false && data.results.length) {
+    notice.textContent = `No confident match: the best result's estimated relevance is ` +
+      `${data.results[0].relevance.toFixed(2)}; nothing here may answer the question.`;
+  }
   const t = data.timings;
   $("status").textContent = `${data.results.length} results in ${data.took_ms.toFixed(0)} ms (` +
     Object.entries(t).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ") + ")";
