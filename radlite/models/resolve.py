@@ -51,16 +51,20 @@ class ResolvedModel:
     sha256: str
     trained: bool | None  # None: unknown (a model radlite did not make)
     note: str = ""
+    revision: str | None = None  # a hub model's commit, so an index keeps reading the same files
 
     def to_json(self) -> dict:
-        """The manifest's entry for this model: name, path, sha256, trained."""
-        return {
+        """The manifest's entry for this model: name, path, sha256, trained (and a hub model's revision)."""
+        out = {
             "name": self.name,
             "path": str(self.path),
             "sha256": self.sha256,
             "trained": self.trained,
             "note": self.note,
         }
+        if self.revision:
+            out["revision"] = self.revision
+        return out
 
 
 def radlite_home() -> Path:
@@ -82,23 +86,26 @@ def minilm_path() -> Path:
     return Path(get_model_path())
 
 
-def resolve_model(kind: str, name: str | os.PathLike | None) -> ResolvedModel:
-    """Find the model's folder (building the default if needed) and hash its weights."""
+def resolve_model(kind: str, name: str | os.PathLike | None, revision: str | None = None) -> ResolvedModel:
+    """Find the model's folder (building the default if needed) and hash its weights. A hub id is
+    read at `revision` (a commit) when given, and the commit it was read at is recorded."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
     name = str(name) if name not in (None, "") else DEFAULT
     if name in (DEFAULT, UNTRAINED):
         path = minilm_path() if kind == BIENCODER else _default_folder(kind, trained=name == DEFAULT)
     else:
-        path = _locate(name)
+        path = _locate(name, revision)
         if Path(name).expanduser().is_dir():
             name = str(path)  # an absolute path, so the index can be searched from anywhere
+        elif path.parent.name == "snapshots":  # the hub cache's layout: .../snapshots/<commit>
+            revision = path.name
     marker = _read_marker(path)
     trained = marker.get("trained") if marker else None
-    return ResolvedModel(kind, name, path, weights_sha256(path), trained, (marker or {}).get("note", ""))
+    return ResolvedModel(kind, name, path, weights_sha256(path), trained, (marker or {}).get("note", ""), revision)
 
 
-def _locate(name: str) -> Path:
+def _locate(name: str, revision: str | None = None) -> Path:
     local = Path(name).expanduser()
     if local.is_dir():
         return local.resolve()
@@ -110,11 +117,11 @@ def _locate(name: str) -> Path:
         from huggingface_hub import snapshot_download
 
         try:
-            return Path(snapshot_download(name, local_files_only=True))
+            return Path(snapshot_download(name, revision=revision, local_files_only=True))
         except Exception:
             if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
                 raise
-            return Path(snapshot_download(name))
+            return Path(snapshot_download(name, revision=revision))
     except Exception as exc:  # the hub client raises many types; the user needs one message
         raise ModelError(
             f"model not found: {name!r} is not a local folder and could not be fetched from the Hugging Face hub "

@@ -59,16 +59,18 @@ class RadLITESearch:
         ray: str | None = None,
         ray_actors: int | None = None,
         trust_models: Sequence[str] = (),
+        revisions: dict[str, str] | None = None,
     ):
         self.config = config or IndexConfig()
+        revisions = revisions or {}  # hub models pinned to a commit (an index's manifest records them)
         self.trust_models = list(trust_models)  # folders whose custom module types may be imported
         self.config.signals = check_signals(signals, FIRST_STAGE)
         names = {BIENCODER: biencoder, COLBERT: colbert}
         self.models: dict[str, ResolvedModel] = {
-            kind: resolve_model(kind, names[kind]) for kind in self.config.signals if kind in names
+            kind: resolve_model(kind, names[kind], revisions.get(kind)) for kind in self.config.signals if kind in names
         }
         if reranker is not None:
-            self.models[CROSSENCODER] = resolve_model(CROSSENCODER, reranker)
+            self.models[CROSSENCODER] = resolve_model(CROSSENCODER, reranker, revisions.get(CROSSENCODER))
         self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
         self.max_query_chars = max_query_chars
         self.exact = exact  # True: every model runs its exact PyTorch path (no ONNX / int8 fast path)
@@ -203,7 +205,14 @@ class RadLITESearch:
             if chosen is not None and not given_name:  # named by the index, not by the caller
                 check_manifest_model(kind, chosen, path, trust_models)
         config = IndexConfig.from_json(manifest["config"])
+        # hub models named by the index are read at the commit it was built with
+        revisions = {
+            k: built[k]["revision"]
+            for k, given_name in ((BIENCODER, biencoder), (COLBERT, colbert), (CROSSENCODER, reranker))
+            if not given_name and isinstance(built.get(k, {}).get("revision"), str)
+        }
         engine = cls(
+            revisions=revisions,
             trust_models=trust_models,
             biencoder=names[BIENCODER],
             colbert=names[COLBERT],
