@@ -99,8 +99,12 @@ def _document_from_object(obj: Any, text_field: str, where: str, default_id: str
         raise CorpusError(f"{where}: metadata holds NaN or Infinity, which JSON cannot carry") from None
     except UnicodeEncodeError as exc:
         raise CorpusError(f"{where}: metadata holds invalid text ({exc.reason})") from None
-    for name in ("id", "title", "category", text_field):
-        value = doc_id if name == "id" else text if name == text_field else obj.get(name)
+    for name, value in {
+        "id": doc_id,
+        "title": obj.get("title"),
+        "category": obj.get("category"),
+        text_field: text,
+    }.items():
         check_text(value if isinstance(value, str) else "", f"{where}: field '{name}'", CorpusError)
     category = obj.get("category")
     return Document(

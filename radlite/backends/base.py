@@ -117,6 +117,10 @@ class Backend(ABC):
         `radlite verify` runs it; checksums already caught changed bytes."""
         return []
 
+    def colbert_tokens(self) -> int | None:
+        """ColBERT token vectors kept in the index folder (the manifest's count); None when they live elsewhere."""
+        return None
+
     def sizes(self) -> dict[str, int]:
         """Passages held per signal part, checked against the catalog when an index is opened."""
         return {}

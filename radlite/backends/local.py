@@ -128,6 +128,9 @@ class LocalBackend(Backend):
             return self.dense.scores_of(q.biencoder, pids)
         raise ValueError(f"unknown first-stage signal {signal!r}")
 
+    def colbert_tokens(self) -> int | None:
+        return self.colbert.n_tokens if self.colbert is not None else None
+
     def check(self, index) -> list[str]:
         problems = []
         for name, part, n in (

@@ -124,6 +124,9 @@ class ShardedBackend(Backend):
     def check(self, index) -> list[str]:
         return self.whole.check(index)
 
+    def colbert_tokens(self) -> int | None:
+        return self.whole.colbert_tokens()
+
     @classmethod
     def check_settings(cls, settings) -> str | None:
         n = settings.get("shards")

@@ -23,7 +23,7 @@ from radlite.index.integrity import file_table, verify_files, write_digest
 from radlite.index.manifest import FORMAT, drop_unreferenced, generation_backends, manifest_in, read_manifest
 from radlite.index.store import MANIFEST, live_generation, write_generation
 from radlite.retrievers import csr
-from radlite.signals import COLBERT, ENCODED
+from radlite.signals import ENCODED
 from radlite.types import Document, Span
 
 if TYPE_CHECKING:
@@ -181,7 +181,6 @@ class SearchIndex:
     # -- persistence ------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The manifest a save writes (format, versions, signals, backend, models, config, counts)."""
-        colbert = getattr(self.backend, COLBERT, None)
         return {
             "format": FORMAT,
             "format_version": self.backend.format_version,
@@ -195,8 +194,8 @@ class SearchIndex:
             "counts": {
                 "documents": len(self.documents),
                 "passages": int(len(self.passages)),
-                # the local ColBERT part counts its tokens; another backend's are in its store
-                "colbert_tokens": colbert.n_tokens if colbert is not None else None,
+                # the tokens a ColBERT part in the index folder holds; None where they live elsewhere
+                "colbert_tokens": self.backend.colbert_tokens(),
             },
         }
 

@@ -18,16 +18,18 @@ from radlite.index.store import MANIFEST
 DIGEST = "manifest.sha256"  # the hex sha256 of manifest.json's bytes
 
 
+def _listed(folder: Path) -> list[str]:
+    """Every file of a generation folder that the manifest lists: all but the manifest and its digest."""
+    files = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return sorted(set(files) - {MANIFEST, DIGEST})
+
+
 def file_table(folder: Path) -> dict[str, dict[str, Any]]:
     """{path relative to `folder`: {"sha256", "bytes"}} for every file of a generation folder, the
     manifest and its digest excepted."""
-    out = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel in (MANIFEST, DIGEST):
-            continue
-        out[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    return out
+    return {
+        rel: {"sha256": sha256_file(folder / rel), "bytes": (folder / rel).stat().st_size} for rel in _listed(folder)
+    }
 
 
 def write_digest(folder: Path) -> None:
@@ -73,7 +75,7 @@ def verify_files(folder: Path, files: dict[str, Any], root) -> None:
     """
     if not isinstance(files, dict):
         raise IndexFormatError(f"{root}: manifest.json is damaged ('files'); {_recovery(folder)}")
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST, DIGEST}
+    present = set(_listed(folder))
     for rel in sorted(set(files) | present):
         entry, path = files.get(rel), folder / rel
         if entry is None:
@@ -100,8 +102,3 @@ def deep_check(index) -> list[str]:
         problems.append("passages.npy: a passage span lies outside its document")
     problems += index.backend.check(index)
     return problems
-
-
-def describe(problems: list[str]) -> str:
-    """Problems as one sentence."""
-    return "; ".join(problems)

@@ -193,30 +193,22 @@ class RadLITESearch:
         if verify and "files" in manifest:
             verify_files(generation, manifest["files"], path)  # before any model named in it is touched
         built = manifest["models"]
-        given = {BIENCODER: biencoder, COLBERT: colbert}
+        given = {BIENCODER: biencoder, COLBERT: colbert, CROSSENCODER: reranker}
         names = {k: given[k] or built.get(k, {}).get("name") for k in given}
-        # an index built without a reranker is searched without one unless one is given
-        rerank_name = (reranker or built.get(CROSSENCODER, {}).get("name")) if use_reranker else None
-        for kind, chosen, given_name in (
-            (BIENCODER, names[BIENCODER], biencoder),
-            (COLBERT, names[COLBERT], colbert),
-            (CROSSENCODER, rerank_name, reranker),
-        ):
-            if chosen is not None and not given_name:  # named by the index, not by the caller
-                check_manifest_model(kind, chosen, path, trust_models)
-        config = IndexConfig.from_json(manifest["config"])
+        if not use_reranker:  # an index built without a reranker is searched without one unless one is given
+            names[CROSSENCODER] = None
+        from_index = [k for k in names if names[k] is not None and not given[k]]  # named by the index, not the caller
+        for kind in from_index:
+            check_manifest_model(kind, names[kind], path, trust_models)
         # hub models named by the index are read at the commit it was built with
-        revisions = {
-            k: built[k]["revision"]
-            for k, given_name in ((BIENCODER, biencoder), (COLBERT, colbert), (CROSSENCODER, reranker))
-            if not given_name and isinstance(built.get(k, {}).get("revision"), str)
-        }
+        revisions = {k: built[k]["revision"] for k in from_index if isinstance(built[k].get("revision"), str)}
+        config = IndexConfig.from_json(manifest["config"])
         engine = cls(
             revisions=revisions,
             trust_models=trust_models,
             biencoder=names[BIENCODER],
             colbert=names[COLBERT],
-            reranker=rerank_name,
+            reranker=names[CROSSENCODER],
             signals=manifest["signals"],
             config=config,
             **kwargs,
@@ -369,9 +361,12 @@ class RadLITESearch:
     def confident(self, results: Sequence[SearchResult]) -> bool | None:
         """Whether the best result is a confident match (None: no estimate for these models)."""
         model = self.relevance_model()
-        if model is None or not results or results[0].relevance is None:
-            return None if model is None or results else False
-        return results[0].relevance >= model.threshold
+        if model is None:
+            return None
+        if not results:
+            return False
+        best = results[0].relevance
+        return None if best is None else best >= model.threshold
 
     def fusion_settings(
         self, signals: Sequence[str] | None = None, weights: dict[str, float] | None = None, method: str | None = None

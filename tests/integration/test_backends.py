@@ -71,6 +71,8 @@ def test_every_backend_is_a_backend_named_in_its_manifest(built, kind):
     manifest = json.loads((root / (root / "CURRENT").read_text().strip() / "manifest.json").read_text())
     assert manifest["backend"]["kind"] == kind and manifest["signals"] == list(SIGNALS)
     assert manifest["format_version"] == backend_class(kind).format_version
+    # ColBERT's tokens are counted where they are kept in the index folder (local, shards), not elsewhere
+    assert (manifest["counts"]["colbert_tokens"] is None) == (kind == "qdrant")
 
 
 @pytest.mark.parametrize("kind", [k for k in kinds() if k != "local"])
