@@ -80,6 +80,9 @@ def serve_cmd(
         False, "--allow-writes", help="Enable POST /documents and DELETE /documents/{id}."
     ),
     max_query_chars: int = typer.Option(2000, min=1, help="Longest query accepted (characters)."),
+    background_over: int = typer.Option(
+        64, min=0, help="Writes of more passages than this run as background jobs (202, GET /jobs/{id})."
+    ),
     exact: bool = typer.Option(False, "--exact", help="Exact PyTorch models instead of the int8 ONNX fast path."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip checking the index files against their checksums."),
     trust_model: List[str] = typer.Option(
@@ -130,6 +133,7 @@ def serve_cmd(
         index_dir=str(index.resolve()),
         allow_writes=allow_writes,
         max_query_chars=max_query_chars,
+        background_passages=background_over,
         exact=exact,
         verify=not no_verify,
         trust_models=list(trust_model),

@@ -130,16 +130,22 @@ class RadLITESearch:
         return n
 
     def with_documents(
-        self, documents: Iterable[str | dict | Document], text_field: str = "text", index: SearchIndex | None = None
+        self,
+        documents: Iterable[str | dict | Document],
+        text_field: str = "text",
+        index: SearchIndex | None = None,
+        encoders: dict | None = None,
     ) -> SearchIndex:
         """A new index: `index` (default: this engine's) plus the documents, encoded by this
-        engine's models. Neither index is changed, so a caller can save first and swap after."""
+        engine's models (or by `encoders`, signal -> passage encoder: a wrapper that reports
+        progress, say). Neither index is changed, so a caller can save first and swap after."""
         index = index or self.require_index()
         numeric = [int(d.id) for d in index.documents if d.id.isascii() and d.id.isdigit()]
         docs = documents_from_records(documents, text_field=text_field, first_id=max(numeric, default=-1) + 1)
         if not docs:
             raise IndexFormatError("no documents to add")
-        return index.with_documents(docs, self._passage_encoders(index.signals), progress=self.show_progress)
+        encoders = encoders if encoders is not None else self._passage_encoders(index.signals)
+        return index.with_documents(docs, encoders, progress=self.show_progress)
 
     def _passage_encoders(self, signals: Sequence[str]):
         """This process's models, or a Ray Data encoding of the same model folders."""

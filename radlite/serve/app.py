@@ -122,12 +122,18 @@ def create_app(config: ServeConfig | None = None):
     from pydantic import BaseModel, ConfigDict, Field, field_validator
 
     config = config or ServeConfig.from_env()
-    state: dict[str, Engine] = {}
+    state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app):
+        from radlite.serve.jobs import JobBoard
+
+        if config.allow_writes:
+            state["jobs"] = JobBoard(config.index_dir, config.to_env())
         state["engine"] = Engine(config)
         yield
+        if "jobs" in state:  # SIGTERM: stop this worker's jobs (each leaves the index as it was)
+            state["jobs"].stop_all()
         state.clear()
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, which hospital networks
@@ -315,8 +321,15 @@ def create_app(config: ServeConfig | None = None):
             raise _http(404, f"no document with id {doc_id!r}")
         return index.documents[position].to_json()
 
-    @app.post("/documents", status_code=201)
-    def add_documents(req: AddRequest) -> dict:
+    @app.post(
+        "/documents",
+        status_code=201,
+        responses={202: {"description": "Accepted as a background job: its status, and Location: /jobs/{id}"}},
+    )
+    def add_documents(req: AddRequest, wait_for_completion: bool = True):
+        """Add documents. Small writes are applied now (201); a write of more passages than the
+        server's --background-over, one sent with wait_for_completion=false, and any write while
+        another job waits or runs become a background job (202; follow it at GET /jobs/{id})."""
         need_writes()
         records = [d.model_dump(exclude_none=True) for d in req.documents]
         ids = [r["id"] for r in records if "id" in r]
@@ -341,6 +354,9 @@ def create_app(config: ServeConfig | None = None):
                 f"{config.max_passages_per_request}; send fewer documents per request",
             )
 
+        if not wait_for_completion or sum(counts) > config.background_passages or state["jobs"].active():
+            return accepted(state["jobs"].submit("add", records, passages=sum(counts)))
+
         def change(search, index):  # an id already there: DocumentConflict from the index, a 409
             updated = search.with_documents(records, index=index)
             new = [d.id for d in updated.documents[len(index.documents) :]]
@@ -348,15 +364,48 @@ def create_app(config: ServeConfig | None = None):
 
         return engine().write(change)
 
-    @app.delete("/documents/{doc_id:path}")
-    def delete_document(doc_id: str) -> dict:
+    @app.delete(
+        "/documents/{doc_id:path}",
+        responses={202: {"description": "Queued behind a running background job: its status"}},
+    )
+    def delete_document(doc_id: str):
         need_writes()
+        if state["jobs"].active():  # the writer lock is held for as long as that job runs
+            return accepted(state["jobs"].submit("delete", [doc_id]))
 
         def change(search, index):  # unknown id: 404, the last document: 409 (the index's own errors)
             updated = index.without_documents([doc_id])
             return updated, {"deleted": doc_id, "documents": len(updated.documents)}
 
         return engine().write(change)
+
+    def accepted(job: dict):
+        return JSONResponse(job, status_code=202, headers={"Location": f"/jobs/{job['id']}"})
+
+    def known_job(job: dict | None, job_id: str) -> dict:
+        if job is None:
+            raise _http(404, f"no job with id {job_id!r}")
+        return job
+
+    @app.get("/jobs")
+    def list_jobs() -> list:
+        """Background write jobs of this index, newest first (finished ones are kept for a day)."""
+        need_writes()
+        return state["jobs"].jobs()
+
+    @app.get("/jobs/{job_id}")
+    def get_job(job_id: str) -> dict:
+        """A job's state (queued, running, done, failed, cancelled), progress, result or error."""
+        need_writes()
+        return known_job(state["jobs"].status(job_id), job_id)
+
+    @app.delete("/jobs/{job_id}")
+    def cancel_job(job_id: str):
+        """Cancel a queued or running job: it stops within one encoding batch and writes nothing
+        (one already saving finishes). 200 with its final status, 202 while it is still stopping."""
+        need_writes()
+        job = known_job(state["jobs"].cancel(job_id), job_id)
+        return JSONResponse(job, status_code=200 if job["state"] not in ("queued", "running") else 202)
 
     @app.get("/", include_in_schema=False)
     def page():

@@ -27,6 +27,9 @@ class ServeConfig:
     # cannot hold the lock for long (a 10 MB document is ~16,700 passages)
     max_passages_per_request: int = 2000
     max_passages_per_document: int = 400
+    # a write of more passages than this runs as a background job (202, GET /jobs/{id}) in a child
+    # process at the lowest CPU priority, so searches keep answering while it encodes
+    background_passages: int = 64
     exact: bool = False
     verify: bool = True  # check index files against their checksums on every (re)load
     trust_models: Optional[list] = None  # model folders the index may name (see radlite.models.trust)

@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+class ServerURL(str):
+    """The base URL of a started server; `.process` is its `radlite serve` process."""
+
+    process: subprocess.Popen
+
+
 @contextlib.contextmanager
-def running_server(index: str | Path, *args: str, ready_s: float = 180, log: IO | None = None) -> Iterator[str]:
+def running_server(index: str | Path, *args: str, ready_s: float = 180, log: IO | None = None) -> Iterator[ServerURL]:
     """Yields the server's base URL once /health says ok; `args` go to `radlite serve`, `log`
     (a file) takes its output (else it is inherited)."""
     import httpx
@@ -23,7 +29,8 @@ def running_server(index: str | Path, *args: str, ready_s: float = 180, log: IO 
         port = s.getsockname()[1]
     exe = Path(sys.executable).with_name("radlite")
     proc = subprocess.Popen([str(exe), "serve", str(index), "--port", str(port), *args], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    base = ServerURL(f"http://127.0.0.1:{port}")
+    base.process = proc
     try:
         deadline = time.time() + ready_s
         while True:

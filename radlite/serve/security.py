@@ -35,8 +35,9 @@ def install_guard(app, config: ServeConfig) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next):
         start = time.perf_counter()
-        write = request.method in ("POST", "DELETE") and request.url.path.startswith("/documents")
-        if token and (write or (config.auth_reads and request.url.path not in ("/health",))):
+        path = request.url.path
+        write = path.startswith("/jobs") or (request.method in ("POST", "DELETE") and path.startswith("/documents"))
+        if token and (write or (config.auth_reads and path not in ("/health",))):
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 response = JSONResponse(

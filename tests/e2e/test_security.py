@@ -46,6 +46,9 @@ def test_writes_need_the_token_and_reads_can(root, monkeypatch):
         assert client.post("/search", json={"query": "crescent"}).status_code == 200  # reads stay open
         ok = client.post("/documents", json=DOC, headers={"authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 201
+        # background jobs are writes too: listing, reading and cancelling them need the token
+        assert client.get("/jobs").status_code == 401 and client.delete("/jobs/" + "0" * 32).status_code == 401
+        assert client.get("/jobs", headers={"authorization": f"Bearer {TOKEN}"}).json() == []
     with TestClient(create_app(ServeConfig(index_dir=str(root), require_token=True, auth_reads=True))) as client:
         assert client.post("/search", json={"query": "crescent"}).status_code == 401
         assert client.get("/health").status_code == 200
