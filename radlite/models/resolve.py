@@ -169,14 +169,19 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
     # the folder is built once per shipped version: a radlite upgrade that ships new weights rebuilds it
     stamp = defaults.shipped_sha256(name) if trained else "untrained"
     if (target / MARKER).is_file() and (_stamp(target) == stamp or (not trained and _stamp(target) is None)):
-        return target
+        damage = _damage(target)
+        if damage is None:
+            return target
+        level = logging.INFO if damage == _UNCHECKED else logging.WARNING
+        logger.log(level, "the built default %s model in %s %s; rebuilding it", kind, target, damage)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         logger.info("building the default %s model into %s", kind, target)
         build(tmp / "model")  # the trained builder copies a folder, so it writes into a new one
         (tmp / "model" / _STAMP).write_text(stamp, encoding="utf-8")
-        if (target / MARKER).is_file() and _stamp(target) == stamp:
+        (tmp / "model" / _FILES).write_text(json.dumps(_file_digests(tmp / "model"), indent=1), encoding="utf-8")
+        if (target / MARKER).is_file() and _stamp(target) == stamp and _damage(target) is None:
             return target  # another process finished first
         replace_folder(tmp / "model", target)
     finally:
@@ -185,6 +190,37 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
 
 
 _STAMP = "radlite_shipped.sha256"
+_FILES = "radlite_files.json"  # sha256 of every file of a built default, checked before each use
+_UNCHECKED = "has no checksums (built by an older radlite)"
+_checked: dict[tuple, str | None] = {}
+
+
+def _file_digests(folder: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != _FILES):
+        digest = hashlib.sha256()
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        out[p.relative_to(folder).as_posix()] = digest.hexdigest()
+    return out
+
+
+def _damage(folder: Path) -> str | None:
+    """None when every file of a built default matches its recorded checksum, else what is wrong
+    (cached per process by the files' sizes and mtimes, as the weights hash is)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if key not in _checked:
+        try:
+            recorded = json.loads((folder / _FILES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            _checked[key] = _UNCHECKED
+            return _checked[key]
+        actual = _file_digests(folder)
+        wrong = sorted(set(recorded) ^ set(actual) | {f for f in recorded if actual.get(f) != recorded[f]})
+        _checked[key] = f"is damaged ({wrong[0]} differs from its checksum)" if wrong else None
+    return _checked[key]
 
 
 def _stamp(folder: Path) -> str | None:

@@ -69,6 +69,23 @@ def test_a_default_built_from_an_older_shipped_version_is_rebuilt(radlite_home):
 
 
 @pytest.mark.slow
+def test_a_damaged_built_default_is_found_by_its_checksums_and_rebuilt(radlite_home, caplog):
+    from radlite.models.resolve import resolve_model
+
+    first = resolve_model("colbert", "default")
+    for name in ("tokenizer.json", "model.safetensors"):  # a file the weights hash does not cover, and one it does
+        target = first.path / name
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
+        with caplog.at_level("WARNING", logger="radlite.models.resolve"):
+            again = resolve_model("colbert", "default")
+        assert f"{name} differs from its checksum" in caplog.text and "rebuilding it" in caplog.text
+        assert again.sha256 == first.sha256 and target.read_bytes() != bytes(data)
+        caplog.clear()
+
+
+@pytest.mark.slow
 def test_saved_and_reloaded_index_gives_identical_results(minilm_engine, sample_queries):
     loaded = RadLITESearch.load(minilm_engine.saved_path)
     for q in sample_queries[:3]:
