@@ -13,6 +13,9 @@ Sections (python benchmarks/speed.py --out benchmarks/speed.md):
   E. end to end on a 50,000-passage index (synthetic: texts are mixtures of real medline sentences;
      bi-encoder and ColBERT vectors are built from real encoded passages, see `synthetic_index`),
      in a child process so its peak RSS is the serving cost.
+  G. opening the medline index with and without checksum verification (benchmarks/load_verify.py);
+     `--rerun-f` measures it again and keeps A-E from speed.json (section F, reranking, is written by
+     benchmarks/reranker.py).
 The ColBERT index at 50k passages, with its own baseline, is benchmarks/colbert_index.py.
 """
 
@@ -33,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # load_verify (section F)
 
 from radlite.corpus import load_corpus  # noqa: E402
 from radlite.search.engine import RadLITESearch  # noqa: E402
@@ -401,6 +405,16 @@ def run_child(path: Path, queries: list[str], candidates: int, exact: bool) -> d
 # -- report -----------------------------------------------------------------------------------
 
 
+def load_section(work: Path) -> dict:
+    """G: SearchIndex.load of the medline index with and without verifying its checksums."""
+    from load_verify import measure
+
+    index = work / "medline-index"
+    if not index.exists():
+        RadLITESearch().index_corpus(load_corpus(SHARED / "medline")).save(index)
+    return measure(index)
+
+
 def machine() -> str:
     import onnxruntime
     import torch
@@ -425,8 +439,8 @@ def report(r: dict, command: str) -> str:
     lines = [
         "# radlite speed",
         "",
-        f"Machine: {machine()}.",
-        f"Command: `{command}` (date {time.strftime('%Y-%m-%d')}).",
+        f"Machine: {r.get('machine') or machine()}.",
+        f"Command: `{command}` (date {r.get('date') or time.strftime('%Y-%m-%d')}).",
         "Models: the trained defaults (all-MiniLM-L6-v2 bi-encoder; ColBERT and cross-encoder fine-tuned from MiniLM). "
         "Every ratio compares two paths measured in this one run.",
         "",
@@ -490,6 +504,12 @@ def report(r: dict, command: str) -> str:
         lines.append(
             f"| serving memory, {f['passages']} passages (peak RSS) | stated | {f['peak_rss_mb']:.0f} MB | - |"
         )
+    if "load" in r:
+        extra = np.median(r["load"]["verify_ms"]) - np.median(r["load"]["no_verify_ms"])
+        lines.append(
+            f"| checksum verification when opening an index ({r['load']['bytes'] / 1e6:.0f} MB, once per load) "
+            f"| stated | +{extra:.0f} ms | - |"
+        )
     ref_ratio = d["reference"][0] / d["fast"]["total"][0]
     lines.append(
         f"| end to end vs the seed card's reference loop (medline, p50) | >= 20x | {ref_ratio:.2f}x | "
@@ -552,6 +572,10 @@ def report(r: dict, command: str) -> str:
                 + " | ".join(ms(x["latency"][s]) for s in STAGES)
                 + " |"
             )
+    if "load" in r:
+        from load_verify import table
+
+        lines += ["", "## G. Opening an index: checksum verification (`SearchIndex.load`)", "", *table(r["load"])]
     lines += ["", "## Limits", "", r.get("limits", "")]
     return "\n".join(lines) + "\n"
 
@@ -567,6 +591,7 @@ def main() -> None:
     ap.add_argument("--sections", default="ABCDE", help="a quick check: run only these sections (no report)")
     ap.add_argument("--compose", action="store_true", help="only rewrite the report from its .json and speed_limits.md")
     ap.add_argument("--rerun-e", action="store_true", help="measure section E again, keep A-D from speed.partial.json")
+    ap.add_argument("--rerun-f", action="store_true", help="measure section F again, keep A-E from speed.json")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -595,6 +620,26 @@ def main() -> None:
         for name in args.sections:
             print(name, json.dumps(quick[name](), default=float, indent=1))
         return
+    if args.rerun_f:
+        import re
+
+        r = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        old = args.out.read_text(encoding="utf-8")
+        # A-E keep the machine line and date of the run that measured them
+        r.setdefault("machine", re.search(r"^Machine: (.*)\.$", old, re.M).group(1))
+        r.setdefault("date", re.search(r"\(date (\d{4}-\d\d-\d\d)\)", old).group(1))
+        r["load"] = load_section(args.work)
+        r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
+        text = report(r, r["command"])
+        begin, end = "## F. Reranking 50 candidates", "<!-- reranker:end -->"
+        if begin in old and end in old:  # benchmarks/reranker.py's section, kept as it wrote it
+            text += old[old.index(begin) : old.index(end) + len(end)] + "\n"
+        args.out.write_text(text, encoding="utf-8")
+        args.out.with_suffix(".json").write_text(
+            json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
+        )
+        print(args.out.read_text())
+        return
     partial = args.out.with_suffix(".partial.json")  # each section is kept as soon as it is measured
     if args.rerun_e:  # sections A-D from the last run's partial results, E measured again
         r = json.loads(partial.read_text(encoding="utf-8"))
@@ -615,6 +660,9 @@ def main() -> None:
     keep()
     print("D. medline end to end", file=sys.stderr, flush=True)
     r["medline"] = medline_section(args.work, queries, args.candidates)
+    keep()
+    print("G. opening an index (checksums)", file=sys.stderr, flush=True)
+    r["load"] = load_section(args.work)
     keep()
     print("C. indexing", file=sys.stderr, flush=True)
     engine = RadLITESearch.load(args.work / "medline-index")

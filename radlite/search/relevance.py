@@ -3,7 +3,7 @@
 Fused scores are normalised within each query: the best result of a nonsense query scores as high as
 the best of a good one. Two first-stage scores are absolute: the bi-encoder's cosine and ColBERT's
 MaxSim per query token. A logistic model on them, fitted for the default models by
-benchmarks/no_match.py (radbench9 dev plus nonsense and off-topic queries; never a test split), gives
+benchmarks/no_match.py (radbench9 dev plus 225 nonsense and off-topic queries; never a test split), gives
 P(relevant); a query whose best result is below `threshold` has no confident match. Other models
 have no fitted estimate (relevance None) until someone fits one with that script.
 """
@@ -28,4 +28,4 @@ class RelevanceModel:
 
 
 # fitted by benchmarks/no_match.py for the default bi-encoder and ColBERT models (benchmarks/no_match.md)
-DEFAULT = RelevanceModel(biencoder=1.0967, colbert_per_token=10.3134, bias=-5.7876, threshold=0.2914)
+DEFAULT = RelevanceModel(biencoder=3.6157, colbert_per_token=13.5843, bias=-7.7718, threshold=0.5157)
