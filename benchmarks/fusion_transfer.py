@@ -8,7 +8,7 @@ signal (`radlite.eval.tune.candidate_tables`: each query's 50 reranked candidate
 signal's raw score and rank), then re-fuses those candidates offline under each fusion:
 
 * each signal alone; the seed card's weights (bi-encoder 0.5, cross-encoder 0.2, BM25 0.3); the
-  current default (the same with cross-encoder 0);
+  previous default (the same with cross-encoder 0, min-max); radlite's default (`FusionConfig()`);
 * no-fit rules: equal weights over the three first-stage signals after min-max or z-score
   normalisation within the query; RRF (k = 60);
 * fitted on radbench9 only (train and dev; medline and liveqa-med are never fitted on, and no test
@@ -16,7 +16,7 @@ signal's raw score and rank), then re-fuses those candidates offline under each 
 
 A fusion is chosen on radbench9 dev; medline and liveqa-med show whether it transfers. Paired
 bootstrap 95% CIs (10,000 resamples of queries) compare each no-fit rule with the best single signal
-of each set and with the current default.
+of each set and with the previous default.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ SETS = {  # name: (collection, split)
     "liveqa-med test": ("liveqa-med", "test"),
 }
 REPORTED = ["radbench9 dev", "radbench9 test", "medline test", "liveqa-med test"]
+PREVIOUS = "previous default (seed weights, CE 0; min-max)"
+NEW = "default (equal weights, z-score: radlite's FusionConfig())"
 
 
 def dataset(collection: str, split: str):
@@ -102,16 +104,19 @@ def main() -> None:
     def weighted(weights: dict[str, float], norm) -> callable:
         return lambda t: sum(w * norm(t.raw[s]) for s, w in weights.items() if w)
 
-    def config(weights: dict[str, float]):
-        cfg = FusionConfig(method="weighted", weights=dict(weights), temperature=SEED_TEMPERATURE)
+    def config(weights: dict[str, float], normalization: str = "minmax"):
+        cfg = FusionConfig(
+            method="weighted", weights=dict(weights), temperature=SEED_TEMPERATURE, normalization=normalization
+        )
         return lambda t: np.array([fuse(t, cfg)[d] for d in t.docs])
 
     methods = {f"{s} alone": (lambda t, s=s: np.nan_to_num(t.raw[s], nan=-1e9)) for s in FIRST + ["crossencoder"]}
     methods["seed card weights (bi 0.5, CE 0.2, BM25 0.3)"] = config(SEED_WEIGHTS)
-    methods["current default (seed, CE 0)"] = config(DEFAULT_WEIGHTS)
+    methods[PREVIOUS] = config({**SEED_WEIGHTS, "crossencoder": 0.0})
     minmax = lambda v: np.nan_to_num(fusion.minmax(v))  # noqa: E731
     methods["equal weights, min-max"] = weighted({s: 1.0 for s in FIRST}, minmax)
     methods["equal weights, z-score"] = weighted({s: 1.0 for s in FIRST}, zscore)
+    methods[NEW] = config(DEFAULT_WEIGHTS, FusionConfig().normalization)
     methods["RRF k=60 (first stage)"] = lambda t: fusion.rrf(t.ranks, {s: 1.0 for s in FIRST}, 60)
     tuned, _ = tune(data["radbench9 dev"][0], data["radbench9 dev"][1], FusionConfig())
     methods["`radlite tune` on radbench9 dev"] = lambda t: np.array([fuse(t, tuned)[d] for d in t.docs])
@@ -160,7 +165,7 @@ def main() -> None:
         "",
         "Paired differences, mean [95% bootstrap CI], on the sets not used for any choice:",
         "",
-        "| fusion | set | vs best single signal | vs current default |",
+        "| fusion | set | vs best single signal | vs previous default |",
         "|---|---|---|---|",
     ]
     for m in (
@@ -172,7 +177,7 @@ def main() -> None:
             single = max((f"{s} alone" for s in FIRST), key=lambda k: mean[k][n])
             lines.append(
                 f"| {m} | {n} | {paired(scores[m][n], scores[single][n])} ({single.split()[0]}) | "
-                f"{paired(scores[m][n], scores['current default (seed, CE 0)'][n])} |"
+                f"{paired(scores[m][n], scores[PREVIOUS][n])} |"
             )
     dev_best = max(
         ("equal weights, min-max", "equal weights, z-score", "RRF k=60 (first stage)"),

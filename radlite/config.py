@@ -14,8 +14,13 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # (benchmarks/crossencoder_weight.md) no weight from 0.05 to 0.8 beat weight 0 (best p = 0.28), nor on test,
 # medline or liveqa-med, so it counts 0: like ColBERT, it is still run and its score kept on every result
 # (`--no-rerank` skips it), and `--fusion`/`weights` or `radlite tune` give it a weight.
-DEFAULT_WEIGHTS = {**SEED_WEIGHTS, CROSSENCODER: 0.0}
+# The default: equal weights over the three first-stage signals, each z-scored over the candidates
+# (FusionConfig.normalization), chosen on radbench9 dev among rules that fit nothing, and measured on
+# collections nothing was fitted on (benchmarks/fusion_transfer.md): against the seed's first-stage
+# weights with min-max, +0.051 nDCG@10 on radbench9 test, +0.018 on medline, -0.006 on liveqa-med.
+DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
+NORMALIZATIONS = ("zscore", "minmax")
 
 
 @dataclass
@@ -63,8 +68,10 @@ class ColbertIndexConfig:
 class FusionConfig:
     """How signals combine into one score.
 
-    method "weighted": min-max normalise each first-stage signal over the candidates, take
-    the cross-encoder as sigmoid(logit / temperature), and sum with `weights`.
+    method "weighted": normalise each first-stage signal over the candidates (`normalization`:
+    "zscore", the score minus the lowest candidate's over the standard deviation, so each signal
+    weighs by how far a candidate stands out; or "minmax", scaled to [0, 1]), take the
+    cross-encoder as sigmoid(logit / temperature), and sum with `weights`.
     method "rrf": sum of weight / (rrf_k + rank) over the signals that ranked the document.
     """
 
@@ -72,6 +79,8 @@ class FusionConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     temperature: float = SEED_TEMPERATURE
     rrf_k: int = 60
+    # an index written before this setting existed has none in its manifest: it keeps min-max (IndexConfig.from_json)
+    normalization: str = "zscore"
 
 
 @dataclass
@@ -101,5 +110,5 @@ class IndexConfig:
             chunking=build(ChunkingConfig, obj.get("chunking")),
             bm25=build(BM25Config, obj.get("bm25")),
             colbert=build(ColbertIndexConfig, obj.get("colbert")),
-            fusion=build(FusionConfig, obj.get("fusion")),
+            fusion=build(FusionConfig, {"normalization": "minmax", **(obj.get("fusion") or {})}),
         )

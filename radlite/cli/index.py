@@ -199,7 +199,8 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
         state = "untrained" if m.get("trained") is False else ("trained" if m.get("trained") else "")
         rows.append((f"model: {kind}", f"{m['name']}  sha256 {m['sha256'][:12]}  {state}".strip()))
     f = manifest["config"]["fusion"]
-    rows.append(("fusion", f"{f['method']} weights {f['weights']} temperature {f['temperature']}"))
+    norm = f.get("normalization", "minmax")
+    rows.append(("fusion", f"{f['method']} ({norm}) weights {f['weights']} temperature {f['temperature']}"))
     ch = manifest["config"]["chunking"]
     rows.append(("passages", f"{ch['passage_words']} words, overlap {ch['overlap_words']}"))
     for row in rows:

@@ -68,7 +68,7 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
     if cfg.method == "rrf":
         scores = fusion.rrf(table.ranks, w, cfg.rrf_k)
     else:
-        norm = {s: fusion.minmax(v) for s, v in table.raw.items() if s in FIRST_STAGE}
+        norm = {s: fusion.normalise(v, cfg.normalization) for s, v in table.raw.items() if s in FIRST_STAGE}
         if CROSSENCODER in table.raw:
             norm[CROSSENCODER] = fusion.calibrate(table.raw[CROSSENCODER], cfg.temperature)
         scores = fusion.weighted(norm, w)
@@ -118,6 +118,7 @@ def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> 
             weights={s: c * step for s, c in zip(signals, combo)},
             temperature=temperature,
             rrf_k=start.rrf_k,
+            normalization=start.normalization,
         )
         score = mean_ndcg(tables, qrels, cfg)
         tried += 1
@@ -125,7 +126,9 @@ def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> 
             best_cfg, best = cfg, score
     for k in (10, 20, 40, 60, 100):
         for weights in (best_cfg.weights, {s: 1.0 for s in signals}):
-            cfg = FusionConfig(method="rrf", weights=dict(weights), temperature=temperature, rrf_k=k)
+            cfg = FusionConfig(
+                method="rrf", weights=dict(weights), temperature=temperature, rrf_k=k, normalization=start.normalization
+            )
             score = mean_ndcg(tables, qrels, cfg)
             tried += 1
             if score > best + 1e-12:

@@ -304,19 +304,20 @@ class RadLITESearch:
         pool_pids = index.doc_passages(pool)  # ascending, since pool is sorted
         raw = {s: score_passages(index, q, s, pool_pids) for s in first}
         w_first = fusion.active_weights(weights, first)
-        prelim = fusion.weighted({s: fusion.minmax(v) for s, v in raw.items()}, w_first)
+        norm_of = fcfg.normalization
+        prelim = fusion.weighted({s: fusion.normalise(v, norm_of) for s, v in raw.items()}, w_first)
         best_pid = best_per_doc(index.passage_doc(pool_pids), pool_pids, prelim, pool)
         doc_raw = {s: raw[s][np.searchsorted(pool_pids, best_pid)] for s in first}
         doc_rank = {s: rank_in(retrieved[s], pool) for s in first}
         if method == "rrf":
             doc_prelim = fusion.rrf(doc_rank, w_first, fcfg.rrf_k)
         else:
-            doc_prelim = fusion.weighted({s: fusion.minmax(v) for s, v in doc_raw.items()}, w_first)
+            doc_prelim = fusion.weighted({s: fusion.normalise(v, norm_of) for s, v in doc_raw.items()}, w_first)
         keep = np.argsort(-doc_prelim, kind="stable")[:candidates]
         t.lap("pool")
 
         # 3. rerank the best `candidates` documents' passages with the cross-encoder
-        norm: dict[str, np.ndarray] = {s: fusion.minmax(doc_raw[s][keep]) for s in first}
+        norm: dict[str, np.ndarray] = {s: fusion.normalise(doc_raw[s][keep], norm_of) for s in first}
         ranks: dict[str, np.ndarray] = {s: doc_rank[s][keep] for s in first}
         raws: dict[str, np.ndarray] = {s: doc_raw[s][keep] for s in first}
         if CROSSENCODER in active:
@@ -385,6 +386,7 @@ class RadLITESearch:
         return {
             "method": method or fcfg.method,
             "weights": fusion.active_weights(merged, active),
+            "normalization": fcfg.normalization,
             "rrf_k": fcfg.rrf_k,
             "temperature": fcfg.temperature,
         }

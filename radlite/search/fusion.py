@@ -20,6 +20,29 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return out
 
 
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """(score - the lowest) / standard deviation over the candidates: a z-score shifted so that the lowest
+    candidate is 0 (summed over signals it orders candidates as summed z-scores do, and no contribution is
+    negative); a constant signal maps to 0."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.full(scores.shape, np.nan)
+    ok = ~np.isnan(scores)
+    if not ok.any():
+        return out
+    std = scores[ok].std()
+    out[ok] = (scores[ok] - scores[ok].min()) / std if std > 0 else 0.0
+    return out
+
+
+def normalise(scores: np.ndarray, method: str) -> np.ndarray:
+    """A first-stage signal's scores over the candidates, normalised by `method` ("zscore" or "minmax")."""
+    if method == "zscore":
+        return zscore(scores)
+    if method == "minmax":
+        return minmax(scores)
+    raise ValueError(f"unknown normalization {method!r}: use 'zscore' or 'minmax'")
+
+
 def calibrate(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature-scaled probability of relevance: sigmoid(logit / T)."""
     if temperature <= 0:

@@ -34,9 +34,9 @@ def test_result_carries_every_signal(minilm_engine, sample_queries):
     ce = r["signals"]["crossencoder"]
     assert ce["calibrated"] == pytest.approx(1 / (1 + np.exp(-ce["raw"] / 1.5)), rel=1e-5)
     assert not any("untrained" in r["signals"][s] for s in r["signals"])  # the defaults are trained
-    # default weights: bi-encoder 0.5, BM25 0.3, and the cross-encoder at the 0 it earned (its score is kept)
-    w = {"biencoder": 0.5, "bm25": 0.3}
-    first = sum(w[s] * r["signals"][s]["normalized"] for s in ("biencoder", "bm25"))
+    # default weights: a third for each first-stage signal (z-scored), and the cross-encoder at the 0 it earned
+    # (its score is kept)
+    first = sum(r["signals"][s]["normalized"] / 3 for s in ("biencoder", "bm25", "colbert"))
     assert r["score"] == pytest.approx(first)
     # the seed card's 0.2 for the cross-encoder adds 0.2 x its calibrated score to the same document
     seed = minilm_engine.search(sample_queries[0]["text"], top_k=50, weights={"crossencoder": 0.2})
@@ -203,7 +203,7 @@ def test_rrf_category_filter_and_no_reranker(tiny_models, tiny_index):
     assert "crossencoder" not in res[0]["signals"] and res[0]["crossencoder_score"] is None
     ranks = [r["signals"][s]["rank"] for r in res[:1] for s in ("bm25", "biencoder", "colbert")]
     assert res[0]["score"] == pytest.approx(
-        sum(0.0 if r is None else w / (60 + r) for r, w in zip(ranks, (0.3, 0.5, 0.0)))
+        sum(0.0 if r is None else w / (60 + r) for r, w in zip(ranks, (1 / 3, 1 / 3, 1 / 3)))
     )
     only = engine.search("fracture lesions", top_k=5, category="neuro")
     assert only and {r["category"] for r in only} == {"neuro"}

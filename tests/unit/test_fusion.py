@@ -13,6 +13,33 @@ def test_minmax_by_hand():
     assert np.allclose(fusion.minmax(np.array([5.0, 5.0])), [0.0, 0.0])  # a constant signal cannot rank
 
 
+def test_zscore_by_hand_orders_as_summed_z_scores_do():
+    # [1, 2, 3]: mean 2, population std sqrt(2/3); shifted so the lowest is 0
+    sd = math.sqrt(2 / 3)
+    assert np.allclose(fusion.zscore(np.array([1.0, 2.0, 3.0])), [0.0, 1 / sd, 2 / sd])
+    out = fusion.zscore(np.array([4.0, np.nan, 2.0]))
+    assert out[0] == pytest.approx(2.0) and np.isnan(out[1]) and out[2] == 0  # std of [4, 2] is 1
+    assert np.allclose(fusion.zscore(np.array([5.0, 5.0])), [0.0, 0.0])
+    # a signal that separates one candidate sharply outweighs one that spreads evenly, unlike min-max
+    # (20 candidates: signal a singles out the last one, b ranks them evenly, first best)
+    sharp, even = np.r_[0.05, np.zeros(18), 1.0], np.arange(19.0, -1.0, -1.0)
+    both = {"a": sharp, "b": even}
+    by_z = fusion.weighted({k: fusion.normalise(v, "zscore") for k, v in both.items()}, {"a": 1, "b": 1})
+    by_minmax = fusion.weighted({k: fusion.normalise(v, "minmax") for k, v in both.items()}, {"a": 1, "b": 1})
+    assert np.argmax(by_z) == 19 and np.argmax(by_minmax) == 0
+    with pytest.raises(ValueError, match="unknown normalization"):
+        fusion.normalise(sharp, "rank")
+
+
+def test_an_index_written_before_zscore_keeps_min_max():
+    from radlite.config import IndexConfig
+
+    old = IndexConfig.from_json({"fusion": {"method": "weighted", "weights": {"bm25": 1.0}}})
+    assert old.fusion.normalization == "minmax"
+    assert IndexConfig().fusion.normalization == "zscore"
+    assert IndexConfig.from_json(IndexConfig().to_json()).fusion.normalization == "zscore"
+
+
 def test_calibration_is_sigmoid_of_logit_over_temperature():
     assert fusion.calibrate(np.array([0.0]), 1.5)[0] == 0.5
     assert math.isclose(fusion.calibrate(np.array([3.0]), 1.5)[0], 1 / (1 + math.exp(-2.0)))
