@@ -28,4 +28,4 @@ class RelevanceModel:
 
 
 # fitted by benchmarks/no_match.py for the default bi-encoder and ColBERT models (benchmarks/no_match.md)
-DEFAULT = RelevanceModel(biencoder=3.6157, colbert_per_token=13.5843, bias=-7.7718, threshold=0.5157)
+DEFAULT = RelevanceModel(biencoder=4.8955, colbert_per_token=12.2515, bias=-7.6444, threshold=0.5485)
