@@ -21,6 +21,11 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
 NORMALIZATIONS = ("zscore", "minmax")
+# named fusions a search can ask for instead of the index's own (`radlite search --fusion NAME`, the API's `fusion`)
+FUSION_PRESETS = {
+    "seed": {"weights": dict(SEED_WEIGHTS), "method": "weighted", "normalization": "minmax"},  # the RadLITE card's
+    "rrf": {"method": "rrf", "weights": {BM25: 1.0, BIENCODER: 1.0, COLBERT: 1.0, CROSSENCODER: 0.0}},
+}
 
 
 @dataclass

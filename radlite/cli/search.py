@@ -24,6 +24,17 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo_cmd)
 
 
+def fusion_preset(name: Optional[str]) -> dict:
+    """The search() arguments of a named fusion (empty for none)."""
+    from radlite.config import FUSION_PRESETS
+
+    if name is None:
+        return {}
+    if name not in FUSION_PRESETS:
+        raise RadliteError(f"unknown fusion {name!r}: use one of {', '.join(FUSION_PRESETS)}", param="fusion")
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in FUSION_PRESETS[name].items()}
+
+
 @command
 def search_cmd(
     index: Path = typer.Argument(..., help="Index directory."),
@@ -35,6 +46,10 @@ def search_cmd(
         None, help="Signals to use, e.g. 'bm25' or 'bm25,biencoder,colbert,crossencoder'."
     ),
     method: Optional[str] = typer.Option(None, help="Fusion: 'weighted' (default) or 'rrf'."),
+    fusion: Optional[str] = typer.Option(
+        None,
+        help="A named fusion instead of the index's own: 'seed' (the RadLITE card's weights over min-max) or 'rrf'.",
+    ),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder."),
     category: Optional[str] = typer.Option(None, help="Only documents of this category."),
     biencoder: Optional[str] = typer.Option(None, help="Bi-encoder (must be the one that built the index)."),
@@ -59,8 +74,14 @@ def search_cmd(
         verify=not no_verify,
         trust_models=trust_model,
     )
+    preset = fusion_preset(fusion)
     results = engine.search(
-        query, top_k=k, candidates=candidates, signals=parse_signals(signals), method=method, category=category
+        query,
+        top_k=k,
+        candidates=candidates,
+        signals=parse_signals(signals),
+        category=category,
+        **{**preset, **({"method": method} if method else {})},
     )
     if as_json:
         out.print_json(json_text([r.to_dict() for r in results], ensure_ascii=False))

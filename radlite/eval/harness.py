@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from radlite.config import SEED_WEIGHTS
+from radlite.config import FUSION_PRESETS, SEED_WEIGHTS
 from radlite.errors import CorpusError
 from radlite.eval import metrics
 from radlite.eval.datasets import Dataset
@@ -48,9 +48,9 @@ def configurations(engine) -> dict[str, dict[str, Any]]:
             "signals": [COLBERT, CROSSENCODER],
             "weights": {COLBERT: 0.0, CROSSENCODER: 1.0},
         }
-    out["fused (seed weights)"] = {"signals": None, "weights": dict(SEED_WEIGHTS), "method": "weighted"}
+    out["fused (seed weights)"] = {"signals": None, **FUSION_PRESETS["seed"], "weights": dict(SEED_WEIGHTS)}
     fusion = engine.index.config.fusion
-    if fusion.weights != SEED_WEIGHTS or fusion.method != "weighted":
+    if fusion.weights != SEED_WEIGHTS or fusion.method != "weighted" or fusion.normalization != "minmax":
         out["fused (index weights)"] = {"signals": None}
     return out
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from radlite.config import IndexConfig
+from radlite.config import NORMALIZATIONS, IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex, manifest_in
@@ -255,10 +255,15 @@ class RadLITESearch:
         weights: dict[str, float] | None = None,
         method: str | None = None,
         category: str | None = None,
+        normalization: str | None = None,
     ) -> list[SearchResult]:
         """Best documents for the query, each with its matched passage and every signal's scores.
-        The stage times (ms) are left in `last_timings`; `search_timed` returns them instead."""
-        results, self.last_timings = self.search_timed(query, top_k, candidates, signals, weights, method, category)
+        `weights`, `method` ("weighted" or "rrf") and `normalization` ("zscore" or "minmax") override
+        the index's fusion for this query. The stage times (ms) are left in `last_timings`;
+        `search_timed` returns them instead."""
+        results, self.last_timings = self.search_timed(
+            query, top_k, candidates, signals, weights, method, category, normalization
+        )
         return results
 
     def search_timed(
@@ -270,6 +275,7 @@ class RadLITESearch:
         weights: dict[str, float] | None = None,
         method: str | None = None,
         category: str | None = None,
+        normalization: str | None = None,
     ) -> tuple[list[SearchResult], dict[str, float]]:
         """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
         add/delete: it reads one snapshot of the index (writes swap in a new one)."""
@@ -280,6 +286,9 @@ class RadLITESearch:
         method = method or fcfg.method
         if method not in ("weighted", "rrf"):
             raise QueryError(f"unknown fusion method {method!r}; use 'weighted' or 'rrf'")
+        norm_of = normalization or fcfg.normalization
+        if norm_of not in NORMALIZATIONS:
+            raise QueryError(f"unknown normalization {norm_of!r}; use 'zscore' or 'minmax'")
         weights = {**fcfg.weights, **check_weights(weights or {})}
         encode = index.backend.query_signals(active)
         for kind in encode:  # load models before timing: stage times are query work only
@@ -304,7 +313,6 @@ class RadLITESearch:
         pool_pids = index.doc_passages(pool)  # ascending, since pool is sorted
         raw = {s: score_passages(index, q, s, pool_pids) for s in first}
         w_first = fusion.active_weights(weights, first)
-        norm_of = fcfg.normalization
         prelim = fusion.weighted({s: fusion.normalise(v, norm_of) for s, v in raw.items()}, w_first)
         best_pid = best_per_doc(index.passage_doc(pool_pids), pool_pids, prelim, pool)
         doc_raw = {s: raw[s][np.searchsorted(pool_pids, best_pid)] for s in first}
@@ -376,7 +384,11 @@ class RadLITESearch:
         return None if best is None else best >= model.threshold
 
     def fusion_settings(
-        self, signals: Sequence[str] | None = None, weights: dict[str, float] | None = None, method: str | None = None
+        self,
+        signals: Sequence[str] | None = None,
+        weights: dict[str, float] | None = None,
+        method: str | None = None,
+        normalization: str | None = None,
     ) -> dict[str, Any]:
         """The fusion a search with these arguments uses: method, the active signals' weights, rrf_k,
         temperature (what a client needs to show each signal's contribution)."""
@@ -386,7 +398,7 @@ class RadLITESearch:
         return {
             "method": method or fcfg.method,
             "weights": fusion.active_weights(merged, active),
-            "normalization": fcfg.normalization,
+            "normalization": normalization or fcfg.normalization,
             "rrf_k": fcfg.rrf_k,
             "temperature": fcfg.temperature,
         }

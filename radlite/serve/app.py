@@ -168,6 +168,14 @@ def create_app(config: ServeConfig | None = None):
         )
         signals: Optional[list[str]] = Field(None, description="bm25, biencoder, colbert, crossencoder (default: all).")
         method: Optional[Literal["weighted", "rrf"]] = None
+        normalization: Optional[Literal["zscore", "minmax"]] = Field(
+            None, description="How first-stage scores are normalised before the weighted sum (overrides the index's)."
+        )
+        fusion: Optional[Literal["seed", "rrf"]] = Field(
+            None,
+            description="A named fusion instead of the index's own: 'seed' (the RadLITE card's weights over min-max) "
+            "or 'rrf'; weights, method and normalization given beside it win.",
+        )
         category: Optional[str] = None
 
     class ExplainRequest(Strict):
@@ -286,23 +294,30 @@ def create_app(config: ServeConfig | None = None):
     def search(req: SearchRequest) -> dict:
         if config.log_queries:
             access.info("query %r", req.query)
+        from radlite.config import FUSION_PRESETS
+
         search = engine().current()
+        preset = FUSION_PRESETS.get(req.fusion, {}) if req.fusion else {}
+        weights = {**preset.get("weights", {}), **(req.weights or {})} or None
+        method = req.method or preset.get("method")
+        normalization = req.normalization or preset.get("normalization")
         t = time.perf_counter()
         results, timings = search.search_timed(
             req.query,
             top_k=req.top_k,
             candidates=max(req.candidates, req.top_k),
             signals=req.signals,
-            weights=req.weights,
-            method=req.method,
+            weights=weights,
+            method=method,
             category=req.category,
+            normalization=normalization,
         )
         return {
             "query": req.query.strip(),
             "results": [r.to_dict() for r in results],
             # whether the best result is a confident match (null: no estimate for these models)
             "confident": search.confident(results),
-            "fusion": search.fusion_settings(req.signals, req.weights, req.method),
+            "fusion": search.fusion_settings(req.signals, weights, method, normalization),
             "timings": timings,
             "took_ms": (time.perf_counter() - t) * 1000,
         }

@@ -72,6 +72,20 @@ def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
     assert [r["id"] for r in neuro["results"]] == ["ms"]
 
 
+def test_search_takes_a_named_fusion_and_a_normalisation(served):
+    start, _ = served
+    client = start()
+    body = {"query": "odontoid fracture c-spine", "top_k": 3}
+    seed = client.post("/search", json={**body, "fusion": "seed"}).json()
+    assert seed["fusion"]["normalization"] == "minmax" and seed["fusion"]["weights"]["biencoder"] == 0.5
+    assert all(0 <= r["signals"]["bm25"]["normalized"] <= 1 for r in seed["results"])
+    own = client.post("/search", json=body).json()
+    assert own["fusion"]["normalization"] == "zscore"
+    both = client.post("/search", json={**body, "fusion": "seed", "normalization": "zscore"}).json()
+    assert both["fusion"]["normalization"] == "zscore"  # a setting given beside the name wins
+    assert client.post("/search", json={**body, "fusion": "card"}).status_code == 422
+
+
 @pytest.mark.parametrize(
     "body, status, words",
     [

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
 from radlite.cli import app
@@ -338,3 +339,43 @@ def test_library_errors_get_the_cli_flag_and_python_m_radlite_runs(tmp_path):
     assert res.exit_code == 2 and "missing field 'body'" in res.output and "(option --text-field)" in res.output
     help_ = subprocess.run([sys.executable, "-m", "radlite", "--help"], capture_output=True, text=True, timeout=120)
     assert help_.returncode == 0 and "index" in help_.stdout and "search" in help_.stdout
+
+
+def test_fusion_presets_and_normalisation(tiny_index):
+    """`--fusion seed` is the RadLITE card's fusion (its weights over min-max); the index's own default is a third
+    each over z-scores; an unknown name or normalisation is one line, exit 2."""
+    query = "odontoid fracture c-spine"
+
+    def results(*flags):
+        res = runner.invoke(app, ["search", str(tiny_index), query, "--json", "-k", "3", *flags])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    seed = results("--fusion", "seed")
+    for r in seed:
+        s = r["signals"]
+        assert all(0 <= s[x]["normalized"] <= 1 for x in ("bm25", "biencoder", "colbert"))  # min-max
+        card = (
+            0.5 * s["biencoder"]["normalized"] + 0.3 * s["bm25"]["normalized"] + 0.2 * s["crossencoder"]["calibrated"]
+        )
+        assert r["score"] == pytest.approx(card)
+    own = results()
+    for r in own:
+        s = r["signals"]
+        assert r["score"] == pytest.approx(sum(s[x]["normalized"] for x in ("bm25", "biencoder", "colbert")) / 3)
+    assert max(s["normalized"] for r in own for s in [r["signals"]["bm25"]]) > 1  # z-scores are not capped at 1
+    rrf = results("--fusion", "rrf")
+    assert rrf[0]["signals"]["bm25"]["normalized"] is None
+    bad = runner.invoke(app, ["search", str(tiny_index), query, "--fusion", "card"])
+    assert bad.exit_code == 2 and "unknown fusion 'card'" in bad.output and "Traceback" not in bad.output
+
+
+def test_an_unknown_normalisation_is_a_query_error(tiny_index):
+    from radlite.errors import QueryError
+    from radlite.search.engine import RadLITESearch
+
+    engine = RadLITESearch.load(tiny_index)
+    with pytest.raises(QueryError, match="unknown normalization 'rank'"):
+        engine.search("odontoid fracture", normalization="rank")
+    assert engine.fusion_settings(normalization="minmax")["normalization"] == "minmax"
+    assert engine.fusion_settings()["normalization"] == "zscore"
