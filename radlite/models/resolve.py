@@ -170,10 +170,17 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
     stamp = defaults.shipped_sha256(name) if trained else "untrained"
     if (target / MARKER).is_file() and (_stamp(target) == stamp or (not trained and _stamp(target) is None)):
         damage = _damage(target)
+        if damage == _UNCHECKED:  # built by an older radlite: record its files now rather than rebuild it
+            try:
+                (target / _FILES).write_text(json.dumps(_file_digests(target), indent=1), encoding="utf-8")
+            except OSError:
+                logger.info(
+                    "the built default %s model in %s has no checksums (read-only); using it as it is", kind, target
+                )
+            return target
         if damage is None:
             return target
-        level = logging.INFO if damage == _UNCHECKED else logging.WARNING
-        logger.log(level, "the built default %s model in %s %s; rebuilding it", kind, target, damage)
+        logger.warning("the built default %s model in %s %s; rebuilding it", kind, target, damage)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:

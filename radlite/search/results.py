@@ -2,7 +2,9 @@
 emit (its schema is pinned by tests/unit/test_results.py); the Python API returns the objects.
 
 Scores are in each signal's own units under `raw` (BM25, dot products, MaxSim, the cross-encoder's
-logit); `normalized` is the min-max value over the reranked candidates that weighted fusion sums;
+logit); `normalized` is the value over the reranked candidates that weighted fusion sums (a z-score
+shifted so the lowest candidate is 0 by default, unbounded above; min-max in [0, 1] for an index or
+query that asks for it);
 the cross-encoder's fused value is `calibrated`, sigmoid(logit / temperature); `rank` is the
 1-based rank among the candidates (None where the signal did not rank the document).
 """

@@ -126,9 +126,13 @@ def create_app(config: ServeConfig | None = None):
 
     @asynccontextmanager
     async def lifespan(app):
+        from radlite.backends.registry import backend_class
+        from radlite.index import read_manifest
         from radlite.serve.jobs import JobBoard
 
-        if config.allow_writes:
+        backend = read_manifest(config.index_dir).get("backend") or {"kind": "local"}
+        # a store one process opens at a time (Qdrant's local mode) cannot be written by a job's process
+        if config.allow_writes and not backend_class(backend).single_process(backend):
             state["jobs"] = JobBoard(config.index_dir, config.to_env())
         state["engine"] = Engine(config)
         yield
@@ -369,8 +373,9 @@ def create_app(config: ServeConfig | None = None):
                 f"{config.max_passages_per_request}; send fewer documents per request",
             )
 
-        if not wait_for_completion or sum(counts) > config.background_passages or state["jobs"].active():
-            return accepted(state["jobs"].submit("add", records, passages=sum(counts)))
+        jobs = state.get("jobs")
+        if jobs is not None and (not wait_for_completion or sum(counts) > config.background_passages or jobs.active()):
+            return accepted(submit(jobs, "add", records, passages=sum(counts)))
 
         def change(search, index):  # an id already there: DocumentConflict from the index, a 409
             updated = search.with_documents(records, index=index)
@@ -385,14 +390,26 @@ def create_app(config: ServeConfig | None = None):
     )
     def delete_document(doc_id: str):
         need_writes()
-        if state["jobs"].active():  # the writer lock is held for as long as that job runs
-            return accepted(state["jobs"].submit("delete", [doc_id]))
+        jobs = state.get("jobs")
+        if jobs is not None and jobs.active():  # the writer lock is held for as long as that job runs
+            return accepted(submit(jobs, "delete", [doc_id]))
 
         def change(search, index):  # unknown id: 404, the last document: 409 (the index's own errors)
             updated = index.without_documents([doc_id])
             return updated, {"deleted": doc_id, "documents": len(updated.documents)}
 
         return engine().write(change)
+
+    def submit(jobs, action: str, items: list, passages: int | None = None) -> dict:
+        if jobs.active() >= config.max_queued_jobs:
+            raise _http(429, f"{config.max_queued_jobs} write jobs are already waiting or running; retry when one ends")
+        return jobs.submit(action, items, passages=passages)
+
+    def board():
+        need_writes()
+        if state.get("jobs") is None:  # writes to this index's store are applied in the request
+            raise _http(404, "this server runs no background jobs (its index's store is opened by one process)")
+        return state["jobs"]
 
     def accepted(job: dict):
         return JSONResponse(job, status_code=202, headers={"Location": f"/jobs/{job['id']}"})
@@ -405,21 +422,18 @@ def create_app(config: ServeConfig | None = None):
     @app.get("/jobs")
     def list_jobs() -> list:
         """Background write jobs of this index, newest first (finished ones are kept for a day)."""
-        need_writes()
-        return state["jobs"].jobs()
+        return board().jobs()
 
     @app.get("/jobs/{job_id}")
     def get_job(job_id: str) -> dict:
         """A job's state (queued, running, done, failed, cancelled), progress, result or error."""
-        need_writes()
-        return known_job(state["jobs"].status(job_id), job_id)
+        return known_job(board().status(job_id), job_id)
 
     @app.delete("/jobs/{job_id}")
     def cancel_job(job_id: str):
         """Cancel a queued or running job: it stops within one encoding batch and writes nothing
         (one already saving finishes). 200 with its final status, 202 while it is still stopping."""
-        need_writes()
-        job = known_job(state["jobs"].cancel(job_id), job_id)
+        job = known_job(board().cancel(job_id), job_id)
         return JSONResponse(job, status_code=200 if job["state"] not in ("queued", "running") else 202)
 
     @app.get("/", include_in_schema=False)

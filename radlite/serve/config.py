@@ -30,6 +30,7 @@ class ServeConfig:
     # a write of more passages than this runs as a background job (202, GET /jobs/{id}) in a child
     # process at the lowest CPU priority, so searches keep answering while it encodes
     background_passages: int = 64
+    max_queued_jobs: int = 16  # jobs waiting or running at once; more writes get 429 until one ends
     exact: bool = False
     verify: bool = True  # check index files against their checksums on every (re)load
     trust_models: Optional[list] = None  # model folders the index may name (see radlite.models.trust)

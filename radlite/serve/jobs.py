@@ -68,16 +68,43 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
+STARTUP_S = 60  # a job this young whose process holds no lock yet is still starting
+
+
+def _held(folder: Path) -> bool:
+    """Whether the job's process is alive: it holds an exclusive lock on `lock` for its whole life (a pid
+    can be reused; a lock dies with its process)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; trust the pid
+        pid = JobBoard._pid(folder)
+        return bool(pid) and _pid_alive(pid)
+    try:
+        fh = open(folder / "lock", "a+")
+    except OSError:
         return False
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
-    except PermissionError:
-        return True
     return True
+
+
+def _age_s(status: dict) -> float:
+    try:
+        return time.time() - datetime.fromisoformat(status["created"]).timestamp()
+    except (KeyError, ValueError):
+        return float("inf")
 
 
 class JobBoard:
@@ -100,7 +127,10 @@ class JobBoard:
         job_id = uuid.uuid4().hex
         folder = self.dir / job_id
         folder.mkdir(parents=True)
-        _write_json(folder / "request.json", {"action": action, "items": list(items)})
+        # the documents may hold patient data: readable by the server's user only
+        fd = os.open(folder / "request.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"action": action, "items": list(items)}, fh)
         status = {
             "id": job_id,
             "action": action,
@@ -134,10 +164,21 @@ class JobBoard:
         status = _read_json(folder / "status.json")
         if status is None:
             return None
-        if status["state"] in ACTIVE and not _alive(self._pid(folder)) and job_id not in self._children:
+        starting = status.get("detail") == "starting" and _age_s(status) < STARTUP_S
+        if status["state"] in ACTIVE and not starting and job_id not in self._children and not _held(folder):
             status = _read_json(folder / "status.json") or status  # it may have ended just now
-            if status["state"] in ACTIVE:
-                status.update(state="failed", error="the job's process ended without a result; nothing was written")
+            if status["state"] in ACTIVE:  # gone without a result (a crash, a reboot): say so, for good
+                saving = status.get("detail") == SAVING
+                status.update(
+                    state="failed",
+                    updated=_now(),
+                    error="the job's process ended while saving; the index holds either the old or the new "
+                    "generation (GET /info)"
+                    if saving
+                    else "the job's process ended without a result; nothing was written",
+                )
+                _write_json(folder / "status.json", status)
+                (folder / "request.json").unlink(missing_ok=True)
         return status
 
     def jobs(self) -> list[dict]:
@@ -145,9 +186,9 @@ class JobBoard:
         found = [self.status(p.name) for p in self.dir.iterdir()] if self.dir.is_dir() else []
         return sorted((s for s in found if s), key=lambda s: s["created"], reverse=True)
 
-    def active(self) -> bool:
-        """Whether a job is waiting or running on this index (a new write then queues behind it)."""
-        return any(s["state"] in ACTIVE for s in self.jobs())
+    def active(self) -> int:
+        """How many jobs are waiting or running on this index (a new write then queues behind them)."""
+        return sum(s["state"] in ACTIVE for s in self.jobs())
 
     def cancel(self, job_id: str, wait_s: float = 10.0) -> dict | None:
         """Ask a waiting or running job to stop; waits up to `wait_s` for it to end and returns its status."""
@@ -157,8 +198,11 @@ class JobBoard:
         # the mark covers a child that has not yet set its SIGTERM handler (it checks the mark first)
         (self.dir / job_id / "cancel").touch()
         pid = self._pid(self.dir / job_id)
-        if pid and _alive(pid):
-            os.kill(pid, signal.SIGTERM)
+        if pid and _held(self.dir / job_id):  # only a live job's process is signalled, never a reused pid
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             status = self.status(job_id)
@@ -174,10 +218,17 @@ class JobBoard:
         for p in procs:
             p.terminate()
         deadline = time.monotonic() + wait_s
-        for p in procs:
+        for job_id, p in [(j, p) for j, p in self._children.items() if p in procs]:
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                status = _read_json(self.dir / job_id / "status.json") or {}
+                if status.get("detail") == SAVING:  # a save takes seconds: let it finish rather than guess
+                    try:
+                        p.wait(timeout=60)
+                        continue
+                    except subprocess.TimeoutExpired:
+                        pass
                 p.kill()
                 p.wait()
 
@@ -231,6 +282,8 @@ class _Reporting:
         self.encoder, self.tick, self.chunk = encoder, tick, chunk
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False):
+        if len(texts) == 0:
+            return self.encoder.encode_passages(texts)
         parts = []
         for start in range(0, len(texts), self.chunk):
             part = texts[start : start + self.chunk]
@@ -260,11 +313,20 @@ def run(folder: Path) -> int:
 
     def on_signal(signum, frame):
         phase["asked"] = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough: a second signal (Ctrl-C, then the
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # server's SIGTERM) must not interrupt the final state
         if not phase["saving"]:
             raise Cancelled
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:  # held for this process's whole life: the server's proof that the job is alive
+        import fcntl
+
+        life = open(folder / "lock", "a+")
+        fcntl.flock(life.fileno(), fcntl.LOCK_EX)
+    except ImportError:
+        pass
     cancelled = (folder / "cancel").exists
     try:
         os.nice(19)  # searches first

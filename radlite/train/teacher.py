@@ -38,6 +38,7 @@ def first_stage_engine(
 
     config = IndexConfig()
     config.chunking.passage_words = 10_000  # training texts are already cut; one passage each
+    config.fusion.normalization = "minmax"  # the teacher's temperature was set for min-max sums (in [0, 3])
     engine = RadLITESearch(biencoder=biencoder, colbert=colbert, reranker=None, config=config, show_progress=progress)
     texts = list(dict.fromkeys(collection))  # sources that share passages list them once
     return engine.index_corpus([{"id": str(i), "text": t} for i, t in enumerate(texts)])

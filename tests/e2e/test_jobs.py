@@ -151,3 +151,47 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_job_whose_process_died_is_failed_for_good_and_does_not_hold_writes(served):
+    """A record left "running" by a crash or reboot (its pid may belong to another process by now) is reported
+    failed, once and for all, and later writes are applied at once again."""
+    import json
+
+    client, root = served
+    folder = root / ".jobs" / ("a" * 32)
+    folder.mkdir(parents=True)
+    (folder / "pid").write_text(str(os.getpid()))  # a live pid, but not a job's: no lock is held
+    (folder / "request.json").write_text('{"action": "add", "items": []}')
+    stale = {
+        "id": "a" * 32,
+        "action": "add",
+        "state": "running",
+        "detail": "encoding passages",
+        "created": "2026-01-01T00:00:00.000+00:00",
+        "updated": "2026-01-01T00:00:00.000+00:00",
+        "items": 1,
+        "progress": None,
+        "result": None,
+        "error": None,
+    }
+    (folder / "status.json").write_text(json.dumps(stale))
+    job = client.get(f"/jobs/{'a' * 32}").json()
+    assert job["state"] == "failed" and "nothing was written" in job["error"]
+    assert json.loads((folder / "status.json").read_text())["state"] == "failed"
+    assert not (folder / "request.json").exists()
+    assert client.delete(f"/jobs/{'a' * 32}").json()["state"] == "failed"  # nothing signalled
+    resp = client.post("/documents", json={"documents": [APPY]})
+    assert resp.status_code == 201
+
+
+def test_too_many_queued_jobs_get_429(tiny_index, tmp_path):
+    root = tmp_path / "idx"
+    shutil.copytree(tiny_index, root)
+    config = ServeConfig(index_dir=str(root), allow_writes=True, max_queued_jobs=1)
+    with TestClient(create_app(config)) as client, writer_lock(root):
+        first = client.post("/documents", params={"wait_for_completion": "false"}, json={"documents": [APPY]})
+        assert first.status_code == 202
+        more = client.post("/documents", json={"documents": [{"id": "x2", "text": "a pleural line"}]})
+        assert more.status_code == 429 and "retry" in more.json()["detail"]
+        assert client.delete(f"/jobs/{first.json()['id']}").json()["state"] == "cancelled"
