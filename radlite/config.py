@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Optional
 
 from radlite.signals import BIENCODER, BM25, COLBERT, CROSSENCODER, FIRST_STAGE
 
@@ -86,6 +86,10 @@ class FusionConfig:
     rrf_k: int = 60
     # an index written before this setting existed has none in its manifest: it keeps min-max (IndexConfig.from_json)
     normalization: str = "zscore"
+    # what this setting was fitted on and how it scored there (None: radlite's default, fitted on nothing), and the
+    # setting it replaced, which `radlite tune --rollback` restores
+    fitted: Optional[dict] = None
+    previous: Optional[dict] = None
 
 
 @dataclass

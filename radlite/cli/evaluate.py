@@ -67,16 +67,28 @@ def eval_cmd(
 @command
 def tune_cmd(
     index: Path = typer.Argument(..., help="Index built from the dataset's corpus."),
-    dataset: str = typer.Option(..., help="'radbench9' or a BEIR folder with qrels/dev.tsv."),
+    dataset: Optional[str] = typer.Option(None, help="'radbench9' or a BEIR folder with qrels/dev.tsv."),
     split: str = typer.Option("dev", help="The split to fit on; never 'test'."),
     candidates: int = typer.Option(50, min=1, max=1000),
+    rollback: bool = typer.Option(False, "--rollback", help="Put back the fusion the last tune replaced."),
 ):
-    """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index."""
+    """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index (the setting they
+    replace is kept for --rollback)."""
     from rich.progress import Progress
 
     from radlite.eval import tune as tuning
     from radlite.eval.datasets import load_dataset
 
+    if rollback:
+        back = tuning.rollback_index(index)
+        out.print(
+            f"rolled back to: method {back.method} ({back.normalization}), weights {back.weights}, "
+            f"temperature {back.temperature:.3f}",
+            highlight=False,
+        )
+        return
+    if dataset is None:
+        raise RadliteError("give the judged queries to fit on with --dataset (or --rollback)", param="dataset")
     dev = load_dataset(dataset, split)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"searching {split} queries", total=len(dev.queries))

@@ -170,6 +170,18 @@ def delete_cmd(index: Path = typer.Argument(...), ids: List[str] = typer.Argumen
     err.print(f"deleted {len(current.documents) - len(updated.documents)} documents; {len(updated.documents)} left")
 
 
+def fitted_text(fusion: dict) -> str:
+    """What an index's fusion was fitted on, in one line."""
+    fit = fusion.get("fitted")
+    if not fit:
+        return "nothing: radlite's default (measured in benchmarks/fusion_transfer.md)"
+    back = "; --rollback restores the previous setting" if fusion.get("previous") else ""
+    return (
+        f"{fit['dataset']} {fit['split']} ({fit['queries']} queries, {fit['by']}, {fit['date']}): "
+        f"nDCG@10 {fit['ndcg@10_before']:.3f} -> {fit['ndcg@10_after']:.3f}{back}"
+    )
+
+
 @command
 def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
     """Show an index's manifest: models, counts, settings, format version."""
@@ -201,6 +213,7 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     f = manifest["config"]["fusion"]
     norm = f.get("normalization", "minmax")
     rows.append(("fusion", f"{f['method']} ({norm}) weights {f['weights']} temperature {f['temperature']}"))
+    rows.append(("fusion fitted on", fitted_text(f)))
     ch = manifest["config"]["chunking"]
     rows.append(("passages", f"{ch['passage_words']} words, overlap {ch['overlap_words']}"))
     for row in rows:

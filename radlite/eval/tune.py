@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -169,6 +170,37 @@ def tune_index(
         tables = candidate_tables(engine, dev, candidates, progress=progress)
         best, info = tune(tables, dev.qrels, engine.index.config.fusion)
         updated = SearchIndex.load(index_dir)
+        best.fitted = {
+            "by": "radlite tune",
+            "dataset": dev.name,
+            "split": dev.split,
+            "queries": len(dev.queries),
+            "ndcg@10_before": round(info["dev_ndcg@10_before"], 4),
+            "ndcg@10_after": round(info["dev_ndcg@10_after"], 4),
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        best.previous = {k: v for k, v in asdict(updated.config.fusion).items() if k != "previous"}
         updated.config.fusion = best
         updated.save(index_dir)
     return best, info, engine
+
+
+def rollback_index(index_dir: str | Path) -> FusionConfig:
+    """Put back the fusion the last `radlite tune` replaced (one step; the rolled-back setting is not kept).
+
+    Raises:
+        QueryError: the index's fusion replaced none (never tuned, or already rolled back)."""
+    from radlite.index import SearchIndex
+    from radlite.index.store import writer_lock
+
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir) if index_dir.is_dir() else contextlib.nullcontext():
+        updated = SearchIndex.load(index_dir)
+        previous = updated.config.fusion.previous
+        if not previous:
+            raise QueryError("this index's fusion replaced no earlier one: nothing to roll back to")
+        updated.config.fusion = FusionConfig(
+            **{k: v for k, v in previous.items() if k in FusionConfig.__dataclass_fields__}
+        )
+        updated.save(index_dir)
+    return updated.config.fusion

@@ -285,6 +285,8 @@ def create_app(config: ServeConfig | None = None):
                 for k, m in search.models.items()
             },
             "fusion": search.fusion_settings(),
+            # what the index's fusion was fitted on and its score there (null: radlite's default, fitted on nothing)
+            "fusion_fitted": index.config.fusion.fitted,
             "writes_allowed": config.allow_writes,
             "exact": config.exact,
             "limits": {

@@ -100,6 +100,20 @@ def test_tune_fits_on_dev_saves_and_refuses_test(tiny_models, tiny_index, tmp_pa
     dev = load_dataset(beir, "dev")
     tables = tuning.candidate_tables(engine, dev)
     assert tuning.mean_ndcg(tables, dev.qrels, engine.index.config.fusion) == 1.0
+    # the fit says what it was fitted on, and keeps the setting it replaced for --rollback
+    assert fusion["fitted"]["split"] == "dev" and fusion["fitted"]["queries"] == 3
+    assert fusion["fitted"]["ndcg@10_after"] == 1.0 and fusion["previous"]["weights"] == FusionConfig().weights
+    info = runner.invoke(app, ["info", str(idx)])
+    assert "fusion fitted on" in info.stdout and "nDCG@10" in info.stdout and "--rollback" in info.stdout
+    back = runner.invoke(app, ["tune", str(idx), "--rollback"])
+    assert back.exit_code == 0 and "rolled back" in back.output
+    restored = read_manifest(idx)["config"]["fusion"]
+    assert restored["weights"] == FusionConfig().weights and restored["fitted"] is None and restored["previous"] is None
+    again = runner.invoke(app, ["tune", str(idx), "--rollback"])
+    assert again.exit_code == 2 and "nothing to roll back to" in again.output
+    assert "radlite's default" in runner.invoke(app, ["info", str(idx)]).stdout
+    missing = runner.invoke(app, ["tune", str(idx)])
+    assert missing.exit_code == 2 and "--dataset" in missing.output
 
 
 def test_temperature_fit_by_hand():
