@@ -28,6 +28,18 @@ FUSION_PRESETS = {
 }
 
 
+def fusion_preset(name: str) -> dict[str, Any]:
+    """The search() arguments of a named fusion (a copy: the caller may change its weights).
+
+    Raises:
+        QueryError: no fusion has that name."""
+    from radlite.errors import QueryError
+
+    if name not in FUSION_PRESETS:
+        raise QueryError(f"unknown fusion {name!r}: use one of {', '.join(FUSION_PRESETS)}", param="fusion")
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in FUSION_PRESETS[name].items()}
+
+
 @dataclass
 class ChunkingConfig:
     """Documents longer than `passage_words` are split into windows overlapping by `overlap_words`.

@@ -1,17 +1,19 @@
-"""Atomic writes shared by the trainer and the model builder (the index store has its own generations)."""
+"""Atomic writes and file hashes shared by the trainer, the model builder and the server's jobs (the index store
+has its own generations)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a text file so readers see the old content or the new, never half of it."""
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 

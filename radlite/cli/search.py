@@ -24,17 +24,6 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo_cmd)
 
 
-def fusion_preset(name: Optional[str]) -> dict:
-    """The search() arguments of a named fusion (empty for none)."""
-    from radlite.config import FUSION_PRESETS
-
-    if name is None:
-        return {}
-    if name not in FUSION_PRESETS:
-        raise RadliteError(f"unknown fusion {name!r}: use one of {', '.join(FUSION_PRESETS)}", param="fusion")
-    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in FUSION_PRESETS[name].items()}
-
-
 @command
 def search_cmd(
     index: Path = typer.Argument(..., help="Index directory."),
@@ -74,7 +63,9 @@ def search_cmd(
         verify=not no_verify,
         trust_models=trust_model,
     )
-    preset = fusion_preset(fusion)
+    from radlite.config import fusion_preset
+
+    preset = fusion_preset(fusion) if fusion else {}
     results = engine.search(
         query,
         top_k=k,

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from radlite.config import FUSION_PRESETS, SEED_WEIGHTS
+from radlite.config import SEED_WEIGHTS, fusion_preset
 from radlite.errors import CorpusError
 from radlite.eval import metrics
 from radlite.eval.datasets import Dataset
@@ -48,7 +48,7 @@ def configurations(engine) -> dict[str, dict[str, Any]]:
             "signals": [COLBERT, CROSSENCODER],
             "weights": {COLBERT: 0.0, CROSSENCODER: 1.0},
         }
-    out["fused (seed weights)"] = {"signals": None, **FUSION_PRESETS["seed"], "weights": dict(SEED_WEIGHTS)}
+    out["fused (seed weights)"] = {"signals": None, **fusion_preset("seed")}
     fusion = engine.index.config.fusion
     if fusion.weights != SEED_WEIGHTS or fusion.method != "weighted" or fusion.normalization != "minmax":
         out["fused (index weights)"] = {"signals": None}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radlite.errors import ModelError
-from radlite.fsutil import replace_folder
+from radlite.fsutil import replace_folder, sha256_file
 from radlite.signals import BIENCODER, COLBERT, CROSSENCODER
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
         damage = _damage(target)
         if damage == _UNCHECKED:  # built by an older radlite: record its files now rather than rebuild it
             try:
-                (target / _FILES).write_text(json.dumps(_file_digests(target), indent=1), encoding="utf-8")
+                _record_files(target)
             except OSError:
                 logger.info(
                     "the built default %s model in %s has no checksums (read-only); using it as it is", kind, target
@@ -187,7 +187,7 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
         logger.info("building the default %s model into %s", kind, target)
         build(tmp / "model")  # the trained builder copies a folder, so it writes into a new one
         (tmp / "model" / _STAMP).write_text(stamp, encoding="utf-8")
-        (tmp / "model" / _FILES).write_text(json.dumps(_file_digests(tmp / "model"), indent=1), encoding="utf-8")
+        _record_files(tmp / "model")
         if (target / MARKER).is_file() and _stamp(target) == stamp and _damage(target) is None:
             return target  # another process finished first
         replace_folder(tmp / "model", target)
@@ -203,14 +203,12 @@ _checked: dict[tuple, str | None] = {}
 
 
 def _file_digests(folder: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != _FILES):
-        digest = hashlib.sha256()
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        out[p.relative_to(folder).as_posix()] = digest.hexdigest()
-    return out
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != _FILES)
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
+
+
+def _record_files(folder: Path) -> None:
+    (folder / _FILES).write_text(json.dumps(_file_digests(folder), indent=1), encoding="utf-8")
 
 
 def _damage(folder: Path) -> str | None:

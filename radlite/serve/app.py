@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from radlite.errors import CorpusError, DocumentConflict, IndexFormatError, QueryError, RadliteError, UnknownDocument
-from radlite.serve.config import ENV, TOKEN_ENV, ServeConfig, default_hosts, public_name  # noqa: F401
+from radlite.errors import IndexFormatError, RadliteError
+from radlite.serve.config import ENV, TOKEN_ENV, ServeConfig, default_hosts, http_status, public_name  # noqa: F401
 from radlite.serve.security import access, install_guard
 from radlite.signals import CROSSENCODER
 
@@ -227,22 +227,9 @@ def create_app(config: ServeConfig | None = None):
         ]
         return JSONResponse({"detail": "; ".join(problems), "errors": errors}, status_code=422)
 
-    @app.exception_handler(QueryError)
-    async def bad_query(request: Request, exc: QueryError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
     @app.exception_handler(RadliteError)
     async def radlite_error(request: Request, exc: RadliteError):
-        # the index's own refusals (unknown id, id clash, deleting the last document) are the
-        # client's; other index or model trouble is the server's state: unreadable files, a model
-        # that fails to load
-        if isinstance(exc, UnknownDocument):
-            status = 404
-        elif isinstance(exc, DocumentConflict):
-            status = 409
-        else:
-            status = 400 if isinstance(exc, CorpusError) else 503
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=http_status(exc))
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -300,10 +287,10 @@ def create_app(config: ServeConfig | None = None):
     def search(req: SearchRequest) -> dict:
         if config.log_queries:
             access.info("query %r", req.query)
-        from radlite.config import FUSION_PRESETS
+        from radlite.config import fusion_preset
 
         search = engine().current()
-        preset = FUSION_PRESETS.get(req.fusion, {}) if req.fusion else {}
+        preset = fusion_preset(req.fusion) if req.fusion else {}
         weights = {**preset.get("weights", {}), **(req.weights or {})} or None
         method = req.method or preset.get("method")
         normalization = req.normalization or preset.get("normalization")

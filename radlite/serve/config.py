@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from radlite.errors import RadliteError
+from radlite.errors import CorpusError, DocumentConflict, QueryError, RadliteError, UnknownDocument
 
 ENV = "RADLITE_SERVE_CONFIG"  # how `radlite serve --workers N` hands the settings to each worker
 TOKEN_ENV = "RADLITE_TOKEN"  # the API token, read by each worker
@@ -67,3 +67,16 @@ def public_name(name: str) -> str:
     part only (the server's filesystem layout is nobody's business)."""
     path = Path(name).expanduser()
     return path.name if path.is_absolute() or name.startswith((".", "~")) or path.is_dir() else name
+
+
+def http_status(exc: RadliteError) -> int:
+    """The HTTP status the server answers for a radlite error: the client's mistakes (a bad query, an unknown
+    id, an id clash or deleting the last document, unreadable documents) are 4xx; other index or model
+    trouble is the server's state (unreadable files, a model that fails to load): 503."""
+    if isinstance(exc, QueryError):
+        return 422
+    if isinstance(exc, UnknownDocument):
+        return 404
+    if isinstance(exc, DocumentConflict):
+        return 409
+    return 400 if isinstance(exc, CorpusError) else 503

@@ -38,6 +38,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from radlite.fsutil import write_atomic
+
 JOBS_DIR = ".jobs"
 ACTIVE = ("queued", "running")
 FINAL = ("done", "failed", "cancelled")
@@ -56,9 +58,7 @@ def _now() -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data))
 
 
 def _read_json(path: Path) -> dict | None:
@@ -105,6 +105,27 @@ def _age_s(status: dict) -> float:
         return time.time() - datetime.fromisoformat(status["created"]).timestamp()
     except (KeyError, ValueError):
         return float("inf")
+
+
+def _record_end(folder: Path, exit_code: int | None = None) -> dict | None:
+    """After a job's process has ended: if it left no final state (killed, crashed, or stopped before its
+    signal handler was set), record what that means, and delete the job's documents. Returns the status."""
+    status = _read_json(folder / "status.json")
+    if status is not None and status["state"] in ACTIVE:
+        ended = "the job's process ended" + ("" if exit_code is None else f" (exit status {exit_code})")
+        if status.get("detail") == SAVING:  # killed outright while saving: one generation or the other
+            status.update(
+                state="failed",
+                error=f"{ended} while saving; the index holds either the old or the new generation (GET /info)",
+            )
+        elif (folder / "cancel").exists():  # asked to stop before its handler was set
+            status.update(state="cancelled", detail=UNCHANGED)
+        else:
+            status.update(state="failed", error=f"{ended} before finishing; nothing was written")
+        status["updated"] = _now()
+        _write_json(folder / "status.json", status)
+    (folder / "request.json").unlink(missing_ok=True)
+    return status
 
 
 class JobBoard:
@@ -166,19 +187,8 @@ class JobBoard:
             return None
         starting = status.get("detail") == "starting" and _age_s(status) < STARTUP_S
         if status["state"] in ACTIVE and not starting and job_id not in self._children and not _held(folder):
-            status = _read_json(folder / "status.json") or status  # it may have ended just now
-            if status["state"] in ACTIVE:  # gone without a result (a crash, a reboot): say so, for good
-                saving = status.get("detail") == SAVING
-                status.update(
-                    state="failed",
-                    updated=_now(),
-                    error="the job's process ended while saving; the index holds either the old or the new "
-                    "generation (GET /info)"
-                    if saving
-                    else "the job's process ended without a result; nothing was written",
-                )
-                _write_json(folder / "status.json", status)
-                (folder / "request.json").unlink(missing_ok=True)
+            # gone without a result (a crash, a reboot; its own worker would have reaped it): say so, for good
+            status = _record_end(folder) or status
         return status
 
     def jobs(self) -> list[dict]:
@@ -214,11 +224,11 @@ class JobBoard:
     def stop_all(self, wait_s: float = 4.0) -> None:
         """Stop this worker's running jobs (the server is shutting down): SIGTERM, then SIGKILL after `wait_s`."""
         with self._lock:
-            procs = [p for p in self._children.values() if p.poll() is None]
-        for p in procs:
+            running = [(job_id, p) for job_id, p in self._children.items() if p.poll() is None]
+        for _, p in running:
             p.terminate()
         deadline = time.monotonic() + wait_s
-        for job_id, p in [(j, p) for j, p in self._children.items() if p in procs]:
+        for job_id, p in running:
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -234,25 +244,7 @@ class JobBoard:
 
     def _reap(self, job_id: str, proc: subprocess.Popen) -> None:
         code = proc.wait()
-        folder = self.dir / job_id
-        status = _read_json(folder / "status.json")
-        if status is not None and status["state"] in ACTIVE:
-            if (folder / "cancel").exists() and status.get("detail") != SAVING:  # stopped before its handler was set
-                status.update(state="cancelled", detail=UNCHANGED)
-            elif status.get("detail") == SAVING:  # killed outright while saving: one generation or the other
-                status.update(
-                    state="failed",
-                    error=f"the job's process ended (exit status {code}) while saving; "
-                    "the index holds either the old or the new generation (GET /info)",
-                )
-            else:
-                status.update(
-                    state="failed",
-                    error=f"the job's process ended with exit status {code} before finishing; nothing was written",
-                )
-            status["updated"] = _now()
-            _write_json(folder / "status.json", status)
-        (folder / "request.json").unlink(missing_ok=True)
+        _record_end(self.dir / job_id, code)
         with self._lock:
             self._children.pop(job_id, None)
 
@@ -296,10 +288,10 @@ class _Reporting:
 
 def run(folder: Path) -> int:
     """Apply the write stored in `folder` to the index two levels up; returns the exit status."""
-    from radlite.errors import CorpusError, DocumentConflict, RadliteError, UnknownDocument
+    from radlite.errors import RadliteError
     from radlite.index.store import live_generation, writer_lock
     from radlite.search.engine import RadLITESearch
-    from radlite.serve.config import ServeConfig
+    from radlite.serve.config import ServeConfig, http_status
     from radlite.signals import ENCODED
 
     folder = Path(folder)
@@ -380,10 +372,8 @@ def run(folder: Path) -> int:
     except Cancelled:
         update(state="cancelled", detail=UNCHANGED)
         return 0
-    except RadliteError as exc:
-        code = 404 if isinstance(exc, UnknownDocument) else 409 if isinstance(exc, DocumentConflict) else 400
-        code = code if isinstance(exc, (UnknownDocument, DocumentConflict, CorpusError)) else 503
-        update(state="failed", detail="", error=str(exc), status_code=code)
+    except RadliteError as exc:  # what the synchronous call would have answered
+        update(state="failed", detail="", error=str(exc), status_code=http_status(exc))
         return 1
     except Exception as exc:  # noqa: BLE001 - recorded for the client, and the traceback goes to the log
         import traceback
