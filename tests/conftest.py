@@ -173,6 +173,34 @@ def minilm_engine(sample_docs, tmp_path_factory):
     return engine
 
 
+@pytest.fixture(scope="session")
+def sample_tiny_index(tiny_models, sample_docs, tmp_path_factory):
+    """The 63-document sample indexed with the tiny (random) models: BM25 is the only signal that knows
+    anything, so a fusion fitted on good relevance marks must lean on it."""
+    from radlite.search.engine import RadLITESearch
+
+    engine = RadLITESearch(
+        biencoder=tiny_models["biencoder"], colbert=tiny_models["colbert"], reranker=tiny_models["reranker"]
+    )
+    path = tmp_path_factory.mktemp("sample-tiny-index") / "idx"
+    engine.index_corpus(sample_docs).save(path)
+    return path
+
+
+def set_fusion(index, **settings) -> None:
+    """Give a saved index a fusion, as a tune on another collection would have."""
+    from radlite.config import FusionConfig
+    from radlite.index import SearchIndex
+
+    updated = SearchIndex.load(index)
+    updated.config.fusion = FusionConfig(**settings)
+    updated.save(index)
+
+
+# weights that would suit another collection; with the tiny models they lead with random signals
+MISFIT_WEIGHTS = {"bm25": 0.1, "biencoder": 0.5, "colbert": 0.0, "crossencoder": 0.4}
+
+
 @pytest.fixture()
 def live_server():
     """Start `radlite serve INDEX ...` on a free 127.0.0.1 port; yields its base URL, stops it after

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from radlite.cli import evaluate, index, search, train
+from radlite.cli import evaluate, feedback, index, search, train
 from radlite.cli._common import quiet_libraries, with_optional_values
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ def main_options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Lo
     quiet_libraries(verbose)
 
 
-for group in (index, search, evaluate, train):
+for group in (index, search, evaluate, feedback, train):
     group.register(app)
 
 

@@ -71,9 +71,16 @@ def tune_cmd(
     split: str = typer.Option("dev", help="The split to fit on; never 'test'."),
     candidates: int = typer.Option(50, min=1, max=1000),
     rollback: bool = typer.Option(False, "--rollback", help="Put back the fusion the last tune replaced."),
+    feedback: bool = typer.Option(
+        False, "--feedback", help="Fit on the relevance marks of the index's users (see `radlite feedback`)."
+    ),
+    folds: int = typer.Option(5, min=2, max=20, help="With --feedback: cross-validation folds."),
+    min_queries: int = typer.Option(
+        10, min=2, help="With --feedback: the fewest queries to fit on (one counts if a result is marked relevant)."
+    ),
 ):
-    """Fit fusion weights, RRF k and the reranker temperature on dev; save them in the index (the setting they
-    replace is kept for --rollback)."""
+    """Fit fusion weights, RRF k and the reranker temperature on dev (or on users' feedback); save them in the
+    index (the setting they replace is kept for --rollback)."""
     from rich.progress import Progress
 
     from radlite.eval import tune as tuning
@@ -87,8 +94,14 @@ def tune_cmd(
             highlight=False,
         )
         return
+    if feedback:
+        if dataset is not None:
+            raise RadliteError("choose --feedback or --dataset, not both", param="dataset")
+        return _tune_feedback(index, candidates, folds, min_queries)
     if dataset is None:
-        raise RadliteError("give the judged queries to fit on with --dataset (or --rollback)", param="dataset")
+        raise RadliteError(
+            "give the judged queries to fit on with --dataset (or --feedback, or --rollback)", param="dataset"
+        )
     dev = load_dataset(dataset, split)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"searching {split} queries", total=len(dev.queries))
@@ -116,3 +129,39 @@ def tune_cmd(
         f"{tuning.mean_ndcg(test_tables, test.qrels, best):.4f} (after); reported only, never fitted",
         highlight=False,
     )
+
+
+def _tune_feedback(index: Path, candidates: int, folds: int, min_queries: int) -> None:
+    from rich.progress import Progress
+
+    from radlite.eval import tune as tuning
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("searching the marked queries", total=None)
+        r = tuning.tune_feedback_index(
+            index, candidates, folds, min_queries, progress=lambda d, t: bar.update(task, completed=d, total=t)
+        )
+    left = [
+        f"{n} {what.replace('_', ' ')}"
+        for what, n in r.items()
+        if what.startswith(("marks_of", "queries_without")) and n
+    ]
+    out.print(
+        f"feedback: {r['queries']} queries, {r['judgments']} judgments"
+        + (f" (left out: {'; '.join(left)})" if left else ""),
+        highlight=False,
+    )
+    out.print(
+        f"held out ({r['folds']}-fold cross-validation): nDCG@10 {r['heldout_ndcg@10_before']:.4f} (current) -> "
+        f"{r['heldout_ndcg@10_after']:.4f} (fitted); {r['queries_better']} queries better, {r['queries_worse']} worse",
+        highlight=False,
+    )
+    f = r["fusion"]
+    if r["saved"]:
+        out.print(
+            f"saved: method {f.method} ({f.normalization}), weights {f.weights}, rrf_k {f.rrf_k}, temperature "
+            f"{f.temperature:.3f}; `radlite tune INDEX --rollback` restores the previous setting",
+            highlight=False,
+        )
+    else:
+        out.print("kept the current fusion: fitting did not help on held-out feedback", highlight=False)

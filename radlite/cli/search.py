@@ -111,6 +111,9 @@ def serve_cmd(
     ),
     access_log: bool = typer.Option(True, help="One line per request on stderr (no query text)."),
     log_queries: bool = typer.Option(False, "--log-queries", help="Put the query text in the access log."),
+    feedback: bool = typer.Option(
+        True, help="Accept relevance marks (POST /feedback, the page's buttons), kept in INDEX/feedback.jsonl."
+    ),
 ):
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and the search page at /."""
     import uvicorn
@@ -154,6 +157,7 @@ def serve_cmd(
         allowed_hosts=default_hosts(host, allowed_host),
         access_log=access_log,
         log_queries=log_queries,
+        feedback=feedback,
     )
     os.environ[ENV] = config.to_env()
     if token:

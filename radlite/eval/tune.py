@@ -79,7 +79,8 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
 def mean_ndcg(tables: list[Table], qrels, cfg: FusionConfig) -> float:
     """Mean nDCG@10 of the tables fused under `cfg`, against `qrels`."""
     run = {t.qid: fuse(t, cfg) for t in tables}
-    return float(np.mean(list(metrics.per_query(run, qrels, ["ndcg@10"])["ndcg@10"].values())))
+    judged = {q: qrels[q] for q in run if q in qrels}  # the queries of these tables only
+    return float(np.mean(list(metrics.per_query(run, judged, ["ndcg@10"])["ndcg@10"].values())))
 
 
 def fit_temperature(tables: list[Table], qrels) -> float:
@@ -157,7 +158,6 @@ def tune_index(
         IndexFormatError: the index does not cover the dataset's judged documents, or cannot be opened.
     """
     from radlite.eval.harness import check_coverage
-    from radlite.index import SearchIndex
     from radlite.index.store import writer_lock
     from radlite.search.engine import RadLITESearch
 
@@ -169,7 +169,6 @@ def tune_index(
         check_coverage(engine, dev)
         tables = candidate_tables(engine, dev, candidates, progress=progress)
         best, info = tune(tables, dev.qrels, engine.index.config.fusion)
-        updated = SearchIndex.load(index_dir)
         best.fitted = {
             "by": "radlite tune",
             "dataset": dev.name,
@@ -179,10 +178,122 @@ def tune_index(
             "ndcg@10_after": round(info["dev_ndcg@10_after"], 4),
             "date": time.strftime("%Y-%m-%d"),
         }
-        best.previous = {k: v for k, v in asdict(updated.config.fusion).items() if k != "previous"}
-        updated.config.fusion = best
-        updated.save(index_dir)
+        _save_fusion(index_dir, best)
     return best, info, engine
+
+
+def _save_fusion(index_dir: Path, best: FusionConfig) -> None:
+    """Make `best` the index's fusion in a new generation, keeping the setting it replaces for --rollback (the
+    caller holds the writer lock)."""
+    from radlite.index import SearchIndex
+
+    updated = SearchIndex.load(index_dir)
+    best.previous = {k: v for k, v in asdict(updated.config.fusion).items() if k != "previous"}
+    updated.config.fusion = best
+    updated.save(index_dir)
+
+
+MIN_FEEDBACK_QUERIES = 10
+
+
+def feedback_dataset(index_dir: str | Path, known: set[str]) -> tuple[Dataset, dict[str, int]]:
+    """The index's user feedback as a dataset: one query per distinct query text with at least one result marked
+    relevant, judged by its latest marks. Returns it with counts of what was left out (marks of documents no
+    longer in the index, queries with no relevant mark)."""
+    from radlite.eval.datasets import Query
+    from radlite.index.feedback import FeedbackLog, query_id
+
+    queries, qrels = [], {}
+    dropped = {"marks_of_missing_documents": 0, "queries_without_a_relevant_mark": 0}
+    for text, docs in sorted(FeedbackLog(index_dir).judgments().items()):
+        kept = {d: g for d, g in docs.items() if d in known}
+        dropped["marks_of_missing_documents"] += len(docs) - len(kept)
+        if not any(kept.values()):
+            dropped["queries_without_a_relevant_mark"] += 1
+            continue
+        qid = query_id(text)
+        queries.append(Query(qid, text))
+        qrels[qid] = kept
+    return Dataset("feedback", "feedback", [], queries, qrels), dropped
+
+
+def cross_validate(
+    tables: list[Table], qrels, start: FusionConfig, folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query nDCG@10 of each table under `start` and under the fusion fitted on the other folds' queries
+    (k-fold over queries, shuffled with `seed`): (before, after), in the order of `tables`."""
+    order = np.random.default_rng(seed).permutation(len(tables))
+    before, after = np.zeros(len(tables)), np.zeros(len(tables))
+    for fold in np.array_split(order, min(folds, len(tables))):
+        held = set(fold.tolist())
+        fitted, _ = tune([t for i, t in enumerate(tables) if i not in held], qrels, start)
+        for i in fold:
+            before[i] = mean_ndcg([tables[i]], qrels, start)
+            after[i] = mean_ndcg([tables[i]], qrels, fitted)
+    return before, after
+
+
+def tune_feedback_index(
+    index_dir: str | Path,
+    candidates: int = 50,
+    folds: int = 5,
+    min_queries: int = MIN_FEEDBACK_QUERIES,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Fit the fusion of the index at `index_dir` on its users' feedback (`radlite.index.feedback`).
+
+    The fit is first cross-validated: each fold's queries are held out, the fusion is fitted on the rest and
+    both fusions are scored on the held-out queries. Only if the fitted fusion scores higher there is it fitted
+    on all the feedback and saved (the setting it replaces is kept for `radlite tune --rollback`).
+    Returns a summary: queries, judgments, held-out nDCG@10 before and after, per-query wins and losses, whether
+    it was saved, and the fusion.
+
+    Raises:
+        QueryError: fewer than `min_queries` queries with a result marked relevant.
+    """
+    from radlite.index.store import writer_lock
+    from radlite.search.engine import RadLITESearch
+
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir) if index_dir.is_dir() else contextlib.nullcontext():
+        engine = RadLITESearch.load(index_dir)
+        data, dropped = feedback_dataset(index_dir, {d.id for d in engine.index.documents})
+        if len(data.queries) < max(min_queries, 2):
+            raise QueryError(
+                f"tuning from feedback needs at least {max(min_queries, 2)} queries with a result marked relevant; "
+                f"this index has {len(data.queries)} (mark results on the search page, POST /feedback or "
+                "`radlite feedback INDEX --query ... --id ... --relevant`)"
+            )
+        start = engine.index.config.fusion
+        tables = candidate_tables(engine, data, candidates, progress=progress)
+        before, after = cross_validate(tables, data.qrels, start, folds)
+        summary = {
+            "queries": len(data.queries),
+            "judgments": sum(len(d) for d in data.qrels.values()),
+            **dropped,
+            "folds": min(folds, len(tables)),
+            "heldout_ndcg@10_before": float(before.mean()),
+            "heldout_ndcg@10_after": float(after.mean()),
+            "queries_better": int((after > before + 1e-9).sum()),
+            "queries_worse": int((after < before - 1e-9).sum()),
+            "saved": False,
+            "fusion": start,
+        }
+        if after.mean() <= before.mean() + 1e-9:
+            return summary
+        best, info = tune(tables, data.qrels, start)
+        best.fitted = {
+            "by": "radlite tune --feedback",
+            "dataset": "user feedback",
+            "split": f"{summary['folds']}-fold cross-validation",
+            "queries": len(data.queries),
+            "judgments": summary["judgments"],
+            "ndcg@10_before": round(summary["heldout_ndcg@10_before"], 4),
+            "ndcg@10_after": round(summary["heldout_ndcg@10_after"], 4),
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        _save_fusion(index_dir, best)
+    return {**summary, "saved": True, "fusion": best}
 
 
 def rollback_index(index_dir: str | Path) -> FusionConfig:

@@ -187,6 +187,11 @@ def create_app(config: ServeConfig | None = None):
         id: str
         passage_index: Optional[int] = Field(None, ge=0)
 
+    class FeedbackRequest(Strict):
+        query: str = Field(..., min_length=1, description="The query the result was shown for.")
+        id: str = Field(..., min_length=1, description="The document judged.")
+        relevant: bool = Field(..., description="true: it answers the query; false: it does not.")
+
     class NewDocument(Strict):
         id: Optional[str] = Field(None, min_length=1)
         title: Optional[str] = None
@@ -275,6 +280,7 @@ def create_app(config: ServeConfig | None = None):
             # what the index's fusion was fitted on and its score there (null: radlite's default, fitted on nothing)
             "fusion_fitted": index.config.fusion.fitted,
             "writes_allowed": config.allow_writes,
+            "feedback": config.feedback,
             "exact": config.exact,
             "limits": {
                 "max_query_chars": config.max_query_chars,
@@ -320,6 +326,23 @@ def create_app(config: ServeConfig | None = None):
         from radlite.search.explain import explain as explain_match
 
         return explain_match(engine().current(), req.query, req.id, req.passage_index)  # unknown id: 404
+
+    @app.post("/feedback", status_code=201)
+    def feedback(req: FeedbackRequest) -> dict:
+        """Record a relevance mark beside the index (`radlite tune INDEX --feedback` fits the fusion on them)."""
+        from radlite.index.feedback import FeedbackLog
+
+        if not config.feedback:
+            raise _http(403, "feedback is disabled on this server (started with --no-feedback)")
+        if len(req.query) > config.max_query_chars:
+            raise _http(422, f"query: at most {config.max_query_chars} characters")
+        if req.id not in engine().current().index.positions:
+            raise _http(404, f"no document with id {req.id!r}")
+        try:
+            record = FeedbackLog(config.index_dir).add(req.query, req.id, req.relevant, by="http")
+        except OSError as exc:
+            raise _http(503, f"cannot store feedback beside the index: {exc.strerror or exc}") from None
+        return {"recorded": {k: record[k] for k in ("query", "id", "relevant", "time")}}
 
     @app.get("/documents/{doc_id:path}")
     def get_document(doc_id: str) -> dict:

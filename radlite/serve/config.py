@@ -41,6 +41,8 @@ class ServeConfig:
     allowed_hosts: Optional[list] = None  # Host header allow-list (None: not checked; `radlite serve` sets one)
     access_log: bool = False  # one line per request on the radlite.access logger
     log_queries: bool = False  # put the query text in the access log (queries may hold patient data)
+    # POST /feedback: relevance marks from the page, kept in INDEX/feedback.jsonl (radlite.index.feedback)
+    feedback: bool = True
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

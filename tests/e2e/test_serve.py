@@ -209,3 +209,23 @@ def test_documents_that_would_break_later_requests_are_refused(served):
     assert client.post("/documents", json={"documents": [{"id": "\u00b2", "text": "squared note"}]}).status_code == 201
     resp = client.post("/documents", json={"documents": [{"text": "an id-less note about renal cysts"}]})
     assert resp.status_code == 201 and resp.json()["added"] == ["0"]
+
+
+def test_feedback_is_stored_beside_the_index_and_checked(served):
+    from radlite.index.feedback import FeedbackLog
+
+    start, root = served
+    client = start()  # writes not allowed: a mark is not a change to the index
+    assert client.get("/info").json()["feedback"] is True
+    ok = client.post("/feedback", json={"query": "filling defect", "id": "pe", "relevant": True})
+    assert ok.status_code == 201 and ok.json()["recorded"]["relevant"] is True
+    assert client.post("/feedback", json={"query": "filling defect", "id": "ms", "relevant": False}).status_code == 201
+    assert FeedbackLog(root).judgments() == {"filling defect": {"pe": 1, "ms": 0}}
+    unknown = client.post("/feedback", json={"query": "q", "id": "nope", "relevant": True})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["detail"]
+    assert client.post("/feedback", json={"query": "q", "id": "pe", "relevant": "maybe"}).status_code == 422
+    assert client.post("/feedback", json={"query": "q" * 2001, "id": "pe", "relevant": True}).status_code == 422
+    assert client.post("/feedback", json={"query": " ", "id": "pe", "relevant": True}).status_code == 422
+    off = start(feedback=False)
+    assert off.post("/feedback", json={"query": "q", "id": "pe", "relevant": True}).status_code == 403
+    assert len(FeedbackLog(root).records()) == 2

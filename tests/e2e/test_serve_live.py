@@ -185,3 +185,74 @@ def test_search_page_shows_the_expected_first_result_and_why_it_matched(tiny_ind
             wait.until(lambda d: d.execute_script(ids) == ["ms"])
     finally:
         browser.quit()
+
+
+def test_marks_made_on_the_page_tune_the_fusion_for_the_better(
+    sample_tiny_index, sample_queries, tmp_path, live_server
+):
+    """Mark each sample query's answer on the page (and the wrong first result), tune from the marks, reload:
+    the answers rank higher on the marked queries."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+    from typer.testing import CliRunner
+
+    from radlite.cli import app
+    from tests.conftest import MISFIT_WEIGHTS, set_fusion
+
+    root = tmp_path / "idx"
+    shutil.copytree(sample_tiny_index, root)
+    set_fusion(root, weights=dict(MISFIT_WEIGHTS))
+    ids = "return [...document.querySelectorAll('#results li.result')].map(e => e.dataset.id)"
+
+    def ranks(browser, wait) -> list[int]:
+        out = []
+        for q in sample_queries:
+            box = browser.find_element(By.ID, "query")
+            box.clear()
+            box.send_keys(q["text"], Keys.ENTER)
+            wait.until(lambda d, q=q: d.find_element(By.ID, "results").get_attribute("data-query") == q["text"])
+            shown = browser.execute_script(ids)
+            out.append(shown.index(q["relevant"][0]) + 1 if q["relevant"][0] in shown else 51)
+        return out
+
+    browser = _browser()
+    try:
+        with live_server(root) as base:
+            browser.get(base + "/")
+            wait = WebDriverWait(browser, 60)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#weights input"))
+            top_k = browser.find_element(By.ID, "top-k")
+            top_k.clear()
+            top_k.send_keys("50")
+            before = []
+            for q in sample_queries:
+                box = browser.find_element(By.ID, "query")
+                box.clear()
+                box.send_keys(q["text"], Keys.ENTER)
+                answer = f"#results li.result[data-id='{q['relevant'][0]}']"
+                wait.until(lambda d, q=q: d.find_element(By.ID, "results").get_attribute("data-query") == q["text"])
+                shown = browser.execute_script(ids)
+                before.append(shown.index(q["relevant"][0]) + 1)
+                item = browser.find_element(By.CSS_SELECTOR, answer)
+                item.find_element(By.CSS_SELECTOR, "button.mark[data-relevant='true']").click()
+                wait.until(lambda d, e=item: e.find_element(By.CSS_SELECTOR, ".mark-status").text == "saved")
+                if shown[0] != q["relevant"][0]:
+                    first = browser.find_elements(By.CSS_SELECTOR, "#results li.result")[0]
+                    first.find_element(By.CSS_SELECTOR, "button.mark[data-relevant='false']").click()
+                    wait.until(lambda d, e=first: e.find_element(By.CSS_SELECTOR, ".mark-status").text == "saved")
+            assert browser.find_element(By.CSS_SELECTOR, "button.mark[aria-pressed='true']")
+            tuned = CliRunner().invoke(app, ["tune", str(root), "--feedback"])
+            assert tuned.exit_code == 0 and "saved:" in tuned.output, tuned.output
+            browser.get(base + "/")  # the page reads the new fusion's weights
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#weights input"))
+            wait.until(lambda d: "fitted by radlite tune --feedback" in d.find_element(By.ID, "info").text)
+            top_k = browser.find_element(By.ID, "top-k")
+            top_k.clear()
+            top_k.send_keys("50")
+            after = ranks(browser, wait)
+            browser.save_screenshot(str(ARTIFACTS / "feedback-page.png"))
+    finally:
+        browser.quit()
+    assert sum(1 / r for r in after) > sum(1 / r for r in before) + 1, (before, after)
+    assert sum(a < b for a, b in zip(after, before)) > sum(a > b for a, b in zip(after, before)), (before, after)

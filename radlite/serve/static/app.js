@@ -40,7 +40,14 @@ async function loadInfo() {
   }
   $("method").value = info.fusion.method;
   $("info").textContent = `${info.documents} documents, ${info.passages} passages; signals ${active.join(", ")}; ` +
-    Object.entries(info.models).map(([k, m]) => `${k}: ${m.name}`).join("; ");
+    Object.entries(info.models).map(([k, m]) => `${k}: ${m.name}`).join("; ") + "; fusion " + fusionText(info);
+}
+
+function fusionText(info) {
+  const f = info.fusion_fitted;
+  if (!f) return `${info.fusion.method} (${info.fusion.normalization}), radlite's default`;
+  return `${info.fusion.method} (${info.fusion.normalization}) fitted by ${f.by} on ${f.dataset} (${f.queries} queries, ` +
+    `nDCG@10 ${f["ndcg@10_before"]} before, ${f["ndcg@10_after"]} after)`;
 }
 
 function weights() {
@@ -97,6 +104,7 @@ async function search() {
 function render(data) {
   const list = $("results");
   list.replaceChildren();
+  list.dataset.query = data.query;  // which query these results answer
   const totals = data.results.map((r) => Object.values(contributions(r, data.fusion)).reduce((a, b) => a + b, 0));
   const scale = Math.max(...totals, 1e-9);
   data.results.forEach((r) => {
@@ -106,9 +114,11 @@ function render(data) {
     const relevance = r.relevance === null || r.relevance === undefined ? "" : ` · relevance ${r.relevance.toFixed(2)}`;
     const meta = el("div", {class: "meta"}, `#${r.rank} · id ${r.id} · fused score ${r.score.toFixed(4)}${relevance}`);
     if (r.category) meta.append(el("span", {class: "badge", text: r.category}));
+    const actions = el("div", {class: "actions"}, why);
+    if (info && info.feedback) actions.append(...feedbackButtons(r, data.query));
     list.append(el("li", {class: "result", "data-id": r.id},
       el("h2", {text: r.title || r.id}), meta, el("p", {class: "passage", text: r.passage}),
-      renderBars(r, data.fusion, scale), why, explanation));
+      renderBars(r, data.fusion, scale), actions, explanation));
   });
   // the fused score is relative to this query; the server says whether the best result is a confident match
   const notice = $("no-match");
@@ -120,6 +130,32 @@ function render(data) {
   const t = data.timings;
   $("status").textContent = `${data.results.length} results in ${data.took_ms.toFixed(0)} ms (` +
     Object.entries(t).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ") + ")";
+}
+
+function feedbackButtons(result, query) {
+  // a relevance mark, stored beside the index; `radlite tune INDEX --feedback` learns the fusion from them
+  const yes = el("button", {class: "secondary mark", type: "button", "data-relevant": "true", "aria-pressed": "false", text: "Relevant"});
+  const no = el("button", {class: "secondary mark", type: "button", "data-relevant": "false", "aria-pressed": "false", text: "Not relevant"});
+  const note = el("span", {class: "mark-status", role: "status"});
+  for (const button of [yes, no]) {
+    button.addEventListener("click", async () => {
+      const relevant = button === yes;
+      yes.disabled = no.disabled = true;
+      try {
+        await api("/feedback", {query, id: result.id, relevant});
+        yes.setAttribute("aria-pressed", String(relevant));
+        no.setAttribute("aria-pressed", String(!relevant));
+        note.textContent = "saved";
+        note.className = "mark-status";
+      } catch (e) {
+        note.textContent = "not saved: " + e.message;
+        note.className = "mark-status error";
+      } finally {
+        yes.disabled = no.disabled = false;
+      }
+    });
+  }
+  return [yes, no, note];
 }
 
 async function explain(result, box, button) {
