@@ -20,6 +20,13 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # weights with min-max, +0.051 nDCG@10 on radbench9 test, +0.018 on medline, -0.006 on liveqa-med.
 DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
+# the default fusion's nDCG@10 with radlite's default models, on collections nothing was fitted on
+# (benchmarks/fusion_transfer.md, 2026-12-06; re-measure with `python benchmarks/fusion_transfer.py`)
+DEFAULT_FUSION_MEASURED = {
+    "models": "radlite's default models",
+    "source": "benchmarks/fusion_transfer.md",
+    "ndcg@10": {"radbench9 test": 0.759, "medline test": 0.802, "liveqa-med test": 0.719},
+}
 NORMALIZATIONS = ("zscore", "minmax")
 # named fusions a search can ask for instead of the index's own (`radlite search --fusion NAME`, the API's `fusion`)
 FUSION_PRESETS = {
@@ -102,6 +109,19 @@ class FusionConfig:
     # setting it replaced, which `radlite tune --rollback` restores
     fitted: Optional[dict] = None
     previous: Optional[dict] = None
+
+
+def default_fusion_quality(fusion: dict[str, Any]) -> Optional[dict]:
+    """DEFAULT_FUSION_MEASURED if `fusion` (a FusionConfig as a manifest stores it) is radlite's default fusion,
+    unfitted; else None (a fitted fusion carries its own numbers in `fitted`)."""
+    default = FusionConfig()
+    same = (
+        not fusion.get("fitted")
+        and fusion.get("method") == default.method
+        and fusion.get("normalization", "minmax") == default.normalization
+        and all(abs(float(fusion.get("weights", {}).get(s, 0.0)) - w) < 1e-9 for s, w in default.weights.items())
+    )
+    return DEFAULT_FUSION_MEASURED if same else None
 
 
 @dataclass

@@ -174,7 +174,13 @@ def fitted_text(fusion: dict) -> str:
     """What an index's fusion was fitted on, in one line."""
     fit = fusion.get("fitted")
     if not fit:
-        return "nothing: radlite's default (measured in benchmarks/fusion_transfer.md)"
+        from radlite.config import default_fusion_quality
+
+        m = default_fusion_quality(fusion)
+        if m is None:
+            return "nothing recorded: set by hand, not radlite's default"
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in m["ndcg@10"].items())
+        return f"nothing: radlite's default; nDCG@10 with {m['models']}: {scores} ({m['source']})"
     back = "; --rollback restores the previous setting" if fusion.get("previous") else ""
     return (
         f"{fit['dataset']} {fit['split']} ({fit['queries']} queries, {fit['by']}, {fit['date']}): "

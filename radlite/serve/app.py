@@ -19,9 +19,11 @@ import json
 import logging
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from radlite.config import default_fusion_quality
 from radlite.errors import IndexFormatError, RadliteError
 from radlite.serve.config import ENV, TOKEN_ENV, ServeConfig, default_hosts, http_status, public_name  # noqa: F401
 from radlite.serve.security import access, install_guard
@@ -279,6 +281,8 @@ def create_app(config: ServeConfig | None = None):
             "fusion": search.fusion_settings(),
             # what the index's fusion was fitted on and its score there (null: radlite's default, fitted on nothing)
             "fusion_fitted": index.config.fusion.fitted,
+            # the default's measured quality (with the default models) where nothing was fitted
+            "fusion_measured": default_fusion_quality(asdict(index.config.fusion)),
             "writes_allowed": config.allow_writes,
             "feedback": config.feedback,
             "exact": config.exact,

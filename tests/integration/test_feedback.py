@@ -58,6 +58,8 @@ def test_tune_from_feedback_improves_the_marked_queries_and_rolls_back(sample_ti
     fitted = info["config"]["fusion"]["fitted"]
     assert fitted["by"] == "radlite tune --feedback" and fitted["queries"] == len(sample_queries)
     assert fitted["ndcg@10_after"] > fitted["ndcg@10_before"]
+    shown = runner.invoke(app, ["info", str(index)]).stdout
+    assert "user feedback 4-fold cross-validation (12 queries, radlite tune --feedback" in " ".join(shown.split())
     assert runner.invoke(app, ["tune", str(index), "--rollback"]).exit_code == 0
     assert np.allclose(reciprocal_ranks(index, sample_queries), before)
 
@@ -70,6 +72,9 @@ def test_feedback_command_records_lists_exports_and_clears(sample_tiny_index, tm
 
     def run(*args):
         return runner.invoke(app, ["feedback", str(index), *args])
+
+    shown = " ".join(runner.invoke(app, ["info", str(index)]).stdout.split())
+    assert "nothing: radlite's default; nDCG@10 with radlite's default models: radbench9 test 0.759" in shown
 
     assert run("--query", "linguine sign", "--id", "brst-005", "--relevant").exit_code == 0
     assert run("--query", "linguine sign", "--id", "gi-002", "--not-relevant").exit_code == 0
@@ -91,6 +96,7 @@ def test_feedback_command_records_lists_exports_and_clears(sample_tiny_index, tm
     # the marks live beside the index: a new generation (an update) keeps them
     FeedbackLog(index).add("q", "brst-005", True)
     set_fusion(index, weights={"bm25": 1.0})
+    assert "nothing recorded: set by hand" in runner.invoke(app, ["info", str(index)]).stdout
     assert FeedbackLog(index).judgments() == {"q": {"brst-005": 1}}
     assert runner.invoke(app, ["verify", str(index)]).exit_code == 0
 

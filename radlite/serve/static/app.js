@@ -45,7 +45,12 @@ async function loadInfo() {
 
 function fusionText(info) {
   const f = info.fusion_fitted;
-  if (!f) return `${info.fusion.method} (${info.fusion.normalization}), radlite's default`;
+  if (!f) {
+    const m = info.fusion_measured;
+    const scores = m ? "; nDCG@10 " + Object.entries(m["ndcg@10"]).map(([k, v]) => `${k} ${v}`).join(", ") +
+      ` with ${m.models}` : "";
+    return `${info.fusion.method} (${info.fusion.normalization}), radlite's default${scores}`;
+  }
   return `${info.fusion.method} (${info.fusion.normalization}) fitted by ${f.by} on ${f.dataset} (${f.queries} queries, ` +
     `nDCG@10 ${f["ndcg@10_before"]} before, ${f["ndcg@10_after"]} after)`;
 }
