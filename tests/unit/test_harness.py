@@ -128,3 +128,31 @@ def test_temperature_fit_by_hand():
     table = tuning.Table("q", docs, {"crossencoder": logits}, {"crossencoder": np.arange(1, 101.0)})
     t = tuning.fit_temperature([table], qrels)
     assert abs(t - 2 / np.log(0.88 / 0.12)) < 0.03
+
+
+def test_cross_validation_by_hand_fits_on_other_queries_only():
+    """Four queries, two signals, the answer is "a". BM25 scores a, b, c as 3, 2, 0 and ColBERT as 0, 2, 3 on
+    q1-q3; on q4 the two swap. Shifted z-scores are then (2.405, 1.604, 0) and (0, 1.604, 2.405): "a" comes
+    first only if its signal's weight is over 2/3, so the first grid point that does it is 0.7.
+    Held out, q1 (q2, q3) is fitted on two BM25 queries and q4: BM25 0.7 wins 2 of 3, and "a" is first: 1.
+    q4 held out is fitted on three BM25 queries: BM25 0.7 puts its "a" last: 1 / log2(4) = 0.5.
+    Before, with BM25 0.4 / ColBERT 0.6: q1-q3 rank "a" third (0.5), q4 second (1 / log2(3))."""
+    import numpy as np
+
+    from radlite.config import FusionConfig
+    from radlite.eval import tune as tuning
+
+    docs = ["a", "b", "c"]
+
+    def table(qid, bm25, colbert):
+        raw = {"bm25": np.array(bm25, float), "colbert": np.array(colbert, float)}
+        return tuning.Table(qid, docs, raw, {s: tuning.fusion.ranks_of(v) for s, v in raw.items()})
+
+    tables = [table(f"q{i}", [3, 2, 0], [0, 2, 3]) for i in (1, 2, 3)] + [table("q4", [0, 2, 3], [3, 2, 0])]
+    qrels = {t.qid: {"a": 1} for t in tables}
+    start = FusionConfig(weights={"bm25": 0.4, "colbert": 0.6})
+    before, after = tuning.cross_validate(tables, qrels, start, folds=4)
+    assert np.allclose(before, [0.5, 0.5, 0.5, 1 / np.log2(3)])
+    assert np.allclose(after, [1.0, 1.0, 1.0, 0.5])
+    # a table is scored on its own query's judgments only (not averaged with the queries it lacks)
+    assert np.isclose(tuning.mean_ndcg(tables[3:], qrels, start), 1 / np.log2(3))
