@@ -20,8 +20,10 @@ of each set and with the previous default.
 
 Then leave one collection out: for each of radbench9, medline and liveqa-med, every fitted fusion is
 fitted on the other two (radbench9 train+dev; medline's and liveqa-med's only split, test, which is
-never the one reported in that row; each collection weighs the same) and scored on the one left out
-(radbench9: test). Fitted: `radlite tune`'s weight grid, a logistic regression on z-scores, and a
+never the one reported in that row) and scored on the one left out (radbench9: test). The logistic
+regressions and trees weigh each collection the same; `radlite tune`'s grid, as the command does,
+averages over queries (radbench9's 514 weigh most). Fitted: `radlite tune`'s weight grid, a
+logistic regression on z-scores, and a
 logistic regression and gradient-boosted trees (scikit-learn) on per-query features: each signal's
 z-score, its z-score times the signal's confidence on the query (its first minus its tenth
 candidate's z-score), its reciprocal rank, and how many signals put the candidate in their top 10.
@@ -320,7 +322,8 @@ def main() -> None:
         "",
         "## Leave one collection out",
         "",
-        "Each fitted fusion is fitted on the two other collections (each weighing the same) and scored on the one "
+        "Each fitted fusion is fitted on the two other collections (the regressions and trees weigh each collection "
+        "the same; the grid, like `radlite tune`, averages over queries) and scored on the one "
         "left out; nDCG@10, and the paired difference from radlite's default, mean [95% bootstrap CI]. The no-fit "
         "rows are the same in every column.",
         "",
@@ -337,7 +340,9 @@ def main() -> None:
             "",
             *main_table,
             "",
-            "Leave one collection out: fitted rows fitted on the other two collections, scored on the one left out.",
+            "Leave one collection out: fitted rows fitted on the other two collections (the regressions and trees "
+            "weigh each collection the same; the grid, like `radlite tune`, averages over queries), scored on the "
+            "one left out.",
             "",
             *loco,
         ],

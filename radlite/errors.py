@@ -38,3 +38,7 @@ class ModelError(RadliteError):
 
 class BackendError(IndexFormatError):
     """The index's backend (a Qdrant server or folder) is unreachable or refused a request."""
+
+
+class CapacityError(RadliteError):
+    """A store that is full (the feedback log at its size limit): the server's state, not the request's."""

@@ -56,7 +56,9 @@ def feedback_cmd(
         n_queries, n_judged = log.export(export)
         out.print(f"wrote {n_judged} judgments of {n_queries} queries to {safe(export)}/qrels.trec and queries.tsv")
     else:
-        what = f"the marks of {query!r}" if query else "every feedback mark"
+        if query is not None and not query.strip():
+            raise RadliteError("--query is empty: give the query whose marks to erase, or leave --query out")
+        what = f"the marks of {query!r}" if query is not None else "every feedback mark"
         if not yes and not typer.confirm(f"erase {what} of {index}?", err=True):
             raise typer.Exit(1)
         n = log.clear(query)
@@ -75,17 +77,22 @@ def _list(log, as_json: bool) -> None:
         for rec in log.records():
             out.print(json_text(rec), markup=False, highlight=False, soft_wrap=True)
         return
-    from radlite.index.feedback import query_key
+    from radlite.index.feedback import query_key, same_query
 
     latest: dict = {}
     for rec in log.records():
-        latest[(query_key(rec["query"]), rec["id"])] = rec
+        latest.pop((same_query(rec["query"]), rec["id"]), None)
+        latest[(same_query(rec["query"]), rec["id"])] = {**rec, "query": query_key(rec["query"])}
     table = Table(title=f"{len(latest)} judgments", title_justify="left")
     for col in ("query", "id", "mark", "time", "by"):
         table.add_column(col)
-    for (q, d), rec in sorted(latest.items()):
+    for (_, d), rec in sorted(latest.items()):
         table.add_row(
-            safe(q), safe(d), "relevant" if rec["relevant"] else "not relevant", rec.get("time", ""), rec.get("by", "")
+            safe(rec["query"]),
+            safe(d),
+            "relevant" if rec["relevant"] else "not relevant",
+            rec.get("time", ""),
+            rec.get("by", ""),
         )
     out.print(table)
     if not latest:

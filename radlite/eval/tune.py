@@ -222,6 +222,8 @@ def cross_validate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-query nDCG@10 of each table under `start` and under the fusion fitted on the other folds' queries
     (k-fold over queries, shuffled with `seed`): (before, after), in the order of `tables`."""
+    if folds < 2 or len(tables) < 2:
+        raise QueryError("cross-validation needs at least 2 folds and 2 queries")
     order = np.random.default_rng(seed).permutation(len(tables))
     before, after = np.zeros(len(tables)), np.zeros(len(tables))
     for fold in np.array_split(order, min(folds, len(tables))):
@@ -243,8 +245,10 @@ def tune_feedback_index(
     """Fit the fusion of the index at `index_dir` on its users' feedback (`radlite.index.feedback`).
 
     The fit is first cross-validated: each fold's queries are held out, the fusion is fitted on the rest and
-    both fusions are scored on the held-out queries. Only if the fitted fusion scores higher there is it fitted
-    on all the feedback and saved (the setting it replaces is kept for `radlite tune --rollback`).
+    both fusions are scored on the held-out queries. Only if the fitted fusion scores higher there on average,
+    and is better on more held-out queries than it is worse, is it fitted on all the feedback and saved (the
+    setting it replaces is kept for `radlite tune --rollback`). If the current fusion was itself fitted on these
+    marks, "before" is scored on queries it saw, which only makes a new fit harder to accept.
     Returns a summary: queries, judgments, held-out nDCG@10 before and after, per-query wins and losses, whether
     it was saved, and the fusion.
 
@@ -279,7 +283,9 @@ def tune_feedback_index(
             "saved": False,
             "fusion": start,
         }
-        if after.mean() <= before.mean() + 1e-9:
+        # saved only if the fit helps held-out queries on average and helps more of them than it hurts (ten
+        # queries' mean alone moves with one query)
+        if after.mean() <= before.mean() + 1e-9 or summary["queries_better"] <= summary["queries_worse"]:
             return summary
         best, info = tune(tables, data.qrels, start)
         best.fitted = {

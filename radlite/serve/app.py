@@ -338,12 +338,12 @@ def create_app(config: ServeConfig | None = None):
 
         if not config.feedback:
             raise _http(403, "feedback is disabled on this server (started with --no-feedback)")
-        if len(req.query) > config.max_query_chars:
-            raise _http(422, f"query: at most {config.max_query_chars} characters")
         if req.id not in engine().current().index.positions:
             raise _http(404, f"no document with id {req.id!r}")
         try:
-            record = FeedbackLog(config.index_dir).add(req.query, req.id, req.relevant, by="http")
+            record = FeedbackLog(config.index_dir).add(
+                req.query, req.id, req.relevant, by="http", max_query_chars=config.max_query_chars
+            )
         except OSError as exc:
             raise _http(503, f"cannot store feedback beside the index: {exc.strerror or exc}") from None
         return {"recorded": {k: record[k] for k in ("query", "id", "relevant", "time")}}

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from radlite.errors import CorpusError, DocumentConflict, QueryError, RadliteError, UnknownDocument
+from radlite.errors import CapacityError, CorpusError, DocumentConflict, QueryError, RadliteError, UnknownDocument
 
 ENV = "RADLITE_SERVE_CONFIG"  # how `radlite serve --workers N` hands the settings to each worker
 TOKEN_ENV = "RADLITE_TOKEN"  # the API token, read by each worker
@@ -77,6 +77,8 @@ def http_status(exc: RadliteError) -> int:
     trouble is the server's state (unreadable files, a model that fails to load): 503."""
     if isinstance(exc, QueryError):
         return 422
+    if isinstance(exc, CapacityError):
+        return 507
     if isinstance(exc, UnknownDocument):
         return 404
     if isinstance(exc, DocumentConflict):

@@ -211,7 +211,8 @@ def test_documents_that_would_break_later_requests_are_refused(served):
     assert resp.status_code == 201 and resp.json()["added"] == ["0"]
 
 
-def test_feedback_is_stored_beside_the_index_and_checked(served):
+def test_feedback_is_stored_beside_the_index_and_checked(served, monkeypatch):
+    from radlite.index import feedback
     from radlite.index.feedback import FeedbackLog
 
     start, root = served
@@ -228,6 +229,10 @@ def test_feedback_is_stored_beside_the_index_and_checked(served):
     assert client.post("/feedback", json={"query": "q", "id": "pe", "relevant": "maybe"}).status_code == 422
     assert client.post("/feedback", json={"query": "q" * 2001, "id": "pe", "relevant": True}).status_code == 422
     assert client.post("/feedback", json={"query": " ", "id": "pe", "relevant": True}).status_code == 422
+    monkeypatch.setattr(feedback, "MAX_BYTES", 100)  # a full log is the server's state: 507, not the client's fault
+    full = client.post("/feedback", json={"query": "q", "id": "pe", "relevant": True})
+    assert full.status_code == 507 and "full" in full.json()["detail"]
+    monkeypatch.undo()
     off = start(feedback=False)
     assert off.post("/feedback", json={"query": "q", "id": "pe", "relevant": True}).status_code == 403
     assert len(FeedbackLog(root).records()) == 2

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from radlite.errors import QueryError
+from radlite.errors import CapacityError, QueryError
 from radlite.index import feedback
 from radlite.index.feedback import FeedbackLog, query_id
 
@@ -31,11 +31,11 @@ def index(tmp_path):
     return tmp_path / "idx"
 
 
-def test_latest_mark_of_a_pair_wins_and_whitespace_does_not_split_a_query(index):
+def test_latest_mark_of_a_pair_wins_and_case_or_spacing_does_not_split_a_query(index):
     log = FeedbackLog(index)
     log.add("PE  on CTPA", "pe", True)
     log.add("sah", "sdh", True)
-    log.add(" PE on\tCTPA ", "pe", False)  # changed their mind, same query typed with other spaces
+    log.add(" pe on\tCTPA ", "pe", False)  # changed their mind, same query typed with other spaces and case
     log.add("PE on CTPA", "dvt", False)
     assert log.judgments() == {"PE on CTPA": {"pe": 0, "dvt": 0}, "sah": {"sdh": 1}}
     assert len(log.records()) == 4  # nothing rewritten: every mark is kept in order
@@ -111,10 +111,60 @@ def test_bad_marks_are_refused_with_the_reason(index, monkeypatch):
         log.add("q", "a", "yes")
     with pytest.raises(QueryError, match="lone surrogate"):
         log.add("q \ud800", "a", True)
+    with pytest.raises(QueryError, match="at most 10"):
+        log.add("q" * 11, "a", True, max_query_chars=10)
     monkeypatch.setattr(feedback, "MAX_BYTES", 200)
     log.add("q", "a", True)
-    with pytest.raises(QueryError, match="full"):
+    with pytest.raises(CapacityError, match="full"):
         for _ in range(5):
             log.add("q", "a", True)
     with pytest.raises(QueryError, match="index not found"):
         FeedbackLog(index / "missing").add("q", "a", True)
+
+
+def test_a_mark_that_could_not_be_written_whole_leaves_nothing_and_is_not_acknowledged(index, monkeypatch):
+    log = FeedbackLog(index)
+    log.add("first", "a", True)
+    size = log.path.stat().st_size
+    real = os.write
+    calls = []
+
+    def short_then_full_disk(fd, data):  # the disk fills up halfway through the record
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real(fd, bytes(data[:10]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(feedback.os, "write", short_then_full_disk)
+    with pytest.raises(OSError, match="No space"):
+        log.add("second", "b", True)
+    monkeypatch.setattr(feedback.os, "write", real)
+    assert log.path.stat().st_size == size and calls[0] > 10
+    log.add("third", "c", True)
+    assert log.judgments() == {"first": {"a": 1}, "third": {"c": 1}}
+
+
+def test_clearing_one_query_while_others_are_marked_loses_none_of_theirs(index):
+    """The lock keeps clear()'s read-filter-replace from dropping marks appended meanwhile."""
+    log = FeedbackLog(index)
+    for i in range(50):
+        log.add("erase me", f"x{i}", True)
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(index), str(n), "150"], stdout=subprocess.DEVNULL)
+        for n in range(3)
+    ]
+    erased = 0
+    while any(w.poll() is None for w in writers):
+        erased += log.clear("erase me")
+        log.add("erase me", "again", True)
+    assert all(w.wait(timeout=120) == 0 for w in writers)
+    kept = [r for r in log.records() if r["query"] != "erase me"]
+    assert len(kept) == 450 and erased >= 50
+
+
+def test_exported_files_are_private(index, tmp_path):
+    log = FeedbackLog(index)
+    log.add("patient jane doe", "a", True)
+    log.export(tmp_path / "out")
+    for name in ("qrels.trec", "queries.tsv"):
+        assert oct(os.stat(tmp_path / "out" / name).st_mode & 0o777) == "0o600"
