@@ -1,0 +1,207 @@
+"""Build radlite's lexicon from the shared terminology sources (a committed, reproducible command).
+
+    python -m radlite.terms.build --data ../shared/data
+
+reads
+  * radlite/data/lexicon/radiology_terms.tsv: the project's own hand-checked list (imaging and reporting
+    abbreviations, conditions radiologists abbreviate, imaging signs and eponyms, lay words);
+  * medical-abbreviations/ (Wikipedia's list of medical abbreviations, CC BY-SA 4.0): abbreviation -> expansions;
+  * mesh/ (MeSH 2024, NLM): entry terms of descriptors under Diseases, Anatomy and Analytical, Diagnostic and
+    Therapeutic Techniques -> their heading; their acronyms;
+  * disease-ontology/ (CC0): exact synonyms -> disease names, acronym synonyms, and definitions (the words that
+    tell one expansion of an ambiguous abbreviation from another);
+  * symptom-ontology/ (CC0): synonyms -> symptom names;
+  * medquad/ (CC BY 4.0): only which lower-case words are everyday English (MedQuAD's answers are written for the
+    public), so that a lower-case query word is not read as an abbreviation;
+and writes radlite/data/lexicon/lexicon.json.gz (see radlite.terms.lexicon for its layout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from radlite.retrievers.bm25 import tokenize
+from radlite.terms.lexicon import FORMAT, LEXICON_FILE, LEXICON_VERSION, OWN_TERMS, phrase_key
+
+ACRONYM = re.compile(r"^(?=(?:.*[A-Z]){2})[A-Za-z0-9][A-Za-z0-9-]{1,9}$")  # two capitals or more, short
+MESH_CATEGORIES = {"Diseases", "Anatomy", "Analytical, Diagnostic and Therapeutic Techniques, and Equipment"}
+GENERIC = {  # words every definition uses: no help in telling expansions apart
+    "diseas",
+    "characterized",
+    "characteriz",
+    "result",
+    "located",
+    "locat",
+    "has_material_basis_in",
+    "caus",
+    "involv",
+    "typic",
+    "affect",
+    "condit",
+    "syndrom",
+    "type",
+    "form",
+    "which",
+    "from",
+    "that",
+    "other",
+    "associ",
+}
+ATTRIBUTION = [
+    "radlite's own radiology list (radlite/data/lexicon/radiology_terms.tsv)",
+    "Wikipedia, List of medical abbreviations (CC BY-SA 4.0), via lisavirginia/clinical-abbreviations",
+    "MeSH 2024, courtesy of the U.S. National Library of Medicine",
+    "Human Disease Ontology (CC0)",
+    "Symptom Ontology (CC0)",
+    "MedQuAD (CC BY 4.0; Ben Abacha & Demner-Fushman, BMC Bioinformatics 2019): only which words are everyday English",
+]
+
+
+def read_jsonl(path: Path):
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def own_terms(path: Path = OWN_TERMS) -> tuple[dict, dict]:
+    """radlite's hand list: ({abbreviation: [expansion, ...]}, {phrase: [term, ...]})."""
+    abbreviations, phrases = {}, {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3 or parts[0] not in ("abbreviation", "sign", "lay"):
+            raise ValueError(f"{path}:{n}: expected 'kind<TAB>term<TAB>expansion[|expansion]'")
+        kind, term, expansions = parts
+        target = abbreviations if kind == "abbreviation" else phrases
+        target[term if kind == "abbreviation" else phrase_key(term)] = [e.strip() for e in expansions.split("|")]
+    return abbreviations, phrases
+
+
+def build(data: Path) -> dict:
+    """The lexicon as a JSON-able dict."""
+    abbreviations: dict[str, list[dict]] = {}
+
+    def add_abbreviation(abbr: str, text: str, prior: float, source: str) -> None:
+        text = text.strip()
+        if len(abbr) < 2 or not text or text.lower() == abbr.lower():
+            return
+        entries = abbreviations.setdefault(abbr, [])
+        if all(e["text"].lower() != text.lower() for e in entries):
+            entries.append({"text": text, "prior": round(prior, 3), "source": source})
+
+    own_abbr, own_phrases = own_terms()
+    for abbr, expansions in own_abbr.items():
+        for i, text in enumerate(expansions):
+            add_abbreviation(abbr, text, 1.0 if i == 0 else 0.7, "radlite")
+    for rec in read_jsonl(data / "medical-abbreviations" / "medical_abbreviations.jsonl"):
+        if rec["category"] != "medical":
+            continue
+        base = 0.8 if rec["imaging_related"] else 0.5
+        for i, text in enumerate(rec["expansions"]):
+            add_abbreviation(
+                rec["abbreviation"], text, base * 0.5**i * (0.5 if rec["abbreviation"] in own_abbr else 1), "wikipedia"
+            )
+
+    phrases: dict[str, list[str]] = defaultdict(list)
+
+    def add_phrase(surface: str, term: str) -> None:
+        key, term = phrase_key(surface), term.strip()
+        if not key or "(" in surface or "," in surface or not (2 <= len(key.split()) <= 6):
+            return
+        if set(tokenize(term)) <= set(tokenize(surface)) or term.lower() in phrases[key] or len(phrases[key]) >= 2:
+            return
+        phrases[key].append(term.lower())
+
+    for key, terms in own_phrases.items():
+        phrases[key] = [t.lower() for t in terms]
+    for rec in read_jsonl(data / "mesh" / "mesh_descriptors.jsonl"):
+        if not MESH_CATEGORIES & set(rec["categories"]):
+            continue
+        name = rec["name"]
+        if "," in name:  # an inverted heading: use its first plain entry term as the name
+            plain = [s for s in rec["synonyms"] if "," not in s and "(" not in s]
+            if not plain:
+                continue
+            name = plain[0]
+        for syn in rec["synonyms"]:
+            add_phrase(syn, name)
+        for abbr in rec["abbreviations"]:
+            if ACRONYM.match(abbr):
+                add_abbreviation(abbr, name.lower(), 0.6, "mesh")
+    definitions: dict[str, list[str]] = {}
+    common = Counter()
+    for rec in read_jsonl(data / "disease-ontology" / "disease_ontology.jsonl"):
+        for syn in rec["synonyms"]:
+            if ACRONYM.match(syn):
+                add_abbreviation(syn, rec["name"], 0.6, "disease-ontology")
+            else:
+                add_phrase(syn, rec["name"])
+        if rec.get("definition"):
+            definitions[rec["name"].lower()] = [t for t in tokenize(rec["definition"]) if t.isalpha() and len(t) > 2]
+            common.update(re.findall(r"\b[a-z]+\b", rec["definition"]))
+    # words in many definitions ("characterized", "located") tell no expansion from another
+    spread = Counter(t for words in definitions.values() for t in set(words))
+    context = {
+        name: list(dict.fromkeys(t for t in words if spread[t] <= len(definitions) // 50 and t not in GENERIC))[:20]
+        for name, words in definitions.items()
+    }
+    # everyday English: lower-case words of MedQuAD's answers (written for the public) and of the definitions
+    for rec in read_jsonl(data / "medquad" / "medquad_qa.jsonl"):
+        common.update(re.findall(r"\b[a-z]+\b", rec.get("answer") or ""))
+    for rec in read_jsonl(data / "symptom-ontology" / "symptom_ontology.jsonl"):
+        for syn in rec["synonyms"]:
+            add_phrase(syn, rec["name"])
+        if rec.get("definition"):
+            common.update(w.lower() for w in re.findall(r"\b[a-z]+\b", rec["definition"]))
+    # the words that tell expansions of an ambiguous abbreviation apart: each expansion's own words, its
+    # synonyms' words ("aortic valve stenosis" for aortic stenosis) and, where the Disease Ontology defines it, its
+    # definition's
+    synonyms_of = defaultdict(list)
+    for surface, terms in phrases.items():
+        for term in terms:
+            synonyms_of[term].append(surface)
+    contexts = {}
+    for entries in abbreviations.values():
+        if len(entries) > 1:
+            for e in entries:
+                name = e["text"].lower()
+                own = [t for t in tokenize(" ".join([name, *synonyms_of.get(name, [])[:6]])) if t.isalpha()]
+                contexts[name] = list(dict.fromkeys(own + context.get(name, [])))[:30]
+    return {
+        "format": FORMAT,
+        "version": LEXICON_VERSION,
+        "attribution": ATTRIBUTION,
+        "abbreviations": dict(sorted(abbreviations.items())),
+        "phrases": dict(sorted(phrases.items())),
+        "context": dict(sorted(contexts.items())),
+        # words of everyday English (frequent in definitions): a query typed in lower case is not read as an
+        # abbreviation when its word is one of these ("men" is not MEN)
+        "common_words": sorted(w for w, n in common.items() if n >= 3 and len(w) > 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Build radlite's lexicon from the shared terminology sources.")
+    ap.add_argument("--data", type=Path, required=True, help="The shared data folder (mesh/, disease-ontology/, ...).")
+    ap.add_argument("--out", type=Path, default=LEXICON_FILE)
+    args = ap.parse_args(argv)
+    lexicon = build(args.data)
+    blob = json.dumps(lexicon, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    with gzip.GzipFile(args.out, "wb", mtime=0) as fh:  # mtime 0: the same sources give the same bytes
+        fh.write(blob)
+    print(
+        f"wrote {args.out}: {len(lexicon['abbreviations'])} abbreviations, {len(lexicon['phrases'])} phrases, "
+        f"{len(lexicon['context'])} contexts, {len(lexicon['common_words'])} common words; "
+        f"{args.out.stat().st_size / 1e6:.2f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

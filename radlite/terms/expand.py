@@ -1,0 +1,351 @@
+"""Query understanding: what a query means in the field's words, before retrieval.
+
+`Expander(lexicon, vocab).expand(query)` returns an `Expansion`:
+  * abbreviations expanded ("SAH" -> subarachnoid hemorrhage). An ambiguous one ("PE": pulmonary embolism,
+    pleural effusion, ...) gets weighted alternatives: each expansion's prior (radlite's own list first, then the
+    imaging-related entries of the others), plus how many of the words that point to it (its own words and its
+    Disease Ontology definition's) the rest of the query holds, through a softmax; expansions whose words never
+    occur in the indexed collection are dropped, and so are alternatives under 15%.
+  * phrases mapped to the field's terms: synonyms and lay words ("shortness of breath" -> dyspnea), imaging
+    signs ("Dawson fingers" -> multiple sclerosis).
+  * negated findings found and set aside, NegEx-style: a cue ("no", "without", "negative for", "free of", "ruled
+    out", "resolved", "absent", ...) and its scope (up to six words after a cue that precedes, four before one
+    that follows, never past punctuation or "but", "however", "with", ...). A negated term and its expansions
+    pull no documents. Uncertain findings ("rule out", "r/o", "suspected", "?") are marked and kept: they are
+    what the user is looking for.
+Each retriever gets the expansion that suits it: BM25 a weighted bag of stems (the query's own at weight 1, an
+abbreviation's expansions at 0.6 x their weight, a phrase's terms at 0.5), the neural models the query's text with
+negated spans removed and expansions written in after their abbreviation or phrase ("SAH (subarachnoid
+hemorrhage) on NCCT (non-contrast computed tomography) head").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from radlite.retrievers.bm25 import _stopwords, tokenize
+from radlite.terms.lexicon import Lexicon, phrase_key
+
+ABBREVIATION_WEIGHT = 0.6
+PHRASE_WEIGHT = 0.5
+MIN_SHARE = 0.15
+CONTEXT_GAIN = 1.5
+TOKEN = re.compile(r"[^\W_]+(?:['’/.\-][^\W_]+)*|[.,;:!?()\[\]]")
+PUNCT = set(".,;:!?()[]")
+PRE_NEGATION = [
+    "no evidence of",
+    "no signs of",
+    "no sign of",
+    "negative for",
+    "free of",
+    "absence of",
+    "ruled out",
+    "without",
+    "w/o",
+    "no",
+    "not",
+    "denies",
+    "denied",
+    "never",
+]
+POST_NEGATION = [
+    "ruled out",
+    "not seen",
+    "not present",
+    "not identified",
+    "excluded",
+    "resolved",
+    "absent",
+    "negative",
+    "unlikely",
+]
+UNCERTAIN = [
+    "rule out",
+    "r/o",
+    "suspicious for",
+    "concern for",
+    "question of",
+    "suspected",
+    "possible",
+    "probable",
+    "?",
+]
+TERMINATORS = {
+    "but",
+    "however",
+    "although",
+    "though",
+    "yet",
+    "except",
+    "which",
+    "who",
+    "while",
+    "whereas",
+    "with",
+    "w/",
+}
+PRE_SCOPE, POST_SCOPE = 6, 4
+
+
+@dataclass
+class Expansion:
+    """How one query was read (see the module docstring). `bm25_terms` is None when nothing was changed."""
+
+    query: str
+    neural_text: str
+    bm25_terms: dict[str, float] | None
+    abbreviations: list[dict] = field(default_factory=list)  # {"text", "expansions": [{"text", "weight"}]}
+    phrases: list[dict] = field(default_factory=list)  # {"text", "terms": [...]}
+    negated: list[dict] = field(default_factory=list)  # {"cue", "text"}
+    uncertain: list[dict] = field(default_factory=list)  # {"cue", "text"}
+    # the negated words' stems (and their expansions'), weighted like bm25_terms: what a result is penalised for
+    negated_terms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.abbreviations or self.phrases or self.negated)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "text_for_neural_models": self.neural_text,
+            "abbreviations": self.abbreviations,
+            "phrases": self.phrases,
+            "negated": self.negated,
+            "uncertain": self.uncertain,
+        }
+
+    def matched_in(self, text: str) -> list[str]:
+        """Which expansions a passage matches, as "SAH -> subarachnoid hemorrhage" (every stem of the expansion
+        in the passage)."""
+        stems = set(tokenize(text))
+        out = []
+        for a in self.abbreviations:
+            for e in a["expansions"]:
+                words = set(tokenize(e["text"]))
+                if words and words <= stems:
+                    out.append(f"{a['text']} -> {e['text']}")
+        for p in self.phrases:
+            for term in p["terms"]:
+                words = set(tokenize(term))
+                if words and words <= stems:
+                    out.append(f"{p['text']} -> {term}")
+        return out
+
+
+@dataclass
+class _Token:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def low(self) -> str:
+        return self.text.lower()
+
+
+class Expander:
+    """Reads queries with `lexicon`; `vocab` (a BM25 vocabulary of stems, optional) drops expansions whose words
+    the collection never uses."""
+
+    def __init__(self, lexicon: Lexicon, vocab: dict | set | None = None):
+        self.lexicon = lexicon
+        self.vocab = vocab
+        self.longest = min(lexicon.longest_phrase, 6)
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _abbreviation(self, tok: str) -> list[dict] | None:
+        entries = self.lexicon.abbreviations.get(tok)
+        if entries and tok.islower() and (tok in self.lexicon.common_words or tok in _stopwords()):
+            # "on" is not o.n. (every night): an everyday word is read as an abbreviation only where radlite's
+            # own list or the site's glossary says so ("ca", "fx")
+            entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
+        if entries is None and tok.isalpha() and tok != tok.upper() and len(tok) >= 3:
+            # typed in lower or mixed case: "sah" is SAH, "men" is not MEN
+            if tok.lower() not in self.lexicon.common_words:
+                entries = self.lexicon.abbreviations.get(tok.upper())
+        return entries
+
+    def _present(self, text: str) -> float:
+        stems = tokenize(text)
+        if self.vocab is None or not stems:
+            return 1.0
+        return sum(s in self.vocab for s in stems) / len(stems)
+
+    @staticmethod
+    def _match(words: list[str], i: int, cues: list[str]) -> str | None:
+        for cue in cues:
+            parts = cue.split()
+            if words[i : i + len(parts)] == parts:
+                return cue
+        return None
+
+    def _negation(self, toks: list[_Token]) -> tuple[set[int], set[int], list[dict], list[dict]]:
+        """(negated token positions, cue positions, negated spans, uncertain spans)."""
+        words = [t.low for t in toks]
+        negated, cues, neg_spans, unc_spans = set(), set(), [], []
+
+        def stop(j: int) -> bool:
+            return words[j] in PUNCT or words[j] in TERMINATORS
+
+        i = 0
+        while i < len(words):
+            uncertain = self._match(words, i, UNCERTAIN)
+            pre = self._match(words, i, PRE_NEGATION)
+            post = self._match(words, i, POST_NEGATION)
+            cue = uncertain or pre or post
+            if cue is None:
+                i += 1
+                continue
+            n = len(cue.split())
+            after = i + n
+            forward = after < len(words) and not stop(after)
+            if uncertain:
+                scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
+                if scope:
+                    unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
+            elif pre and (forward or not post):
+                scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
+                negated.update(scope)
+                cues.update(range(i, after))
+                if scope:
+                    neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
+            else:
+                scope = self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop)
+                negated.update(scope)
+                cues.update(range(i, after))
+                if scope:
+                    neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in sorted(scope))})
+            i = after
+        return negated, cues, neg_spans, unc_spans
+
+    @staticmethod
+    def _scope(positions, stop) -> list[int]:
+        out = []
+        for j in positions:
+            if stop(j):
+                break
+            out.append(j)
+        return out
+
+    # -- the whole query -------------------------------------------------------------------------
+    def expand(self, query: str) -> Expansion:
+        toks = [_Token(m.group(), m.start(), m.end()) for m in TOKEN.finditer(query)]
+        negated, cues, neg_spans, unc_spans = self._negation(toks)
+        dropped = negated | cues
+        # phrases first (longest match), then abbreviations on the tokens no phrase took
+        phrase_at: dict[int, tuple[int, list[str]]] = {}
+        taken: set[int] = set()
+        words = [t.low for t in toks]
+        i = 0
+        while i < len(toks):
+            for n in range(min(self.longest, len(toks) - i), 0, -1):
+                span = range(i, i + n)
+                if any(words[j] in PUNCT for j in span):
+                    continue
+                terms = self.lexicon.phrases.get(phrase_key(" ".join(toks[j].text for j in span)))
+                if terms:
+                    phrase_at[i] = (n, terms)
+                    taken.update(span)
+                    break
+            i += n if i in phrase_at else 1
+        abbr_at = {}
+        for j, t in enumerate(toks):
+            if j in taken or t.text in PUNCT or j in cues:
+                continue
+            entries = self._abbreviation(t.text)
+            if entries:
+                abbr_at[j] = entries
+        # context: the query's own stems and the stems of what is certain (unambiguous expansions, phrases)
+        context = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))
+        for j, entries in abbr_at.items():
+            if len(entries) == 1 and j not in dropped:
+                context.update(tokenize(entries[0]["text"]))
+        for j, (_n, terms) in phrase_at.items():
+            if j not in dropped:
+                for term in terms:
+                    context.update(tokenize(term))
+        abbreviations, phrases = [], []
+        chosen: dict[int, list[dict]] = {}
+        for j, entries in abbr_at.items():
+            own = Counter(tokenize(toks[j].text))
+            ctx = context - own
+            scored = []
+            for e in entries:
+                present = self._present(e["text"])
+                if present == 0:
+                    continue  # the collection never uses its words
+                pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
+                hits = len(set(pointers) & set(ctx))
+                scored.append((e["text"], math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)))
+            if not scored:
+                continue
+            top = max(s for _, s in scored)
+            weights = [(text, math.exp(s - top)) for text, s in scored]
+            total = sum(w for _, w in weights)
+            kept = [(text, w / total) for text, w in weights if w / total >= MIN_SHARE]
+            norm = sum(w for _, w in kept)
+            expansions = [{"text": text, "weight": round(w / norm, 3)} for text, w in sorted(kept, key=lambda x: -x[1])]
+            chosen[j] = expansions
+            abbreviations.append({"text": toks[j].text, "expansions": expansions, "negated": j in dropped})
+        for j, (n, terms) in phrase_at.items():
+            text = " ".join(toks[k].text for k in range(j, j + n))
+            phrases.append({"text": text, "terms": terms, "negated": any(k in dropped for k in range(j, j + n))})
+        # BM25: the kept words at weight 1, expansions of what is not negated at lower weights
+        terms: dict[str, float] = {
+            s: float(c)
+            for s, c in Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped))).items()
+        }
+        for j, expansions in chosen.items():
+            if j in dropped:
+                continue
+            for e in expansions:
+                for s in set(tokenize(e["text"])):
+                    terms[s] = max(terms.get(s, 0.0), ABBREVIATION_WEIGHT * e["weight"])
+        for j, (n, pterms) in phrase_at.items():
+            if any(k in dropped for k in range(j, j + n)):
+                continue
+            for term in pterms:
+                for s in set(tokenize(term)):
+                    terms[s] = max(terms.get(s, 0.0), PHRASE_WEIGHT / len(pterms))
+        # what was negated, as BM25 stems: results about it are pushed down (radlite.search.engine)
+        negated_terms: dict[str, float] = {
+            s: 1.0 for s in tokenize(" ".join(toks[j].text for j in sorted(negated) if toks[j].text not in PUNCT))
+        }
+        for j, expansions in chosen.items():
+            if j in negated:
+                for e in expansions:
+                    for s in set(tokenize(e["text"])):
+                        negated_terms[s] = max(negated_terms.get(s, 0.0), ABBREVIATION_WEIGHT * e["weight"])
+        for j, (n, pterms) in phrase_at.items():
+            if all(k in negated for k in range(j, j + n)):
+                for term in pterms:
+                    for s in set(tokenize(term)):
+                        negated_terms[s] = max(negated_terms.get(s, 0.0), PHRASE_WEIGHT / len(pterms))
+        # the neural models: the text without negated spans, expansions written in after what they expand
+        pieces, last = [], 0
+        for j, t in enumerate(toks):
+            if j in dropped:
+                pieces.append(query[last : t.start])
+                last = t.end
+                continue
+            pieces.append(query[last : t.end])
+            last = t.end
+            if j in chosen and chosen[j][0]["weight"] >= 0.5:
+                pieces.append(f" ({chosen[j][0]['text']})")
+            end_of_phrase = next((k for k, (n, _) in phrase_at.items() if k + n - 1 == j), None)
+            if end_of_phrase is not None and not any(k in dropped for k in range(end_of_phrase, j + 1)):
+                pieces.append(f" ({phrase_at[end_of_phrase][1][0]})")
+        pieces.append(query[last:])
+        neural = re.sub(r"\s+([,;:.!?)])", r"\1", re.sub(r"\s+", " ", "".join(pieces)))
+        neural = re.sub(r"^[\s,;:.]+|(?<=[,;:])\s*[,;:]+|[\s,;:]+$", "", neural).strip()
+        expansion = Expansion(
+            query, neural or query, terms, abbreviations, phrases, neg_spans, unc_spans, negated_terms
+        )
+        if not expansion.changed:
+            expansion.bm25_terms, expansion.neural_text = None, query
+        return expansion

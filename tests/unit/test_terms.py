@@ -1,0 +1,150 @@
+"""Query understanding (radlite.terms): abbreviations with their ambiguity, phrases, negation scope, the site
+glossary, the collection filter, and the lexicon build."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radlite.errors import CorpusError
+from radlite.terms.expand import Expander
+from radlite.terms.lexicon import load_lexicon, read_glossary
+
+SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+
+
+@pytest.fixture(scope="module")
+def expander():
+    return Expander(load_lexicon())
+
+
+def top(expansion, abbreviation):
+    a = next(a for a in expansion.abbreviations if a["text"] == abbreviation)
+    return a["expansions"][0]["text"], a["expansions"][0]["weight"]
+
+
+def test_an_abbreviation_is_expanded_for_each_retriever(expander):
+    e = expander.expand("SAH on noncontrast CT head")
+    assert top(e, "SAH") == ("subarachnoid hemorrhage", 1.0)
+    assert e.neural_text.startswith("SAH (subarachnoid hemorrhage) on noncontrast CT (computed tomography) head")
+    # BM25: the typed words at 1, the expansion at 0.6 x its weight
+    assert e.bm25_terms["sah"] == 1.0 and e.bm25_terms["subarachnoid"] == pytest.approx(0.6)
+    assert "night" not in e.bm25_terms  # "on" is a word here, not o.n. (every night)
+
+
+def test_ambiguity_is_settled_by_the_rest_of_the_query(expander):
+    assert top(expander.expand("PE on CTPA"), "PE")[0] == "pulmonary embolism"
+    text, weight = top(expander.expand("PE with pleural fluid and blunted costophrenic angle"), "PE")
+    assert text == "pleural effusion" and weight > 0.7
+    both = next(a for a in expander.expand("PE").abbreviations if a["text"] == "PE")["expansions"]
+    assert [x["text"] for x in both][:2] == ["pulmonary embolism", "pleural effusion"]
+    assert sum(x["weight"] for x in both) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_lower_case_words_are_abbreviations_only_when_they_are_not_everyday_words(expander):
+    assert top(expander.expand("sah"), "sah")[0] == "subarachnoid hemorrhage"
+    assert expander.expand("men with chest pain hit by a car").abbreviations == []
+
+
+def test_phrases_and_lay_words_map_to_the_fields_terms(expander):
+    e = expander.expand("sudden shortness of breath, Dawson fingers")
+    assert {p["text"]: p["terms"] for p in e.phrases} == {
+        "shortness of breath": ["dyspnea"],
+        "Dawson fingers": ["multiple sclerosis"],
+    }
+    assert e.bm25_terms["dyspnea"] == 0.5 and "(multiple sclerosis)" in e.neural_text
+
+
+def test_negation_scope_cues_before_and_after_and_its_end(expander):
+    e = expander.expand("crescentic collection crossing sutures, no subarachnoid blood")
+    assert e.negated == [{"cue": "no", "text": "subarachnoid blood"}]
+    assert "subarachnoid" not in e.bm25_terms and "subarachnoid" in e.negated_terms
+    assert e.neural_text == "crescentic collection crossing sutures"
+    post = expander.expand("young woman with chest pain, PE ruled out")
+    assert post.negated == [{"cue": "ruled out", "text": "PE"}] and "pe" not in post.bm25_terms
+    assert "embol" in post.negated_terms  # a negated abbreviation's expansions are negated too
+    # the scope ends at "but": the effusion is present
+    assert expander.expand("no fracture but a joint effusion").negated == [{"cue": "no", "text": "fracture"}]
+
+
+def test_uncertain_findings_are_kept(expander):
+    e = expander.expand("r/o NEC in preemie")
+    assert e.uncertain == [{"cue": "r/o", "text": "NEC in preemie"}] and e.negated == []
+    assert e.bm25_terms["nec"] == 1.0 and top(e, "NEC")[0] == "necrotizing enterocolitis"
+
+
+def test_a_query_with_nothing_to_read_is_left_alone(expander):
+    e = expander.expand("filling defect pulmonary artery")
+    assert not e.changed and e.bm25_terms is None and e.neural_text == "filling defect pulmonary artery"
+
+
+def test_expansions_the_collection_never_uses_are_dropped():
+    vocab = {"pulmonari": 1, "embol": 2}
+    e = Expander(load_lexicon(), vocab).expand("PE")
+    assert [x["text"] for x in e.abbreviations[0]["expansions"]] == ["pulmonary embolism"]
+
+
+def test_the_site_glossary_comes_first(tmp_path):
+    tsv = tmp_path / "g.tsv"
+    tsv.write_text("# our words\nPE\tpericardial effusion\nbrain attack\tischemic stroke|stroke\n", encoding="utf-8")
+    glossary = read_glossary(tsv)
+    assert glossary == {"PE": ["pericardial effusion"], "brain attack": ["ischemic stroke", "stroke"]}
+    e = Expander(load_lexicon().with_glossary(glossary)).expand("PE after a Brain Attack")
+    assert top(e, "PE")[0] == "pericardial effusion"
+    assert {p["text"]: p["terms"] for p in e.phrases} == {"Brain Attack": ["ischemic stroke", "stroke"]}
+    js = tmp_path / "g.json"
+    js.write_text(json.dumps({"CTPA": "CT pulmonary angiogram", "SOB": ["dyspnoea"]}), encoding="utf-8")
+    assert read_glossary(js) == {"CTPA": ["CT pulmonary angiogram"], "SOB": ["dyspnoea"]}
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("a.tsv", "PE pulmonary embolism\n", "a.tsv:1: expected 'term<TAB>expansion"),
+        ("b.json", "[1, 2]", "expected a JSON object"),
+        ("c.json", '{"PE": []}', "must map to a non-empty string"),
+        ("d.tsv", "# nothing\n", "no entries"),
+        ("e.json", "{bad", "not valid JSON"),
+    ],
+)
+def test_a_bad_glossary_is_refused_naming_the_problem(tmp_path, name, text, words):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CorpusError, match=words.replace("?", r"\?")):
+        read_glossary(path)
+    with pytest.raises(CorpusError, match="cannot read the glossary"):
+        read_glossary(tmp_path / "missing.tsv")
+
+
+def test_weighted_bm25_with_unit_weights_is_plain_bm25():
+    from radlite.config import BM25Config
+    from radlite.retrievers.bm25 import BM25Index
+
+    texts = ["pulmonary embolism filling defect", "pleural effusion meniscus", "embolism embolism of fat"]
+    index = BM25Index.build(texts, BM25Config())
+    assert np.allclose(index.weighted_scores({"pulmonari": 1.0, "embol": 1.0}), index.scores("pulmonary embolism"))
+    half = index.weighted_scores({"embol": 0.5})
+    assert np.allclose(half, 0.5 * index.scores("embolism")) and half[1] == 0
+
+
+def test_the_shipped_lexicon_is_small_versioned_and_attributed():
+    from radlite.terms.lexicon import LEXICON_FILE
+
+    lexicon = load_lexicon()
+    assert LEXICON_FILE.stat().st_size < 3_000_000 and lexicon.version == "1" and len(lexicon.sha256) == 64
+    assert any("CC BY-SA" in a for a in lexicon.attribution) and any(
+        "National Library" in a for a in lexicon.attribution
+    )
+
+
+@pytest.mark.skipif(not (SHARED / "mesh").is_dir(), reason="the shared terminology data is not here")
+def test_the_lexicon_build_is_reproducible(tmp_path):
+    from radlite.terms.build import main
+    from radlite.terms.lexicon import LEXICON_FILE
+
+    main(["--data", str(SHARED), "--out", str(tmp_path / "lexicon.json.gz")])
+    assert (tmp_path / "lexicon.json.gz").read_bytes() == LEXICON_FILE.read_bytes()
