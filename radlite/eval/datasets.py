@@ -151,7 +151,10 @@ def load_radbench9(split: str = "test") -> Dataset:
     qrels: dict[str, dict[str, int]] = {}
     for cf in corpus_files:
         corpus.extend(load_corpus(cf))
-        for q in _read_queries(cf.with_name(cf.name.replace(".corpus.", ".queries."))):
+        # CAT.queries.jsonl: styles term, lay, board; CAT.vocab.jsonl: abbrev and negation (issue 18)
+        vocab = cf.with_name(cf.name.replace(".corpus.", ".vocab."))
+        query_files = [cf.with_name(cf.name.replace(".corpus.", ".queries."))] + ([vocab] if vocab.is_file() else [])
+        for q in (q for f in query_files for q in _read_queries(f)):
             if split_of(q.metadata["condition"]) == split:
                 qrels[q.id] = {str(k): int(v) for k, v in q.metadata.pop("qrels").items()}
                 queries.append(q)

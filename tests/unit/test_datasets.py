@@ -85,3 +85,26 @@ def test_beir_folders_load():
         load_dataset(SHARED / "medline", split="train")
     with pytest.raises(CorpusError, match="unknown split"):
         load_dataset("radbench9", split="validation")
+
+
+def test_vocabulary_styles_are_well_formed():
+    """Issue 18's query styles: abbrev (written the way clinicians write) and negation (a finding present plus a
+    negated distractor that names another condition in the corpus), judged like the rest."""
+    styles = Counter()
+    for cf in sorted(radbench9_parts().glob("*.corpus.jsonl")):
+        cat = cf.name.split(".")[0]
+        docs = {d["id"]: d for d in map(json.loads, cf.read_text().splitlines())}
+        for q in map(json.loads, cf.with_name(f"{cat}.vocab.jsonl").read_text().splitlines()):
+            styles[q["style"]] += 1
+            assert q["style"] in {"abbrev", "negation"} and q["category"] == cat, q["id"]
+            answers = [d for d, g in q["qrels"].items() if g == 2]
+            assert answers and set(q["qrels"]) <= set(docs), q["id"]
+            assert all(docs[d]["condition"] == q["condition"] for d in answers), q["id"]
+            if q["style"] == "negation":
+                negated = q["negated"]
+                assert negated and set(negated) <= set(docs), q["id"]
+                # the distractor is another condition, and never judged relevant to the query
+                assert all(docs[d]["condition"] != q["condition"] and d not in q["qrels"] for d in negated), q["id"]
+    assert styles["abbrev"] >= 150 and styles["negation"] >= 100
+    test = Counter(q.style for q in load_dataset("radbench9", "test").queries)
+    assert test["abbrev"] >= 30 and test["negation"] >= 20
