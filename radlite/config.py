@@ -125,6 +125,19 @@ def default_fusion_quality(fusion: dict[str, Any]) -> Optional[dict]:
 
 
 @dataclass
+class VocabularyConfig:
+    """Query understanding with radlite's lexicon (radlite.terms): abbreviations, synonyms, lay words and
+    negation. `lexicon` names the lexicon the index was built with (its version and sha256); `glossary` is the
+    site's own {term: [expansion, ...]} (`radlite index --glossary FILE`), read before the lexicon."""
+
+    # an index written before this setting existed has none in its manifest: it keeps searching without
+    # expansion (IndexConfig.from_json)
+    expand: bool = True
+    lexicon: Optional[dict] = None
+    glossary: Optional[dict] = None
+
+
+@dataclass
 class IndexConfig:
     """Everything that shapes an index; stored in its manifest."""
 
@@ -133,6 +146,7 @@ class IndexConfig:
     bm25: BM25Config = field(default_factory=BM25Config)
     colbert: ColbertIndexConfig = field(default_factory=ColbertIndexConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    vocabulary: VocabularyConfig = field(default_factory=VocabularyConfig)
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as the manifest stores it."""
@@ -152,4 +166,5 @@ class IndexConfig:
             bm25=build(BM25Config, obj.get("bm25")),
             colbert=build(ColbertIndexConfig, obj.get("colbert")),
             fusion=build(FusionConfig, {"normalization": "minmax", **(obj.get("fusion") or {})}),
+            vocabulary=build(VocabularyConfig, {"expand": False, **(obj.get("vocabulary") or {})}),
         )

@@ -32,6 +32,8 @@ RESULT_ORDER = [
     "colbert_score",
     "crossencoder_score",
     "signals",
+    "expansions",
+    "negation_penalty",
 ]
 
 TINY_DOCS = [

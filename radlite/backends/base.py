@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -128,6 +128,11 @@ class Backend(ABC):
     def describe(self) -> str:
         """Where the signals are, for people: '' for the index folder."""
         return ""
+
+    def bm25_vocabulary(self) -> Mapping[str, int] | None:
+        """The stems BM25 knows in this collection (query understanding drops expansions the collection never
+        uses); None where there is no single vocabulary to ask."""
+        return None
 
     @classmethod
     def describe_settings(cls, settings: dict[str, Any]) -> str:

@@ -91,10 +91,13 @@ class LocalBackend(Backend):
         return BM25Index.build([index.encoder_input(p) for p in range(len(index.passages))], index.config.bm25)
 
     # -- search ----------------------------------------------------------------------------------
+    def bm25_vocabulary(self):
+        return None if self.bm25 is None else self.bm25.vocab
+
     def bm25_scores(self, q: QueryVectors) -> np.ndarray:
         """BM25 of every passage (float32, (P,)), computed once per query."""
         if q._bm25 is None:
-            q._bm25 = self.bm25.scores(q.text)
+            q._bm25 = self.bm25.scores(q.text) if q.bm25_terms is None else self.bm25.weighted_scores(q.bm25_terms)
         return q._bm25
 
     def retrieve(self, index, q, signal, depth, category=None) -> tuple[np.ndarray, np.ndarray]:

@@ -79,6 +79,9 @@ class QdrantBackend(Backend):
     def vocab(self) -> dict[str, int]:
         return self.counts.vocab if self.counts is not None else {}
 
+    def bm25_vocabulary(self):
+        return self.vocab if self.counts is not None else None
+
     def _changed(self, counts: TermCounts | None) -> "QdrantBackend":
         """The same collection with new BM25 counts; the stored weights' average length is kept
         unless it moved more than the backend's tolerance (0: always exact)."""
@@ -413,7 +416,7 @@ class QdrantBackend(Backend):
 
         if self.counts is None:
             return None
-        terms, counts = query_terms(q.text, self.vocab)
+        terms, counts = query_terms(q.text if q.bm25_terms is None else q.bm25_terms, self.vocab)
         keep = self.df[terms] > 0  # a term of deleted passages only
         terms, counts = terms[keep], counts[keep]
         if len(terms) == 0:

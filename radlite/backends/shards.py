@@ -24,7 +24,7 @@ import numpy as np
 from radlite.backends.base import Backend
 from radlite.backends.local import LocalBackend
 from radlite.retrievers import csr
-from radlite.retrievers.bm25 import TermCounts, lucene_idf, lucene_tf, tokenize
+from radlite.retrievers.bm25 import TermCounts, lucene_idf, lucene_tf
 from radlite.retrievers.topk import merge, top_k
 from radlite.signals import BM25
 
@@ -127,6 +127,9 @@ class ShardedBackend(Backend):
     def colbert_tokens(self) -> int | None:
         return self.whole.colbert_tokens()
 
+    def bm25_vocabulary(self):
+        return self.whole.bm25_vocabulary()  # the union of the shards' vocabularies
+
     @classmethod
     def check_settings(cls, settings) -> str | None:
         n = settings.get("shards")
@@ -142,7 +145,7 @@ class ShardedBackend(Backend):
     # -- search ------------------------------------------------------------------------------------
     def retrieve(self, index, q, signal: str, depth: int, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         if signal == BM25:
-            per_shard = self._bm25_all(q.text)
+            per_shard = self._bm25_all(q)
             hits = []
             for shard, scores in zip(self.shards, per_shard):
                 ok = scores > 0
@@ -161,7 +164,7 @@ class ShardedBackend(Backend):
     def score(self, index, q, signal: str, pids: np.ndarray) -> np.ndarray:
         pids = np.asarray(pids, dtype=np.int64)
         out = np.zeros(len(pids), dtype=np.float32)
-        per_shard = self._bm25_all(q.text) if signal == BM25 else None
+        per_shard = self._bm25_all(q) if signal == BM25 else None
         for s, shard in enumerate(self.shards):
             mine = np.flatnonzero(self.owner[pids] == s)
             if len(mine) == 0:
@@ -174,18 +177,15 @@ class ShardedBackend(Backend):
             )
         return out
 
-    def _bm25_all(self, query: str) -> list[np.ndarray]:
+    def _bm25_all(self, q) -> list[np.ndarray]:
         """Two phases: gather the collection's statistics for the query's terms, then score. The
         last query's scores are kept: a search asks for them twice (retrieve, then score)."""
+        weighted = sorted(q.terms().items())
+        query = (q.text, tuple(weighted))
         if self._bm25_last[0] == query:
             return self._bm25_last[1]
-        tokens = tokenize(query)
-        words, counts = (
-            np.unique(np.array(tokens, dtype=object), return_counts=True)
-            if tokens
-            else (np.zeros(0, object), np.zeros(0))
-        )
-        words = [str(w) for w in words]
+        words = [w for w, _ in weighted]
+        counts = np.array([c for _, c in weighted], dtype=np.float64)
         stats = [shard.bm25.stats(words) for shard in self.shards]
         n = sum(s[0] for s in stats)
         avgdl = sum(s[1] for s in stats) / n

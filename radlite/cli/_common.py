@@ -176,6 +176,20 @@ def no_lock():
     yield  # a missing index: the load that follows reports it
 
 
+def understanding_text(e) -> str:
+    """How the query was read (radlite.terms.Expansion), in one line."""
+    parts = []
+    for a in e.abbreviations:
+        alts = " / ".join(
+            f"{x['text']} {x['weight']:.0%}" if len(a["expansions"]) > 1 else x["text"] for x in a["expansions"]
+        )
+        parts.append(f"{a['text']} = {alts}" + (" (negated)" if a["negated"] else ""))
+    parts += [f"{p['text']} = {' / '.join(p['terms'])}" + (" (negated)" if p["negated"] else "") for p in e.phrases]
+    parts += [f"not: {n['text']} ({n['cue']})" for n in e.negated]
+    parts += [f"uncertain: {u['text']} ({u['cue']})" for u in e.uncertain]
+    return "; ".join(parts)
+
+
 def timings(t: dict[str, float]) -> str:
     """Stage times as one line."""
     return "  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items())

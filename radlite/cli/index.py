@@ -67,6 +67,13 @@ def index_cmd(
     ),
     ray: Optional[str] = RAY_OPTION,
     ray_actors: Optional[int] = RAY_ACTORS_OPTION,
+    glossary: Optional[Path] = typer.Option(
+        None,
+        help="The site's own abbreviations and synonyms (TSV 'term<TAB>expansion[|...]' or JSON), kept with the index.",
+    ),
+    expand: bool = typer.Option(
+        True, help="Read queries with radlite's lexicon (abbreviations, synonyms, negation); --no-expand: as typed."
+    ),
 ):
     """Index a collection with every first-stage signal."""
     from radlite.config import IndexConfig
@@ -76,6 +83,11 @@ def index_cmd(
     chosen = parse_signals(signals)
     docs = load_documents(corpus, text_field)
     config = IndexConfig()
+    config.vocabulary.expand = expand
+    if glossary is not None:
+        from radlite.terms.lexicon import read_glossary
+
+        config.vocabulary.glossary = read_glossary(glossary)
     config.chunking.passage_words, config.chunking.overlap_words = passage_words, overlap_words
     if not 0 <= overlap_words < passage_words:
         raise RadliteError("--overlap-words must be smaller than --passage-words")
@@ -220,6 +232,27 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     norm = f.get("normalization", "minmax")
     rows.append(("fusion", f"{f['method']} ({norm}) weights {f['weights']} temperature {f['temperature']}"))
     rows.append(("fusion fitted on", fitted_text(f)))
+    v = manifest["config"].get("vocabulary") or {}
+    if not v.get("expand"):
+        rows.append(("query expansion", "off (queries are searched as typed)"))
+    else:
+        from radlite.terms.lexicon import load_lexicon
+
+        lex = v.get("lexicon") or {}
+        glossary = len(v.get("glossary") or {})
+        now = load_lexicon().describe()
+        rows.append(
+            (
+                "query expansion",
+                f"on: {lex.get('lexicon', 'radlite lexicon')} sha256 {str(lex.get('sha256', ''))[:12]}"
+                + (f", site glossary of {glossary} terms" if glossary else "")
+                + (
+                    ""
+                    if lex.get("sha256") == now["sha256"]
+                    else f"; searches use the installed {now['lexicon']} sha256 {now['sha256'][:12]}"
+                ),
+            )
+        )
     ch = manifest["config"]["chunking"]
     rows.append(("passages", f"{ch['passage_words']} words, overlap {ch['overlap_words']}"))
     for row in rows:

@@ -13,7 +13,18 @@ import typer
 from rich.table import Table
 
 from radlite.backends.registry import backend_class
-from radlite.cli._common import command, err, json_text, out, parse_signals, print_notes, print_results, safe, timings
+from radlite.cli._common import (
+    command,
+    err,
+    json_text,
+    out,
+    parse_signals,
+    print_notes,
+    print_results,
+    safe,
+    timings,
+    understanding_text,
+)
 from radlite.errors import RadliteError
 
 
@@ -49,6 +60,12 @@ def search_cmd(
     trust_model: List[str] = typer.Option(
         [], "--trust-model", help="A model folder (or a parent) the index may name; it can run code. Repeat."
     ),
+    expand: Optional[bool] = typer.Option(
+        None,
+        "--expand/--no-expand",
+        help="Read the query with radlite's lexicon (abbreviations, synonyms, negation) or as typed "
+        "(default: what the index says).",
+    ),
 ):
     """Search an index and show each result with every signal's score."""
     from radlite.search.engine import RadLITESearch
@@ -72,11 +89,15 @@ def search_cmd(
         candidates=candidates,
         signals=parse_signals(signals),
         category=category,
+        expand=expand,
         **{**preset, **({"method": method} if method else {})},
     )
     if as_json:
         out.print_json(json_text([r.to_dict() for r in results], ensure_ascii=False))
     else:
+        understood = engine.understand(query, expand)
+        if understood is not None and understood.changed:
+            err.print(f"read as: {safe(understanding_text(understood))}", highlight=False)
         print_results(query, results, confident=engine.confident(results))
         err.print(timings(engine.last_timings))
     print_notes(engine)

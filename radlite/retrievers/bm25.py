@@ -92,6 +92,20 @@ class BM25Index:
             return np.zeros(self.n_passages, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(ids), dtype=np.float32)
 
+    def weighted_scores(self, terms: dict[str, float]) -> np.ndarray:
+        """BM25 of every passage for a weighted query: the sum over terms of weight x the term's stored score
+        (with every weight 1 and repeats counted, what `scores` gives)."""
+        stored = self._retriever.scores
+        data, indices, indptr = stored["data"], stored["indices"], stored["indptr"]
+        out = np.zeros(self.n_passages, dtype=np.float32)
+        for term, weight in terms.items():
+            i = self.vocab.get(term)
+            if i is None or weight <= 0:
+                continue
+            start, end = int(indptr[i]), int(indptr[i + 1])
+            np.add.at(out, np.asarray(indices[start:end]), np.float32(weight) * np.asarray(data[start:end]))
+        return out
+
     def check(self) -> list[str]:
         """What is wrong with the stored arrays (shapes, ranges); [] when sound."""
         scores = getattr(self._retriever, "scores", None) or {}
@@ -232,8 +246,12 @@ class TermCounts:
         return out
 
 
-def query_terms(query: str, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The query's known terms and how often each occurs (BM25Index counts a repeated term again)."""
+def query_terms(query: str | dict[str, float], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The query's known terms and how often each occurs (BM25Index counts a repeated term again); a query given
+    as {stem: weight} (an expanded query) gives its weights."""
+    if isinstance(query, dict):
+        known = sorted((vocab[t], w) for t, w in query.items() if t in vocab and w > 0)
+        return np.array([i for i, _ in known], dtype=np.int64), np.array([w for _, w in known], dtype=np.float32)
     ids = [vocab[t] for t in tokenize(query) if t in vocab]
     terms, counts = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
     return terms, counts.astype(np.float32)

@@ -22,6 +22,7 @@ from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
 from radlite.models.trust import check_manifest_model, check_modules
+from radlite.retrievers.bm25 import tokenize
 from radlite.search import fusion
 from radlite.search.checks import check_query, check_signals, check_weights
 from radlite.search.relevance import DEFAULT as DEFAULT_RELEVANCE
@@ -29,9 +30,14 @@ from radlite.search.relevance import RelevanceModel
 from radlite.search.results import SearchResult, build_result
 from radlite.search.stages import QueryVectors, Timer, best_per_doc, rank_in, retrieve, score_passages, unique_docs
 from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
+from radlite.terms.expand import Expander, Expansion
+from radlite.terms.lexicon import load_lexicon, read_glossary
 from radlite.types import Document
 
 logger = logging.getLogger(__name__)
+# how far a result whose title names what the query negates is pushed down, on the scale of the fused score (a
+# weighted sum of z-scores, weights summing to 1); chosen on radbench9 train and dev (benchmarks/vocabulary.py)
+NEGATION_WEIGHT = 4.0
 
 _ENCODERS = {BIENCODER: BiEncoder, COLBERT: ColbertEncoder, CROSSENCODER: CrossEncoderReranker}
 
@@ -60,8 +66,11 @@ class RadLITESearch:
         ray_actors: int | None = None,
         trust_models: Sequence[str] = (),
         revisions: dict[str, str] | None = None,
+        glossary: str | Path | dict[str, list[str]] | None = None,
     ):
         self.config = config or IndexConfig()
+        if glossary is not None:  # the site's own abbreviations and synonyms, stored with the index
+            self.config.vocabulary.glossary = read_glossary(glossary) if not isinstance(glossary, dict) else glossary
         revisions = revisions or {}  # hub models pinned to a commit (an index's manifest records them)
         self.trust_models = list(trust_models)  # folders whose custom module types may be imported
         self.config.signals = check_signals(signals, FIRST_STAGE)
@@ -80,6 +89,7 @@ class RadLITESearch:
         self.index: SearchIndex | None = None
         self.last_timings: dict[str, float] = {}
         self._encoders: dict[str, Any] = {}
+        self._expander: tuple[Any, Expander | None] = (None, None)
 
     # -- models ---------------------------------------------------------------------------
     def encoder(self, kind: str):
@@ -111,6 +121,9 @@ class RadLITESearch:
         docs = documents_from_records(documents, text_field=text_field)
         if not docs:
             raise IndexFormatError("no documents to index")
+        if self.config.vocabulary.expand:
+            lexicon = load_lexicon().with_glossary(self.config.vocabulary.glossary)
+            self.config.vocabulary.lexicon = lexicon.describe()
         self.index = SearchIndex.build(
             docs,
             self.config,
@@ -256,13 +269,15 @@ class RadLITESearch:
         method: str | None = None,
         category: str | None = None,
         normalization: str | None = None,
+        expand: bool | None = None,
     ) -> list[SearchResult]:
         """Best documents for the query, each with its matched passage and every signal's scores.
         `weights`, `method` ("weighted" or "rrf") and `normalization` ("zscore" or "minmax") override
-        the index's fusion for this query. The stage times (ms) are left in `last_timings`;
-        `search_timed` returns them instead."""
+        the index's fusion for this query; `expand=False` searches the query as typed (no abbreviations,
+        synonyms or negation: radlite.terms), `None` does what the index says. The stage times (ms) are left in
+        `last_timings`; `search_timed` returns them instead."""
         results, self.last_timings = self.search_timed(
-            query, top_k, candidates, signals, weights, method, category, normalization
+            query, top_k, candidates, signals, weights, method, category, normalization, expand
         )
         return results
 
@@ -276,6 +291,7 @@ class RadLITESearch:
         method: str | None = None,
         category: str | None = None,
         normalization: str | None = None,
+        expand: bool | None = None,
     ) -> tuple[list[SearchResult], dict[str, float]]:
         """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
         add/delete: it reads one snapshot of the index (writes swap in a new one)."""
@@ -295,7 +311,12 @@ class RadLITESearch:
             if kind in ENCODED:
                 self.encoder(kind)
         t = Timer()
-        q = self.encode_query(query, encode, t)
+        understood = self.understand(query, expand)
+        t.lap("expand")
+        neural = understood.neural_text if understood is not None else query
+        q = self.encode_query(neural, encode, t)
+        q.text = query
+        q.bm25_terms = understood.bm25_terms if understood is not None else None
         first = [s for s in active if s in FIRST_STAGE]
 
         # 1. first stage: each signal's own ranking of documents
@@ -330,15 +351,21 @@ class RadLITESearch:
         raws: dict[str, np.ndarray] = {s: doc_raw[s][keep] for s in first}
         if CROSSENCODER in active:
             texts = [index.encoder_input(int(p)) for p in best_pid[keep]]
-            logits = self.encoder(CROSSENCODER).score(query, texts)
+            logits = self.encoder(CROSSENCODER).score(neural, texts)
             raws[CROSSENCODER] = logits
             norm[CROSSENCODER] = fusion.calibrate(logits, fcfg.temperature)
             ranks[CROSSENCODER] = fusion.ranks_of(logits)
             t.lap("rerank")
 
-        # 4. fuse and order
+        # 4. fuse and order; under weighted fusion a result is pushed down by how much it is about what the query
+        #    negates ("no pneumothorax"): the share of the negated words its title names (_about), times
+        #    NEGATION_WEIGHT
         w_all = fusion.active_weights(weights, active)
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
+        penalty = np.zeros(len(fused))
+        if method == "weighted" and understood is not None and understood.negated_terms:
+            penalty = NEGATION_WEIGHT * np.array([self._about(index, int(pool[d]), understood) for d in keep])
+            fused = fused - penalty
         order = np.argsort(-fused, kind="stable")[:top_k]
         untrained = {k for k, m in self.models.items() if m.trained is False}
         relevance = self.relevance_model()
@@ -359,11 +386,38 @@ class RadLITESearch:
                 relevance.probability(float(raws[BIENCODER][i]), float(raws[COLBERT][i]), q_tokens)
                 if can_estimate
                 else None,
+                understood.matched_in(index.encoder_input(int(best_pid[keep[i]])))
+                if understood is not None and understood.changed
+                else (),
+                float(penalty[i]),
             )
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
         return results, t.done()
+
+    @staticmethod
+    def _about(index, doc_i: int, understood: Expansion) -> float:
+        """How much document `doc_i` is about what the query negates: the weighted share of the negated stems
+        in its title (or, without one, its first 16 words): what a document names in its title is its subject, what
+        it mentions in passing (a differential) is not."""
+        doc = index.documents[doc_i]
+        heading = doc.title or " ".join(doc.text.split()[:16])
+        words = set(tokenize(heading))
+        total = sum(understood.negated_terms.values())
+        return sum(w for s, w in understood.negated_terms.items() if s in words) / total if total else 0.0
+
+    def understand(self, query: str, expand: bool | None = None) -> Expansion | None:
+        """How this index reads `query` (radlite.terms.expand): abbreviations, phrases, negation; None when
+        expansion is off (`expand=False`, or an index that does not expand)."""
+        index = self.require_index()
+        vocabulary = index.config.vocabulary
+        if not (vocabulary.expand if expand is None else expand):
+            return None
+        if self._expander[0] is not index:
+            lexicon = load_lexicon().with_glossary(vocabulary.glossary)
+            self._expander = (index, Expander(lexicon, index.backend.bm25_vocabulary()))
+        return self._expander[1].expand(query)
 
     def relevance_model(self) -> RelevanceModel | None:
         """The absolute relevance estimate for this engine's models: fitted for the default bi-encoder

@@ -69,6 +69,10 @@ class SearchResult(Mapping):
     # from the bi-encoder's cosine and ColBERT's MaxSim per query token (radlite.search.relevance);
     # None where those signals are not active or their models have no fitted estimate
     relevance: float | None = None
+    # the query's expansions this result's passage matches ("SAH -> subarachnoid hemorrhage"; radlite.terms)
+    expansions: tuple[str, ...] = ()
+    # subtracted from the fused score for what the query negates (0: nothing negated, or not under weighted fusion)
+    negation_penalty: float = 0.0
 
     def signal_score(self, signal: str) -> float | None:
         """The value `<signal>_score` reports: raw for a first-stage signal, calibrated for the
@@ -98,6 +102,8 @@ class SearchResult(Mapping):
             out[f"{s}_score"] = self.signal_score(s)
         out[f"{CROSSENCODER}_score"] = self.signal_score(CROSSENCODER)
         out["signals"] = {s: v.to_dict(s) for s, v in self.signals.items()}
+        out["expansions"] = list(self.expansions)
+        out["negation_penalty"] = self.negation_penalty
         return out
 
     @functools.cached_property
@@ -123,6 +129,8 @@ def build_result(
     signals: dict[str, tuple],
     untrained: set[str] = frozenset(),
     relevance: float | None = None,
+    expansions: tuple[str, ...] = (),
+    negation_penalty: float = 0.0,
 ) -> SearchResult:
     """The result for document `doc_i` of `index` shown by passage `pid`, with each signal's
     (raw, fused value, rank) in `signals` (NaN: none); `untrained` names signals whose model is untrained."""
@@ -149,6 +157,8 @@ def build_result(
         score=score,
         signals=scores,
         relevance=relevance,
+        expansions=tuple(expansions),
+        negation_penalty=negation_penalty,
     )
 
 

@@ -20,8 +20,20 @@ class QueryVectors:
 
     text: str
     biencoder: np.ndarray | None = None  # (d,) float32, L2-normalised
+    # BM25's weighted stems when query understanding changed the query (radlite.terms); None: tokenize(text)
+    bm25_terms: dict[str, float] | None = None
     colbert: np.ndarray | None = None  # (Lq, 128) float32
     _bm25: np.ndarray | None = field(default=None, repr=False)  # a local backend's BM25 of every passage
+
+    def terms(self) -> dict[str, float]:
+        """BM25's query: each stem and its weight (its count in the text unless expansion weighted it)."""
+        if self.bm25_terms is not None:
+            return dict(self.bm25_terms)
+        from collections import Counter
+
+        from radlite.retrievers.bm25 import tokenize
+
+        return {t: float(c) for t, c in Counter(tokenize(self.text)).items()}
 
 
 def retrieve(

@@ -183,11 +183,17 @@ def create_app(config: ServeConfig | None = None):
             "or 'rrf'; weights, method and normalization given beside it win.",
         )
         category: Optional[str] = None
+        expand: Optional[bool] = Field(
+            None,
+            description="Read the query with radlite's lexicon (abbreviations, synonyms, negation): true, false (as "
+            "typed), or null (what the index says).",
+        )
 
     class ExplainRequest(Strict):
         query: str
         id: str
         passage_index: Optional[int] = Field(None, ge=0)
+        expand: Optional[bool] = None
 
     class FeedbackRequest(Strict):
         query: str = Field(..., min_length=1, description="The query the result was shown for.")
@@ -263,6 +269,8 @@ def create_app(config: ServeConfig | None = None):
 
     @app.get("/info")
     def info() -> dict:
+        from radlite.terms.lexicon import load_lexicon
+
         eng = engine()
         search = eng.current()
         index = search.index
@@ -285,6 +293,13 @@ def create_app(config: ServeConfig | None = None):
             "fusion_measured": default_fusion_quality(asdict(index.config.fusion)),
             "writes_allowed": config.allow_writes,
             "feedback": config.feedback,
+            "vocabulary": {
+                "expand": index.config.vocabulary.expand,
+                "lexicon": index.config.vocabulary.lexicon,
+                "glossary_entries": len(index.config.vocabulary.glossary or {}),
+                # the lexicon searches read queries with: the installed radlite's (the manifest's is the build's)
+                "searching_with": {k: load_lexicon().describe()[k] for k in ("lexicon", "sha256")},
+            },
             "exact": config.exact,
             "limits": {
                 "max_query_chars": config.max_query_chars,
@@ -314,9 +329,13 @@ def create_app(config: ServeConfig | None = None):
             method=method,
             category=req.category,
             normalization=normalization,
+            expand=req.expand,
         )
+        understood = search.understand(req.query, req.expand)
         return {
             "query": req.query.strip(),
+            # how the query was read (null: searched as typed): abbreviations, phrases, negated and uncertain spans
+            "read_as": understood.to_dict() if understood is not None and understood.changed else None,
             "results": [r.to_dict() for r in results],
             # whether the best result is a confident match (null: no estimate for these models)
             "confident": search.confident(results),
@@ -329,7 +348,7 @@ def create_app(config: ServeConfig | None = None):
     def explain(req: ExplainRequest) -> dict:
         from radlite.search.explain import explain as explain_match
 
-        return explain_match(engine().current(), req.query, req.id, req.passage_index)  # unknown id: 404
+        return explain_match(engine().current(), req.query, req.id, req.passage_index, req.expand)  # unknown id: 404
 
     @app.post("/feedback", status_code=201)
     def feedback(req: FeedbackRequest) -> dict:

@@ -46,10 +46,11 @@ def test_bm25_with_per_shard_statistics_would_not_be_exact(single):
     """Why the coordinator gathers statistics first: each shard's own BM25 (its own IDF and average
     length) ranks differently from the collection's."""
     from radlite.retrievers.bm25 import BM25Index
+    from radlite.search.stages import QueryVectors
 
     sharded = ShardedBackend.of(single.index, 3)
     query = "fracture of the spine after trauma"
-    global_scores = np.concatenate([s for s in sharded._bm25_all(query)])
+    global_scores = np.concatenate([s for s in sharded._bm25_all(QueryVectors(query))])
     own = np.concatenate(
         [
             BM25Index.build(

@@ -49,6 +49,8 @@ def test_a_hand_made_result_gives_the_pinned_json():
             "bm25": {"raw": 3.5, "normalized": 1.0, "rank": 1},
             "crossencoder": {"raw": 2.0, "calibrated": 0.8, "rank": 2, "untrained": True},
         },
+        "expansions": [],
+        "negation_penalty": 0.0,
     }
     assert list(r.to_dict()) == TOP and r["bm25_score"] == 3.5 and r.signal_score("colbert") is None
 

@@ -97,6 +97,7 @@ async function search() {
   $("status").className = "";
   const body = {query, top_k: Number($("top-k").value) || 10, weights: weights(), method: $("method").value};
   if ($("category").value) body.category = $("category").value;
+  if (!$("expand").checked) body.expand = false;
   try {
     const data = await api("/search", body);
     render(data);
@@ -119,12 +120,14 @@ function render(data) {
     const relevance = r.relevance === null || r.relevance === undefined ? "" : ` · relevance ${r.relevance.toFixed(2)}`;
     const meta = el("div", {class: "meta"}, `#${r.rank} · id ${r.id} · fused score ${r.score.toFixed(4)}${relevance}`);
     if (r.category) meta.append(el("span", {class: "badge", text: r.category}));
+    for (const x of r.expansions || []) meta.append(el("span", {class: "badge expansion", text: "matched " + x.replace(" -> ", " → ")}));
     const actions = el("div", {class: "actions"}, why);
     if (info && info.feedback) actions.append(...feedbackButtons(r, data.query));
     list.append(el("li", {class: "result", "data-id": r.id},
       el("h2", {text: r.title || r.id}), meta, el("p", {class: "passage", text: r.passage}),
       renderBars(r, data.fusion, scale), actions, explanation));
   });
+  renderReadAs(data.read_as);
   // the fused score is relative to this query; the server says whether the best result is a confident match
   const notice = $("no-match");
   notice.hidden = data.confident !== false;
@@ -135,6 +138,24 @@ function render(data) {
   const t = data.timings;
   $("status").textContent = `${data.results.length} results in ${data.took_ms.toFixed(0)} ms (` +
     Object.entries(t).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ") + ")";
+}
+
+function renderReadAs(readAs) {
+  // how the server read the query: expansions with their weights, negated and uncertain findings
+  const box = $("read-as");
+  box.replaceChildren();
+  box.hidden = !readAs;
+  if (!readAs) return;
+  box.append("Read as: ");
+  const parts = [];
+  for (const a of readAs.abbreviations) {
+    const alts = a.expansions.map((x) => a.expansions.length > 1 ? `${x.text} (${Math.round(100 * x.weight)}%)` : x.text);
+    parts.push(el("span", {class: "term" + (a.negated ? " negated" : ""), text: `${a.text} = ${alts.join(" / ")}`}));
+  }
+  for (const p of readAs.phrases) parts.push(el("span", {class: "term" + (p.negated ? " negated" : ""), text: `${p.text} = ${p.terms.join(" / ")}`}));
+  for (const n of readAs.negated) parts.push(el("span", {class: "term negated", title: `negated by "${n.cue}"`, text: `not ${n.text}`}));
+  for (const u of readAs.uncertain) parts.push(el("span", {class: "term uncertain", title: `uncertain: "${u.cue}"`, text: `? ${u.text}`}));
+  parts.forEach((p, i) => { if (i) box.append("; "); box.append(p); });
 }
 
 function feedbackButtons(result, query) {
