@@ -22,7 +22,6 @@ from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
 from radlite.models.trust import check_manifest_model, check_modules
-from radlite.retrievers.bm25 import tokenize
 from radlite.search import fusion
 from radlite.search.checks import check_query, check_signals, check_weights
 from radlite.search.relevance import DEFAULT as DEFAULT_RELEVANCE
@@ -358,12 +357,12 @@ class RadLITESearch:
             t.lap("rerank")
 
         # 4. fuse and order; under weighted fusion a result is pushed down by how much it is about what the query
-        #    negates ("no pneumothorax"): the share of the negated words its title names (_about), times
+        #    negates ("no pneumothorax"): how much its title names one of the negated things (_about), times
         #    NEGATION_WEIGHT
         w_all = fusion.active_weights(weights, active)
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
         penalty = np.zeros(len(fused))
-        if method == "weighted" and understood is not None and understood.negated_terms:
+        if method == "weighted" and understood is not None and understood.negated_items:
             penalty = NEGATION_WEIGHT * np.array([self._about(index, int(pool[d]), understood) for d in keep])
             fused = fused - penalty
         order = np.argsort(-fused, kind="stable")[:top_k]
@@ -398,14 +397,11 @@ class RadLITESearch:
 
     @staticmethod
     def _about(index, doc_i: int, understood: Expansion) -> float:
-        """How much document `doc_i` is about what the query negates: the weighted share of the negated stems
-        in its title (or, without one, its first 16 words): what a document names in its title is its subject, what
-        it mentions in passing (a differential) is not."""
+        """How much document `doc_i` is about what the query negates (Expansion.about_negated of its title, or,
+        without one, of its first 16 words): what a document names in its title is its subject, what it mentions
+        in passing (a differential) is not."""
         doc = index.documents[doc_i]
-        heading = doc.title or " ".join(doc.text.split()[:16])
-        words = set(tokenize(heading))
-        total = sum(understood.negated_terms.values())
-        return sum(w for s, w in understood.negated_terms.items() if s in words) / total if total else 0.0
+        return understood.about_negated(doc.title or " ".join(doc.text.split()[:16]))
 
     def understand(self, query: str, expand: bool | None = None) -> Expansion | None:
         """How this index reads `query` (radlite.terms.expand): abbreviations, phrases, negation; None when

@@ -57,6 +57,18 @@ POST_NEGATION = [
     "not seen",
     "not present",
     "not identified",
+    "not suspected",
+    "not favoured",
+    "not favored",
+    "not likely",
+    "not considered",
+    "not supported",
+    "not shown",
+    "not demonstrated",
+    "not detected",
+    "not visualized",
+    "not visualised",
+    "not evident",
     "excluded",
     "resolved",
     "absent",
@@ -89,6 +101,26 @@ TERMINATORS = {
     "w/",
 }
 PRE_SCOPE, POST_SCOPE = 6, 4
+# where one negated thing ends and the next (or a qualifier) begins, and words that name nothing ("no definite mass")
+ITEM_BREAKS = {"or", "and", "nor", "on", "in", "at", "by", "after", "from", "to", "for", "of", "within"}
+VAGUE = {
+    "any",
+    "all",
+    "some",
+    "other",
+    "definite",
+    "definitive",
+    "obvious",
+    "significant",
+    "further",
+    "new",
+    "evidence",
+}
+# after a cue that can go either way ("ruled out", "excluded"), these words say it closed what came before it:
+# "abuse ruled out by the team", "PE excluded on CTPA"
+CLOSES_BEFORE = {"by", "on", "at", "in", "clinically", "today", "now", "previously", "and", "or"}
+# what the neural models' text gets written in: an abbreviation's expansion, a phrase's term
+NEURAL_ABBREVIATIONS, NEURAL_PHRASES = True, True
 
 
 @dataclass
@@ -102,8 +134,17 @@ class Expansion:
     phrases: list[dict] = field(default_factory=list)  # {"text", "terms": [...]}
     negated: list[dict] = field(default_factory=list)  # {"cue", "text"}
     uncertain: list[dict] = field(default_factory=list)  # {"cue", "text"}
-    # the negated words' stems (and their expansions'), weighted like bm25_terms: what a result is penalised for
+    # the negated words' stems (and their expansions'), weighted like bm25_terms
     negated_terms: dict[str, float] = field(default_factory=dict)
+    # each negated span, as the ways of naming it: [(stems, weight)], its own words at 1, an abbreviation's
+    # expansions at their weight, a phrase's terms at 1 (what radlite.search.engine pushes results down for)
+    negated_items: list[list[tuple[frozenset, float]]] = field(default_factory=list)
+
+    def about_negated(self, text: str) -> float:
+        """Whether `text` (a title) names something the query negates, in [0, 1]: the largest weight of a reading
+        of a negated span whose every stem `text` holds ("Cecal volvulus" does not name "sigmoid volvulus")."""
+        words = set(tokenize(text))
+        return max((w for item in self.negated_items for stems, w in item if stems and stems <= words), default=0.0)
 
     @property
     def changed(self) -> bool:
@@ -197,13 +238,15 @@ class Expander:
             uncertain = self._match(words, i, UNCERTAIN)
             pre = self._match(words, i, PRE_NEGATION)
             post = self._match(words, i, POST_NEGATION)
+            if pre and post and len(post.split()) > len(pre.split()):
+                pre = None  # the longer cue wins: "IDC not seen on US" negates IDC, not what follows
             cue = uncertain or pre or post
             if cue is None:
                 i += 1
                 continue
             n = len(cue.split())
             after = i + n
-            forward = after < len(words) and not stop(after)
+            forward = after < len(words) and not stop(after) and not (post and words[after] in CLOSES_BEFORE)
             if uncertain:
                 scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
                 if scope:
@@ -326,6 +369,23 @@ class Expander:
                 for term in pterms:
                     for s in set(tokenize(term)):
                         negated_terms[s] = max(negated_terms.get(s, 0.0), PHRASE_WEIGHT / len(pterms))
+        # each negated span (a run of negated tokens) and the ways of naming it
+        negated_items, run = [], []
+        for j in [*sorted(negated), None]:
+            if j is not None and toks[j].low in ITEM_BREAKS:
+                j = None  # "no pneumothorax or effusion": two things; "no ovarian cancer on pathology": one
+            if j is not None and toks[j].text not in PUNCT and (not run or j == run[-1] + 1):
+                run.append(j)
+                continue
+            if run:
+                item = [(frozenset(tokenize(" ".join(toks[k].text for k in run if toks[k].low not in VAGUE))), 1.0)]
+                for k in run:
+                    item += [(frozenset(tokenize(e["text"])), e["weight"]) for e in chosen.get(k, [])]
+                for k, (n, pterms) in phrase_at.items():
+                    if all(m in run for m in range(k, k + n)):
+                        item += [(frozenset(tokenize(t)), 1.0) for t in pterms]
+                negated_items.append(item)
+            run = [j] if j is not None and toks[j].text not in PUNCT else []
         # the neural models: the text without negated spans, expansions written in after what they expand
         pieces, last = [], 0
         for j, t in enumerate(toks):
@@ -335,16 +395,20 @@ class Expander:
                 continue
             pieces.append(query[last : t.end])
             last = t.end
-            if j in chosen and chosen[j][0]["weight"] >= 0.5:
+            if NEURAL_ABBREVIATIONS and j in chosen and chosen[j][0]["weight"] >= 0.5:
                 pieces.append(f" ({chosen[j][0]['text']})")
             end_of_phrase = next((k for k, (n, _) in phrase_at.items() if k + n - 1 == j), None)
-            if end_of_phrase is not None and not any(k in dropped for k in range(end_of_phrase, j + 1)):
+            if (
+                NEURAL_PHRASES
+                and end_of_phrase is not None
+                and not any(k in dropped for k in range(end_of_phrase, j + 1))
+            ):
                 pieces.append(f" ({phrase_at[end_of_phrase][1][0]})")
         pieces.append(query[last:])
         neural = re.sub(r"\s+([,;:.!?)])", r"\1", re.sub(r"\s+", " ", "".join(pieces)))
         neural = re.sub(r"^[\s,;:.]+|(?<=[,;:])\s*[,;:]+|[\s,;:]+$", "", neural).strip()
         expansion = Expansion(
-            query, neural or query, terms, abbreviations, phrases, neg_spans, unc_spans, negated_terms
+            query, neural or query, terms, abbreviations, phrases, neg_spans, unc_spans, negated_terms, negated_items
         )
         if not expansion.changed:
             expansion.bm25_terms, expansion.neural_text = None, query

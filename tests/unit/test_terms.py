@@ -71,6 +71,35 @@ def test_negation_scope_cues_before_and_after_and_its_end(expander):
     assert expander.expand("no fracture but a joint effusion").negated == [{"cue": "no", "text": "fracture"}]
 
 
+def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander):
+    # "not seen" follows what it negates; "not" alone would have negated "seen on US"
+    e = expander.expand("fine linear calcifications, IDC not seen on US")
+    assert e.negated == [{"cue": "not seen", "text": "IDC"}] and e.bm25_terms["ultrasound"] > 0
+    assert expander.expand("chondrosarcoma not suspected").negated == [
+        {"cue": "not suspected", "text": "chondrosarcoma"}
+    ]
+    # "ruled out by ...": closes what came before; "ruled out" then a finding: opens what follows
+    assert expander.expand("multiple fractures, abuse ruled out by the team").negated == [
+        {"cue": "ruled out", "text": "abuse"}
+    ]
+    assert expander.expand("ruled out pneumonia").negated == [{"cue": "ruled out", "text": "pneumonia"}]
+
+
+def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(expander):
+    e = expander.expand("dilated cecum in the left upper quadrant, no sigmoid volvulus, not PE")
+    assert e.about_negated("Sigmoid volvulus") == 1.0
+    assert e.about_negated("Cecal volvulus") == 0.0  # a shared word is not the same condition
+    # an abbreviation is named by itself or by an expansion, as much as that expansion is weighed
+    pe = next(a for a in e.abbreviations if a["text"] == "PE")["expansions"]
+    embolism = next(x["weight"] for x in pe if x["text"] == "pulmonary embolism")
+    assert e.about_negated("Acute pulmonary embolism on CTPA") == pytest.approx(embolism)
+    # "or" and a qualifier ("on pathology") end one negated thing; "any" names nothing
+    two = expander.expand("ovarian mass with ascites, no pneumothorax or ovarian cancer on pathology")
+    assert two.about_negated("Pneumothorax") == 1.0 and two.about_negated("Epithelial ovarian cancer") == 1.0
+    assert two.about_negated("Meigs syndrome and ovarian fibroma") == 0.0
+    assert expander.expand("calcifications without any mass").about_negated("Breast mass") == 1.0
+
+
 def test_uncertain_findings_are_kept(expander):
     e = expander.expand("r/o NEC in preemie")
     assert e.uncertain == [{"cue": "r/o", "text": "NEC in preemie"}] and e.negated == []
