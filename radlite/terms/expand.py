@@ -51,7 +51,11 @@ PRE_NEGATION = [
     "denies",
     "denied",
     "never",
+    # before a finding it negates it ("absent bow tie"), after one too ("UIP pattern absent"); as an adjective, it
+    # reaches two words (SHORT_SCOPE)
+    "absent",
 ]
+SHORT_SCOPE = {"absent": 2}
 POST_NEGATION = [
     "ruled out",
     "not seen",
@@ -252,7 +256,7 @@ class Expander:
                 if scope:
                     unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
             elif pre and (forward or not post):
-                scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
+                scope = self._scope(range(after, min(len(words), after + SHORT_SCOPE.get(pre, PRE_SCOPE))), stop)
                 negated.update(scope)
                 cues.update(range(i, after))
                 if scope:

@@ -83,6 +83,9 @@ def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander)
         {"cue": "ruled out", "text": "abuse"}
     ]
     assert expander.expand("ruled out pneumonia").negated == [{"cue": "ruled out", "text": "pneumonia"}]
+    # "absent" before a finding is an adjective (two words), after one a post-cue
+    assert expander.expand("double PCL sign, absent bow tie meniscus").negated == [{"cue": "absent", "text": "bow tie"}]
+    assert expander.expand("honeycombing absent").negated == [{"cue": "absent", "text": "honeycombing"}]
 
 
 def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(expander):
