@@ -310,7 +310,7 @@ class RadLITESearch:
             if kind in ENCODED:
                 self.encoder(kind)
         t = Timer()
-        understood = self.understand(query, expand)
+        understood = self.understand(query, expand, index)
         t.lap("expand")
         neural = understood.neural_text if understood is not None else query
         q = self.encode_query(neural, encode, t)
@@ -403,17 +403,20 @@ class RadLITESearch:
         doc = index.documents[doc_i]
         return understood.about_negated(doc.title or " ".join(doc.text.split()[:16]))
 
-    def understand(self, query: str, expand: bool | None = None) -> Expansion | None:
-        """How this index reads `query` (radlite.terms.expand): abbreviations, phrases, negation; None when
-        expansion is off (`expand=False`, or an index that does not expand)."""
-        index = self.require_index()
+    def understand(self, query: str, expand: bool | None = None, index: SearchIndex | None = None) -> Expansion | None:
+        """How this index (or `index`, a search's snapshot of it) reads `query` (radlite.terms.expand):
+        abbreviations, phrases, negation; None when expansion is off (`expand=False`, or an index that does not
+        expand)."""
+        index = index or self.require_index()
         vocabulary = index.config.vocabulary
         if not (vocabulary.expand if expand is None else expand):
             return None
-        if self._expander[0] is not index:
+        cached_for, expander = self._expander  # one read: another thread may install its own meanwhile
+        if cached_for is not index or expander is None:
             lexicon = load_lexicon().with_glossary(vocabulary.glossary)
-            self._expander = (index, Expander(lexicon, index.backend.bm25_vocabulary()))
-        return self._expander[1].expand(query)
+            expander = Expander(lexicon, index.backend.bm25_vocabulary())
+            self._expander = (index, expander)
+        return expander.expand(query.strip())
 
     def relevance_model(self) -> RelevanceModel | None:
         """The absolute relevance estimate for this engine's models: fitted for the default bi-encoder

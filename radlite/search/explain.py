@@ -25,7 +25,7 @@ def explain(
     read as the search reads it (`expand`: radlite.terms), and `expansions` says how and what of it matched."""
     index = engine.require_index()  # one snapshot, as in search
     query = check_query(query, 1, 1, engine.max_query_chars)
-    understood = engine.understand(query, expand)
+    understood = engine.understand(query, expand, index)
     neural = understood.neural_text if understood is not None else query
     position = index.positions.get(doc_id)
     if position is None:

@@ -102,11 +102,22 @@ TERMINATORS = {
     "while",
     "whereas",
     "with",
-    "w/",
+    "w",  # "w/": the tokenizer keeps the "w"
+    # a qualifier is not what is negated: "no fracture on CT", "no ovarian cancer on pathology"
+    "on",
+    "in",
+    "at",
+    "by",
+    "after",
+    "from",
+    "to",
+    "for",
+    "within",
 }
 PRE_SCOPE, POST_SCOPE = 6, 4
-# where one negated thing ends and the next (or a qualifier) begins, and words that name nothing ("no definite mass")
-ITEM_BREAKS = {"or", "and", "nor", "on", "in", "at", "by", "after", "from", "to", "for", "of", "within"}
+# where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
+# ("no definite mass")
+ITEM_BREAKS = {"or", "and", "nor"}
 VAGUE = {
     "any",
     "all",
@@ -234,8 +245,12 @@ class Expander:
         words = [t.low for t in toks]
         negated, cues, neg_spans, unc_spans = set(), set(), [], []
 
-        def stop(j: int) -> bool:
-            return words[j] in PUNCT or words[j] in TERMINATORS
+        def stop(j: int) -> bool:  # a scope ends at punctuation, a terminator, or the next cue
+            return (
+                words[j] in PUNCT
+                or words[j] in TERMINATORS
+                or any(self._match(words, j, c) for c in (PRE_NEGATION, POST_NEGATION, UNCERTAIN))
+            )
 
         i = 0
         while i < len(words):
@@ -283,6 +298,9 @@ class Expander:
     def expand(self, query: str) -> Expansion:
         toks = [_Token(m.group(), m.start(), m.end()) for m in TOKEN.finditer(query)]
         negated, cues, neg_spans, unc_spans = self._negation(toks)
+        if not any(tokenize(t.text) for j, t in enumerate(toks) if j not in negated | cues):
+            # nothing but negation ("no pneumothorax"): the user is looking for that statement, as typed
+            negated, cues, neg_spans = set(), set(), []
         dropped = negated | cues
         # phrases first (longest match), then abbreviations on the tokens no phrase took
         phrase_at: dict[int, tuple[int, list[str]]] = {}
@@ -376,7 +394,7 @@ class Expander:
         # each negated span (a run of negated tokens) and the ways of naming it
         negated_items, run = [], []
         for j in [*sorted(negated), None]:
-            if j is not None and toks[j].low in ITEM_BREAKS:
+            if j is not None and (toks[j].low in ITEM_BREAKS or j in cues):
                 j = None  # "no pneumothorax or effusion": two things; "no ovarian cancer on pathology": one
             if j is not None and toks[j].text not in PUNCT and (not run or j == run[-1] + 1):
                 run.append(j)

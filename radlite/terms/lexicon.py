@@ -7,8 +7,8 @@ is versioned; an index records the version and sha256 it was searched with, and 
 
 A site glossary is a TSV file (`term<TAB>expansion[|expansion...]`, '#' comments) or a JSON object
 ({"term": "expansion"} or {"term": ["expansion", ...]}). A term written with a capital letter, a digit or a slash
-is an abbreviation (matched as written: "PE", "r/o" is not), any other a phrase (matched in any case). Glossary
-entries come before the lexicon's.
+is an abbreviation (matched as written: "PE", "r/o" is not) when it is one word, any other a phrase (matched in any
+case). Glossary entries come before the lexicon's.
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ class Lexicon:
 
 
 def is_abbreviation(term: str) -> bool:
-    """A glossary term is an abbreviation if it has a capital letter, a digit or a slash."""
-    return any(c.isupper() or c.isdigit() or c == "/" for c in term)
+    """A glossary term is an abbreviation if it is one word with a capital letter, a digit or a slash; a term of
+    several words is a phrase ("Dawson fingers")."""
+    return len(term.split()) == 1 and any(c.isupper() or c.isdigit() or c == "/" for c in term)
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,7 +126,7 @@ def read_glossary(path: str | Path) -> dict[str, list[str]]:
         CorpusError: the file is missing, malformed or too large, naming the line or entry."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of a term
     except (OSError, UnicodeDecodeError) as exc:
         raise CorpusError(f"cannot read the glossary {path}: {exc}") from None
     out: dict[str, list[str]] = {}

@@ -75,17 +75,19 @@ def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander)
     # "not seen" follows what it negates; "not" alone would have negated "seen on US"
     e = expander.expand("fine linear calcifications, IDC not seen on US")
     assert e.negated == [{"cue": "not seen", "text": "IDC"}] and e.bm25_terms["ultrasound"] > 0
-    assert expander.expand("chondrosarcoma not suspected").negated == [
+    assert expander.expand("rings and arcs, chondrosarcoma not suspected").negated == [
         {"cue": "not suspected", "text": "chondrosarcoma"}
     ]
     # "ruled out by ...": closes what came before; "ruled out" then a finding: opens what follows
     assert expander.expand("multiple fractures, abuse ruled out by the team").negated == [
         {"cue": "ruled out", "text": "abuse"}
     ]
-    assert expander.expand("ruled out pneumonia").negated == [{"cue": "ruled out", "text": "pneumonia"}]
+    assert expander.expand("fever, ruled out pneumonia").negated == [{"cue": "ruled out", "text": "pneumonia"}]
     # "absent" before a finding is an adjective (two words), after one a post-cue
     assert expander.expand("double PCL sign, absent bow tie meniscus").negated == [{"cue": "absent", "text": "bow tie"}]
-    assert expander.expand("honeycombing absent").negated == [{"cue": "absent", "text": "honeycombing"}]
+    assert expander.expand("subpleural sparing, honeycombing absent").negated == [
+        {"cue": "absent", "text": "honeycombing"}
+    ]
 
 
 def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(expander):
@@ -101,11 +103,25 @@ def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(exp
     assert two.about_negated("Pneumothorax") == 1.0 and two.about_negated("Epithelial ovarian cancer") == 1.0
     assert two.about_negated("Meigs syndrome and ovarian fibroma") == 0.0
     assert expander.expand("calcifications without any mass").about_negated("Breast mass") == 1.0
+    # a qualifier is not negated: "on CT" stays in the query and names nothing to push down
+    ct = expander.expand("SAH, no fracture on CT")
+    assert ct.negated == [{"cue": "no", "text": "fracture"}] and ct.bm25_terms["ct"] == 1.0
+    assert ct.about_negated("Subarachnoid hemorrhage on CT") == 0.0 and ct.about_negated("Dens fracture") == 1.0
+    # the next cue ends a scope: two things, each pushed down alone
+    both = expander.expand("no pneumothorax no effusion after biopsy")
+    assert both.about_negated("Pneumothorax") == 1.0 and both.about_negated("Pleural effusion") == 1.0
+
+
+def test_a_query_of_nothing_but_negation_is_searched_as_typed(expander):
+    # "no pneumothorax" is a statement someone is looking for (a report that says it), not an empty query
+    for query in ("no pneumothorax", "pneumothorax resolved"):
+        e = expander.expand(query)
+        assert e.negated == [] and e.negated_items == [] and e.bm25_terms is None and e.neural_text == query
 
 
 def test_uncertain_findings_are_kept(expander):
     e = expander.expand("r/o NEC in preemie")
-    assert e.uncertain == [{"cue": "r/o", "text": "NEC in preemie"}] and e.negated == []
+    assert e.uncertain == [{"cue": "r/o", "text": "NEC"}] and e.negated == []
     assert e.bm25_terms["nec"] == 1.0 and top(e, "NEC")[0] == "necrotizing enterocolitis"
 
 
@@ -131,6 +147,12 @@ def test_the_site_glossary_comes_first(tmp_path):
     js = tmp_path / "g.json"
     js.write_text(json.dumps({"CTPA": "CT pulmonary angiogram", "SOB": ["dyspnoea"]}), encoding="utf-8")
     assert read_glossary(js) == {"CTPA": ["CT pulmonary angiogram"], "SOB": ["dyspnoea"]}
+    # a spreadsheet's byte-order mark is not part of the first term; a capitalised term of two words is a phrase
+    bom = tmp_path / "excel.tsv"
+    bom.write_bytes("\ufeffTTNB\ttransient tachypnea of the newborn\nBowtie Sign\tbucket-handle tear\n".encode())
+    own = Expander(load_lexicon().with_glossary(read_glossary(bom)))
+    assert top(own.expand("TTNB"), "TTNB")[0] == "transient tachypnea of the newborn"
+    assert [p["terms"] for p in own.expand("bowtie sign absent on MRI").phrases] == [["bucket-handle tear"]]
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,9 @@ async function explain(result, box, button) {
   if (!box.hidden) { box.hidden = true; return; }
   button.disabled = true;
   try {
-    const ex = await api("/explain", {query: lastQuery, id: result.id, passage_index: result.passage_index});
+    const body = {query: lastQuery, id: result.id, passage_index: result.passage_index};
+    if (!$("expand").checked) body.expand = false;  // explain the query as the search read it
+    const ex = await api("/explain", body);
     box.replaceChildren(...renderExplanation(ex));
     box.hidden = false;
   } catch (e) {
