@@ -201,7 +201,7 @@ def main() -> None:
         section = [
             "## Query understanding: abbreviations, synonyms, lay words and negation (issue 18)",
             "",
-            *lines[2:],
+            *[("#" + x if x.startswith("## ") else x) for x in lines[2:]],
             "",
             "![nDCG@10 by query style, expansion off and on](vocabulary_styles.png)",
         ]
