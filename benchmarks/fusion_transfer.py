@@ -196,14 +196,9 @@ def leave_one_out(data: dict, per_query, paired) -> list[str]:
 
 def write_results_section(lines: list[str], path: Path) -> None:
     """Replace the fusion section of RESULTS.md (between its markers) with `lines`."""
-    start, end = "<!-- fusion_transfer:start -->", "<!-- fusion_transfer:end -->"
-    text = path.read_text(encoding="utf-8")
-    block = "\n".join([start, *lines, end])
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    from _sections import put_section
+
+    put_section(path, "<!-- fusion_transfer:start -->", "<!-- fusion_transfer:end -->", "\n".join(lines))
 
 
 def main() -> None:

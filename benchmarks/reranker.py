@@ -329,14 +329,9 @@ def results_block(results: list[dict], lat: dict, meta: dict) -> str:
 
 def update_block(path: Path, text: str, heading: str) -> None:
     """Replace the text between `<!-- reranker:begin -->` and `<!-- reranker:end -->` (appended if absent)."""
-    begin, end = "<!-- reranker:begin -->", "<!-- reranker:end -->"
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    block = f"{begin}\n{text}\n{end}"
-    if begin in old and end in old:
-        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
-    else:
-        new = old.rstrip("\n") + f"\n\n{heading}\n\n" + block + "\n"
-    path.write_text(new, encoding="utf-8")
+    from _sections import put_section
+
+    put_section(path, "<!-- reranker:begin -->", "<!-- reranker:end -->", text, heading=heading)
 
 
 def main() -> None:

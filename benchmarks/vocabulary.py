@@ -229,16 +229,14 @@ def plot(rows: dict, path: Path) -> None:
 
 
 def write_section(lines: list[str], path: Path) -> None:
-    start, end = "<!-- vocabulary:start -->", "<!-- vocabulary:end -->"
-    text = path.read_text(encoding="utf-8")
-    block = "\n".join([start, *lines, end])
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        marker = "<!-- fusion_transfer:end -->"
-        at = text.index(marker) + len(marker) if marker in text else len(text)
-        text = text[:at] + "\n\n" + block + text[at:]
-    path.write_text(text, encoding="utf-8")
+    """Replace the vocabulary section of RESULTS.md (between its markers) with `lines`; a new one goes after the
+    fusion section."""
+    from _sections import put_section
+
+    body = "\n".join(lines)
+    put_section(
+        path, "<!-- vocabulary:start -->", "<!-- vocabulary:end -->", body, after="<!-- fusion_transfer:end -->"
+    )
 
 
 if __name__ == "__main__":
