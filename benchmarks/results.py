@@ -25,6 +25,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _sections import owned_sections  # noqa: E402  (benchmarks/, the script's own folder)
+
 from radlite.eval import (  # noqa: E402
     harness,
     plots,
@@ -283,14 +285,11 @@ def compose() -> None:
             ]
     target = ROOT / "benchmarks" / "RESULTS.md"
     old = target.read_text() if target.is_file() else ""
-    begin, end = "<!-- reranker:begin -->", "<!-- reranker:end -->"
-    if begin in old and end in old:  # benchmarks/reranker.py's section is its own: carried over as it is
-        lines += [
-            "",
-            "## The cross-encoder, before and after (issue 14)",
-            "",
-            old[old.index(begin) : old.index(end) + len(end)],
-        ]
+    # the sections other scripts own (fusion_transfer.py, vocabulary.py, reranker.py) are carried over as they are
+    for section in owned_sections(old):
+        if section.startswith("<!-- reranker:"):  # its heading sits outside its markers
+            lines += ["", "## The cross-encoder, before and after (issue 14)"]
+        lines += ["", section]
     target.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
