@@ -134,8 +134,6 @@ VAGUE = {
 # after a cue that can go either way ("ruled out", "excluded"), these words say it closed what came before it:
 # "abuse ruled out by the team", "PE excluded on CTPA"
 CLOSES_BEFORE = {"by", "on", "at", "in", "clinically", "today", "now", "previously", "and", "or"}
-# what the neural models' text gets written in: an abbreviation's expansion, a phrase's term
-NEURAL_ABBREVIATIONS, NEURAL_PHRASES = True, True
 
 
 @dataclass
@@ -149,11 +147,19 @@ class Expansion:
     phrases: list[dict] = field(default_factory=list)  # {"text", "terms": [...]}
     negated: list[dict] = field(default_factory=list)  # {"cue", "text"}
     uncertain: list[dict] = field(default_factory=list)  # {"cue", "text"}
-    # the negated words' stems (and their expansions'), weighted like bm25_terms
-    negated_terms: dict[str, float] = field(default_factory=dict)
     # each negated span, as the ways of naming it: [(stems, weight)], its own words at 1, an abbreviation's
     # expansions at their weight, a phrase's terms at 1 (what radlite.search.engine pushes results down for)
     negated_items: list[list[tuple[frozenset, float]]] = field(default_factory=list)
+
+    @property
+    def negated_terms(self) -> dict[str, float]:
+        """Every stem of every reading of what the query negates, with the reading's largest weight."""
+        out: dict[str, float] = {}
+        for item in self.negated_items:
+            for stems, w in item:
+                for s in stems:
+                    out[s] = max(out.get(s, 0.0), w)
+        return out
 
     def about_negated(self, text: str) -> float:
         """Whether `text` (a title) names something the query negates, in [0, 1]: the largest weight of a reading
@@ -326,7 +332,8 @@ class Expander:
             if entries:
                 abbr_at[j] = entries
         # context: the query's own stems and the stems of what is certain (unambiguous expansions, phrases)
-        context = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))
+        kept_stems = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))
+        context = Counter(kept_stems)
         for j, entries in abbr_at.items():
             if len(entries) == 1 and j not in dropped:
                 context.update(tokenize(entries[0]["text"]))
@@ -361,10 +368,7 @@ class Expander:
             text = " ".join(toks[k].text for k in range(j, j + n))
             phrases.append({"text": text, "terms": terms, "negated": any(k in dropped for k in range(j, j + n))})
         # BM25: the kept words at weight 1, expansions of what is not negated at lower weights
-        terms: dict[str, float] = {
-            s: float(c)
-            for s, c in Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped))).items()
-        }
+        terms: dict[str, float] = {s: float(c) for s, c in kept_stems.items()}
         for j, expansions in chosen.items():
             if j in dropped:
                 continue
@@ -377,20 +381,6 @@ class Expander:
             for term in pterms:
                 for s in set(tokenize(term)):
                     terms[s] = max(terms.get(s, 0.0), PHRASE_WEIGHT / len(pterms))
-        # what was negated, as BM25 stems: results about it are pushed down (radlite.search.engine)
-        negated_terms: dict[str, float] = {
-            s: 1.0 for s in tokenize(" ".join(toks[j].text for j in sorted(negated) if toks[j].text not in PUNCT))
-        }
-        for j, expansions in chosen.items():
-            if j in negated:
-                for e in expansions:
-                    for s in set(tokenize(e["text"])):
-                        negated_terms[s] = max(negated_terms.get(s, 0.0), ABBREVIATION_WEIGHT * e["weight"])
-        for j, (n, pterms) in phrase_at.items():
-            if all(k in negated for k in range(j, j + n)):
-                for term in pterms:
-                    for s in set(tokenize(term)):
-                        negated_terms[s] = max(negated_terms.get(s, 0.0), PHRASE_WEIGHT / len(pterms))
         # each negated span (a run of negated tokens) and the ways of naming it
         negated_items, run = [], []
         for j in [*sorted(negated), None]:
@@ -417,20 +407,16 @@ class Expander:
                 continue
             pieces.append(query[last : t.end])
             last = t.end
-            if NEURAL_ABBREVIATIONS and j in chosen and chosen[j][0]["weight"] >= 0.5:
+            if j in chosen and chosen[j][0]["weight"] >= 0.5:
                 pieces.append(f" ({chosen[j][0]['text']})")
             end_of_phrase = next((k for k, (n, _) in phrase_at.items() if k + n - 1 == j), None)
-            if (
-                NEURAL_PHRASES
-                and end_of_phrase is not None
-                and not any(k in dropped for k in range(end_of_phrase, j + 1))
-            ):
+            if end_of_phrase is not None and not any(k in dropped for k in range(end_of_phrase, j + 1)):
                 pieces.append(f" ({phrase_at[end_of_phrase][1][0]})")
         pieces.append(query[last:])
         neural = re.sub(r"\s+([,;:.!?)])", r"\1", re.sub(r"\s+", " ", "".join(pieces)))
         neural = re.sub(r"^[\s,;:.]+|(?<=[,;:])\s*[,;:]+|[\s,;:]+$", "", neural).strip()
         expansion = Expansion(
-            query, neural or query, terms, abbreviations, phrases, neg_spans, unc_spans, negated_terms, negated_items
+            query, neural or query, terms, abbreviations, phrases, neg_spans, unc_spans, negated_items
         )
         if not expansion.changed:
             expansion.bm25_terms, expansion.neural_text = None, query
