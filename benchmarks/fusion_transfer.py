@@ -254,12 +254,9 @@ def main() -> None:
     scores = {m: {name: per_query(name, f) for name in REPORTED} for m, f in methods.items()}
     mean = {m: {n: float(np.mean(list(v.values()))) for n, v in sets.items()} for m, sets in scores.items()}
 
-    def paired(a: dict, b: dict, seed: int = 0) -> str:
-        q = sorted(set(a) & set(b))
-        d = np.array([a[k] - b[k] for k in q])
-        boot = np.random.default_rng(seed).choice(d, (10_000, len(d))).mean(axis=1)
-        lo, hi = np.percentile(boot, [2.5, 97.5])
-        return f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    def paired(a: dict, b: dict) -> str:
+        mean, lo, hi = metrics.bootstrap_ci([a[k] - b[k] for k in sorted(set(a) & set(b))], n=10_000)
+        return f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
     lines = [
         "# Fusion that transfers: each signal, the seed and current defaults, no-fit rules, and fits on radbench9",

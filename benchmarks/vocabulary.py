@@ -72,14 +72,11 @@ def run(engine, data, expand: bool, signals: list[str]):
     return runs, top3, ms
 
 
-def paired(a: dict, b: dict, seed: int = 0) -> tuple[float, float, float]:
-    q = sorted(set(a) & set(b))
-    d = np.array([a[k] - b[k] for k in q])
-    if len(d) == 0:
-        return float("nan"), float("nan"), float("nan")
-    boot = np.random.default_rng(seed).choice(d, (10_000, len(d))).mean(axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return float(d.mean()), float(lo), float(hi)
+def paired(a: dict, b: dict) -> tuple[float, float, float]:
+    """Mean a - b over the queries both have, and its 95% bootstrap interval (10,000 resamples)."""
+    from radlite.eval.metrics import bootstrap_ci
+
+    return bootstrap_ci([a[k] - b[k] for k in sorted(set(a) & set(b))], n=10_000)
 
 
 def fmt(d: tuple[float, float, float]) -> str:
