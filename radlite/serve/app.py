@@ -274,6 +274,7 @@ def create_app(config: ServeConfig | None = None):
         eng = engine()
         search = eng.current()
         index = search.index
+        installed = load_lexicon().describe()
         return {
             "radlite_version": _version(),
             "index_format_version": index.backend.format_version,
@@ -298,7 +299,7 @@ def create_app(config: ServeConfig | None = None):
                 "lexicon": index.config.vocabulary.lexicon,
                 "glossary_entries": len(index.config.vocabulary.glossary or {}),
                 # the lexicon searches read queries with: the installed radlite's (the manifest's is the build's)
-                "searching_with": {k: load_lexicon().describe()[k] for k in ("lexicon", "sha256")},
+                "searching_with": {"lexicon": installed["lexicon"], "sha256": installed["sha256"]},
             },
             "exact": config.exact,
             "limits": {
