@@ -83,7 +83,7 @@ def search_cmd(
     from radlite.config import fusion_preset
 
     preset = fusion_preset(fusion) if fusion else {}
-    results = engine.search(
+    run = engine.search_run(
         query,
         top_k=k,
         candidates=candidates,
@@ -92,14 +92,14 @@ def search_cmd(
         expand=expand,
         **{**preset, **({"method": method} if method else {})},
     )
+    results = run.results
     if as_json:
         out.print_json(json_text([r.to_dict() for r in results], ensure_ascii=False))
     else:
-        understood = engine.understand(query, expand)
-        if understood is not None and understood.changed:
-            err.print(f"read as: {safe(understanding_text(understood))}", highlight=False)
+        if run.expansion is not None and run.expansion.changed:
+            err.print(f"read as: {safe(understanding_text(run.expansion))}", highlight=False)
         print_results(query, results, confident=engine.confident(results))
-        err.print(timings(engine.last_timings))
+        err.print(timings(run.timings))
     print_notes(engine)
 
 

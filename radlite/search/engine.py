@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -39,6 +40,15 @@ logger = logging.getLogger(__name__)
 NEGATION_WEIGHT = 4.0
 
 _ENCODERS = {BIENCODER: BiEncoder, COLBERT: ColbertEncoder, CROSSENCODER: CrossEncoderReranker}
+
+
+@dataclass
+class SearchRun:
+    """One search: its results, its stage times (ms), and how it read the query (None: searched as typed)."""
+
+    results: list[SearchResult]
+    timings: dict[str, float]
+    expansion: Expansion | None
 
 
 class RadLITESearch:
@@ -294,6 +304,23 @@ class RadLITESearch:
     ) -> tuple[list[SearchResult], dict[str, float]]:
         """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
         add/delete: it reads one snapshot of the index (writes swap in a new one)."""
+        run = self.search_run(query, top_k, candidates, signals, weights, method, category, normalization, expand)
+        return run.results, run.timings
+
+    def search_run(
+        self,
+        query: str,
+        top_k: int = 10,
+        candidates: int = 50,
+        signals: Sequence[str] | None = None,
+        weights: dict[str, float] | None = None,
+        method: str | None = None,
+        category: str | None = None,
+        normalization: str | None = None,
+        expand: bool | None = None,
+    ) -> SearchRun:
+        """`search`, returning its results, stage times and how it read the query (`SearchRun`), all from one
+        snapshot of the index: safe beside concurrent searches and add/delete (writes swap in a new one)."""
         index = self.require_index()
         query = check_query(query, top_k, candidates, self.max_query_chars)
         active = self._active_signals(signals)
@@ -326,7 +353,7 @@ class RadLITESearch:
             t.lap(s)
         pool = np.unique(np.concatenate(list(retrieved.values()))) if retrieved else np.zeros(0, np.int64)
         if len(pool) == 0:
-            return [], t.done()
+            return SearchRun([], t.done(), understood)
 
         # 2. every signal scores every passage of the pooled documents; each document is
         #    represented by its passage with the best first-stage fused score
@@ -393,7 +420,7 @@ class RadLITESearch:
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
-        return results, t.done()
+        return SearchRun(results, t.done(), understood)
 
     @staticmethod
     def _about(index, doc_i: int, understood: Expansion) -> float:

@@ -321,7 +321,7 @@ def create_app(config: ServeConfig | None = None):
         method = req.method or preset.get("method")
         normalization = req.normalization or preset.get("normalization")
         t = time.perf_counter()
-        results, timings = search.search_timed(
+        run = search.search_run(
             req.query,
             top_k=req.top_k,
             candidates=max(req.candidates, req.top_k),
@@ -332,7 +332,7 @@ def create_app(config: ServeConfig | None = None):
             normalization=normalization,
             expand=req.expand,
         )
-        understood = search.understand(req.query, req.expand)
+        results, understood = run.results, run.expansion
         return {
             "query": req.query.strip(),
             # how the query was read (null: searched as typed): abbreviations, phrases, negated and uncertain spans
@@ -341,7 +341,7 @@ def create_app(config: ServeConfig | None = None):
             # whether the best result is a confident match (null: no estimate for these models)
             "confident": search.confident(results),
             "fusion": search.fusion_settings(req.signals, weights, method, normalization),
-            "timings": timings,
+            "timings": run.timings,
             "took_ms": (time.perf_counter() - t) * 1000,
         }
 

@@ -70,6 +70,11 @@ def test_search_returns_the_cli_result_objects_with_timings(served, tiny_index):
     assert only["results"][0]["id"] == "cspine" and set(only["results"][0]["signals"]) == {"bm25"}
     neuro = client.post("/search", json={"query": "lesions", "category": "neuro"}).json()
     assert [r["id"] for r in neuro["results"]] == ["ms"]
+    # how the search read the query comes with it; searched as typed, there is nothing to show
+    read = client.post("/search", json={"query": "no pneumothorax after biopsy", "top_k": 2}).json()["read_as"]
+    assert read["negated"] == [{"cue": "no", "text": "pneumothorax"}]
+    typed = client.post("/search", json={"query": "no pneumothorax after biopsy", "expand": False}).json()
+    assert typed["read_as"] is None
 
 
 def test_search_takes_a_named_fusion_and_a_normalisation(served):

@@ -113,7 +113,11 @@ def test_a_negated_condition_is_pushed_down(vocab_index):
     # its title is all the query negates: the whole penalty
     assert ptx.negation_penalty == pytest.approx(NEGATION_WEIGHT)
     assert next(r for r in read if r.id == "bleed").negation_penalty == 0.0
-    understood = engine.understand(query)
+    run = engine.search_run(query, signals=["bm25"])  # the same search, with how it read the query
+    assert [r.id for r in run.results] == [r.id for r in read]
+    understood = run.expansion
+    assert understood.to_dict() == engine.understand(query).to_dict()
+    assert engine.search_run(query, signals=["bm25"], expand=False).expansion is None
     assert [n["cue"] for n in understood.negated] == ["no"] and "pneumothorax" in understood.negated[0]["text"]
     assert "pneumothorax" not in understood.neural_text  # the neural models do not read it either
     # RRF has no score scale to push on: the ranks stand as the signals give them
