@@ -226,10 +226,16 @@ class Expander:
             # "on" is not o.n. (every night): an everyday word is read as an abbreviation only where radlite's
             # own list or the site's glossary says so ("ca", "fx")
             entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
+        if entries is None and len(tok) >= 3 and tok[-1] == "s" and tok[:-1].isupper():
+            # a plural: "SPNs", "PEs" (before the upper-case reading below: "SENs" is not SENS)
+            entries = self.lexicon.abbreviations.get(tok[:-1])
         if entries is None and tok.isalpha() and tok != tok.upper() and len(tok) >= 3:
             # typed in lower or mixed case: "sah" is SAH, "men" is not MEN
             if tok.lower() not in self.lexicon.common_words:
                 entries = self.lexicon.abbreviations.get(tok.upper())
+                if entries and tok.islower():
+                    # all in lower case, only radiology's own readings: "pop" is a word, not POP (pain on palpation)
+                    entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
         return entries
 
     def _present(self, text: str) -> float:
@@ -237,6 +243,11 @@ class Expander:
         if self.vocab is None or not stems:
             return 1.0
         return sum(s in self.vocab for s in stems) / len(stems)
+
+    def _names(self, text: str) -> set[str]:
+        """A term and the terms the lexicon maps it to (its synonyms), as phrase keys."""
+        key = phrase_key(text)
+        return {key, *(phrase_key(t) for t in self.lexicon.phrases.get(key, []))}
 
     @staticmethod
     def _match(words: list[str], i: int, cues: list[str]) -> str | None:
@@ -346,14 +357,25 @@ class Expander:
         for j, entries in abbr_at.items():
             own = Counter(tokenize(toks[j].text))
             ctx = context - own
-            scored = []
+            best: dict[str, float] = {}  # each reading's text -> its score
+            readings: list[tuple[str, str, set[str]]] = []  # (text, source, names)
             for e in entries:
                 present = self._present(e["text"])
                 if present == 0:
                     continue  # the collection never uses its words
                 pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
                 hits = len(set(pointers) & set(ctx))
-                scored.append((e["text"], math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)))
+                score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
+                names = self._names(e["text"])
+                # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory
+                # distress syndrome") are one reading, under the first's name, with the better score
+                same = next((t for t, src, n in readings if src != e["source"] and n & names), None)
+                if same is None:
+                    readings.append((e["text"], e["source"], names))
+                    best[e["text"]] = score
+                else:
+                    best[same] = max(best[same], score)
+            scored = list(best.items())
             if not scored:
                 continue
             top = max(s for _, s in scored)

@@ -48,6 +48,28 @@ def test_ambiguity_is_settled_by_the_rest_of_the_query(expander):
 def test_lower_case_words_are_abbreviations_only_when_they_are_not_everyday_words(expander):
     assert top(expander.expand("sah"), "sah")[0] == "subarachnoid hemorrhage"
     assert expander.expand("men with chest pain hit by a car").abbreviations == []
+    # typed in lower case, only radiology's own readings count: "pop" is a word, not POP (pain on palpation)
+    assert expander.expand("heard a pop when twisting the knee").abbreviations == []
+    assert top(expander.expand("heard a POP"), "POP")[0] == "pain on palpation"  # as a clinician writes it
+
+
+def test_two_sources_names_for_one_thing_are_one_reading(expander):
+    # radlite's list reads ARDS as acute, the Disease Ontology as adult respiratory distress syndrome, its old name
+    # (MeSH maps one to the other): one reading, not two splitting the weight
+    e = expander.expand("bilateral consolidation on PEEP, ARDS vs CHF")
+    assert next(a for a in e.abbreviations if a["text"] == "ARDS")["expansions"] == [
+        {"text": "acute respiratory distress syndrome", "weight": 1.0}
+    ]
+    # radlite's own alternatives stay apart: both words reach BM25
+    assert [x["text"] for x in expander.expand("CXR").abbreviations[0]["expansions"]] == [
+        "chest x-ray",
+        "chest radiograph",
+    ]
+
+
+def test_a_plural_abbreviation_reads_as_its_singular(expander):
+    assert top(expander.expand("SPNs on CT"), "SPNs")[0] == "solitary pulmonary nodule"
+    assert top(expander.expand("recurrent PEs on CTPA"), "PEs")[0] == "pulmonary embolism"
 
 
 def test_phrases_and_lay_words_map_to_the_fields_terms(expander):
