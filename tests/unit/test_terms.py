@@ -67,6 +67,12 @@ def test_two_sources_names_for_one_thing_are_one_reading(expander):
     ]
 
 
+def test_a_roman_numeral_grade_is_not_an_abbreviation(expander):
+    assert [a["text"] for a in expander.expand("VCUG grade IV VUR").abbreviations] == ["VCUG", "VUR"]
+    assert [a["text"] for a in expander.expand("type II or IV endoleak").abbreviations] == []
+    assert top(expander.expand("IV contrast CT"), "IV")[0] == "intravenous"
+
+
 def test_a_plural_abbreviation_reads_as_its_singular(expander):
     assert top(expander.expand("SPNs on CT"), "SPNs")[0] == "solitary pulmonary nodule"
     assert top(expander.expand("recurrent PEs on CTPA"), "PEs")[0] == "pulmonary embolism"
@@ -78,7 +84,7 @@ def test_phrases_and_lay_words_map_to_the_fields_terms(expander):
         "shortness of breath": ["dyspnea"],
         "Dawson fingers": ["multiple sclerosis"],
     }
-    assert e.bm25_terms["dyspnea"] == 0.5 and "(multiple sclerosis)" in e.neural_text
+    assert e.bm25_terms["dyspnea"] == 1.0 and "(multiple sclerosis)" in e.neural_text
 
 
 def test_negation_scope_cues_before_and_after_and_its_end(expander):
