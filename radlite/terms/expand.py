@@ -14,9 +14,9 @@
     pull no documents. Uncertain findings ("rule out", "r/o", "suspected", "?") are marked and kept: they are
     what the user is looking for.
 Each retriever gets the expansion that suits it: BM25 a weighted bag of stems (the query's own at weight 1, an
-abbreviation's expansions at 0.6 x their weight, a phrase's terms at 1, shared among them), the neural models the query's text with
-negated spans removed and expansions written in after their abbreviation or phrase ("SAH (subarachnoid
-hemorrhage) on NCCT (non-contrast computed tomography) head").
+abbreviation's expansions at 0.6 x their weight, a phrase's terms at 1, shared among them), the neural models the
+query's text with negated spans removed and expansions written in after their abbreviation or phrase ("SAH
+(subarachnoid hemorrhage) on NCCT (non-contrast computed tomography) head").
 """
 
 from __future__ import annotations
@@ -303,10 +303,12 @@ class Expander:
                     unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
             elif pre and (forward or not post):
                 scope = self._scope(range(after, min(len(words), after + SHORT_SCOPE.get(pre, PRE_SCOPE))), stop)
+                if scope and scope[-1] + 1 < len(words) and words[scope[-1] + 1] == ",":
+                    scope += self._listed(words, scope[-1] + 1, stop)
                 negated.update(scope)
                 cues.update(range(i, after))
                 if scope:
-                    neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
+                    neg_spans.append({"cue": cue, "text": re.sub(r" ,", ",", " ".join(toks[j].text for j in scope))})
             else:
                 scope = self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop)
                 negated.update(scope)
@@ -315,6 +317,32 @@ class Expander:
                     neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in sorted(scope))})
             i = after
         return negated, cues, neg_spans, unc_spans
+
+    @staticmethod
+    def _listed(words: list[str], k: int, stop) -> list[int]:
+        """The rest of a negated list that goes on past the comma at `k`: "no pneumothorax, effusion or consolidation"
+        (items of one to three words, the last after "or"/"nor"); [] when what follows the comma is not such a list
+        ("no fracture, mild swelling")."""
+        end, last = k, False
+        while end < len(words) and (words[end] == "," or not stop(end)):
+            if words[end] == "," and last:
+                break  # the item after "or" was the last: "no PE, pneumonia or dissection, chest pain"
+            last = last or words[end] in ("or", "nor")
+            end += 1
+        span = words[k:end]
+        if not any(w in ("or", "nor") for w in span):
+            return []
+        items, item = [], []
+        for w in span + [","]:
+            if w in (",", "or", "nor"):
+                if item:
+                    items.append(item)
+                item = []
+            else:
+                item.append(w)
+        if not 1 <= len(items) <= 5 or any(len(i) > 3 for i in items) or span[-1] in (",", "or", "nor"):
+            return []
+        return list(range(k, end))
 
     @staticmethod
     def _scope(positions, stop) -> list[int]:

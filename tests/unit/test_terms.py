@@ -99,6 +99,16 @@ def test_negation_scope_cues_before_and_after_and_its_end(expander):
     assert expander.expand("no fracture but a joint effusion").negated == [{"cue": "no", "text": "fracture"}]
 
 
+def test_a_negated_list_goes_on_past_its_commas(expander):
+    e = expander.expand("chest radiograph after biopsy: no pneumothorax, effusion or consolidation")
+    assert e.negated == [{"cue": "no", "text": "pneumothorax, effusion or consolidation"}]
+    assert [e.about_negated(t) for t in ("Pleural effusion", "Pneumothorax", "Lung biopsy")] == [1.0, 1.0, 0.0]
+    assert e.neural_text == "chest radiograph after biopsy"
+    # the item after "or" is the last; a comma without a list after it still ends the scope
+    assert expander.expand("no PE, pneumonia or aortic dissection, chest pain").neural_text == "chest pain"
+    assert expander.expand("no fracture, mild soft tissue swelling").negated == [{"cue": "no", "text": "fracture"}]
+
+
 def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander):
     # "not seen" follows what it negates; "not" alone would have negated "seen on US"
     e = expander.expand("fine linear calcifications, IDC not seen on US")
