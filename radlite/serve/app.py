@@ -3,10 +3,11 @@
 `create_app(ServeConfig(...))` builds the app; nothing is loaded at import time, and the engine
 is opened when the server starts (lifespan). Every worker process serves one engine:
 
-* searches read one snapshot of the index (`RadLITESearch.search_timed`), so a write landing
-  meanwhile is seen whole or not at all (for the local backend; a Qdrant collection changes in
-  place, so a search during a write may already miss deleted passages or skip added ones that
-  its catalog snapshot does not know yet, and BM25 may mix old and new weights);
+* searches read one snapshot of the index (`RadLITESearch.search_run`: the results and how it read
+  the query, from that snapshot), so a write landing meanwhile is seen whole or not at all (for
+  the local backend; a Qdrant collection changes in place, so a search during a write may already
+  miss deleted passages or skip added ones that its catalog snapshot does not know yet, and BM25
+  may mix old and new weights);
 * writes (`--allow-writes`) take the index's writer lock, start from the newest generation on
   disk, save a new generation atomically and only then swap it in;
 * before each request a worker compares the index's CURRENT generation with the one it holds and

@@ -10,7 +10,8 @@
     signs ("Dawson fingers" -> multiple sclerosis).
   * negated findings found and set aside, NegEx-style: a cue ("no", "without", "negative for", "free of", "ruled
     out", "resolved", "absent", ...) and its scope (up to six words after a cue that precedes, four before one
-    that follows, never past punctuation or "but", "however", "with", ...). A negated term and its expansions
+    that follows, never past punctuation or "but", "however", "with", ..., except a list that ends in "or": "no
+    pneumothorax, effusion or consolidation"). A negated term and its expansions
     pull no documents. Uncertain findings ("rule out", "r/o", "suspected", "?") are marked and kept: they are
     what the user is looking for.
 Each retriever gets the expansion that suits it: BM25 a weighted bag of stems (the query's own at weight 1, an
@@ -119,7 +120,38 @@ TERMINATORS = {
 PRE_SCOPE, POST_SCOPE = 6, 4
 # a roman numeral after one of these is a grade, a stage or a type, not an abbreviation ("grade IV VUR")
 ROMAN = re.compile(r"^(?=[ivx])i{0,3}(?:v|x)?i{0,3}[a-c]?$")
-GRADED = {"grade", "stage", "type", "class", "level", "phase", "tier", "category", "bell", "zone", "bosniak", "fisher"}
+GRADED = {
+    "grade",
+    "stage",
+    "type",
+    "class",
+    "level",
+    "phase",
+    "tier",
+    "category",
+    "zone",
+    # named classifications
+    "bell",
+    "bosniak",
+    "fisher",
+    "salter-harris",
+    "harris",
+    "garden",
+    "neer",
+    "schatzker",
+    "gustilo",
+    "hinchey",
+    "mason",
+    "modic",
+    "tanner",
+    "debakey",
+    "clark",
+    "hunt-hess",
+    "hess",
+}
+# what a scan is done without is not a finding: a list after it is what is sought ("without contrast, appendicitis or
+# stone")
+PROTOCOL = {"contrast", "iv", "intravenous", "oral", "iodinated", "gadolinium", "gad", "sedation", "anesthesia"}
 # where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
 # ("no definite mass")
 ITEM_BREAKS = {"or", "and", "nor"}
@@ -238,8 +270,9 @@ class Expander:
             # typed in lower or mixed case: "sah" is SAH, "men" is not MEN
             if tok.lower() not in self.lexicon.common_words:
                 entries = self.lexicon.abbreviations.get(tok.upper())
-                if entries and tok.islower():
-                    # all in lower case, only radiology's own readings: "pop" is a word, not POP (pain on palpation)
+                if entries and (tok.islower() or tok.istitle()):
+                    # in lower case (or capitalised, "Pop"), only radiology's own readings: "pop" is a word, not POP
+                    # (pain on palpation)
                     entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
         return entries
 
@@ -256,7 +289,8 @@ class Expander:
         if not ROMAN.match(words[j]) or j == 0:
             return False
         before = words[j - 1]
-        return before in GRADED or (before in ("or", "and", "to", "-") and j >= 2 and bool(ROMAN.match(words[j - 2])))
+        # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
+        return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
     def _names(self, text: str) -> set[str]:
         """A term and the terms the lexicon maps it to (its synonyms), as phrase keys."""
@@ -303,12 +337,18 @@ class Expander:
                     unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
             elif pre and (forward or not post):
                 scope = self._scope(range(after, min(len(words), after + SHORT_SCOPE.get(pre, PRE_SCOPE))), stop)
-                if scope and scope[-1] + 1 < len(words) and words[scope[-1] + 1] == ",":
+                if (
+                    scope
+                    and scope[-1] + 1 < len(words)
+                    and words[scope[-1] + 1] == ","
+                    and not all(words[j] in PROTOCOL for j in scope)  # "CT without contrast, appendicitis or stone"
+                ):
                     scope += self._listed(words, scope[-1] + 1, stop)
                 negated.update(scope)
                 cues.update(range(i, after))
                 if scope:
-                    neg_spans.append({"cue": cue, "text": re.sub(r" ,", ",", " ".join(toks[j].text for j in scope))})
+                    text = re.sub(r"\s+(?=,)", "", " ".join(toks[j].text for j in scope))
+                    neg_spans.append({"cue": cue, "text": re.sub(r",(\s*,)+", ",", text)})
             else:
                 scope = self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop)
                 negated.update(scope)
@@ -321,8 +361,10 @@ class Expander:
     @staticmethod
     def _listed(words: list[str], k: int, stop) -> list[int]:
         """The rest of a negated list that goes on past the comma at `k`: "no pneumothorax, effusion or consolidation"
-        (items of one to three words, the last after "or"/"nor"); [] when what follows the comma is not such a list
-        ("no fracture, mild swelling")."""
+        (at most five items of one to three words, the last after "or"/"nor"); [] when what follows the comma is not
+        such a list ("no fracture, mild swelling"). Not after a protocol ("without contrast, ..."), but a list of what
+        is sought after a negated finding is read as negated too ("no trauma, SAH or migraine"): the words cannot
+        tell them apart."""
         end, last = k, False
         while end < len(words) and (words[end] == "," or not stop(end)):
             if words[end] == "," and last:

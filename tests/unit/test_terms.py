@@ -50,6 +50,7 @@ def test_lower_case_words_are_abbreviations_only_when_they_are_not_everyday_word
     assert expander.expand("men with chest pain hit by a car").abbreviations == []
     # typed in lower case, only radiology's own readings count: "pop" is a word, not POP (pain on palpation)
     assert expander.expand("heard a pop when twisting the knee").abbreviations == []
+    assert expander.expand("Pop when twisting the knee").abbreviations == []  # capitalised at the start
     assert top(expander.expand("heard a POP"), "POP")[0] == "pain on palpation"  # as a clinician writes it
 
 
@@ -71,6 +72,9 @@ def test_a_roman_numeral_grade_is_not_an_abbreviation(expander):
     assert [a["text"] for a in expander.expand("VCUG grade IV VUR").abbreviations] == ["VCUG", "VUR"]
     assert [a["text"] for a in expander.expand("type II or IV endoleak").abbreviations] == []
     assert top(expander.expand("IV contrast CT"), "IV")[0] == "intravenous"
+    assert [a["text"] for a in expander.expand("Salter-Harris IV fracture").abbreviations] == []
+    # a chain of grades starts from a grading word: here IA and IV are both abbreviations
+    assert [a["text"] for a in expander.expand("IA or IV thrombolysis").abbreviations] == ["IA", "IV"]
 
 
 def test_a_plural_abbreviation_reads_as_its_singular(expander):
@@ -107,6 +111,9 @@ def test_a_negated_list_goes_on_past_its_commas(expander):
     # the item after "or" is the last; a comma without a list after it still ends the scope
     assert expander.expand("no PE, pneumonia or aortic dissection, chest pain").neural_text == "chest pain"
     assert expander.expand("no fracture, mild soft tissue swelling").negated == [{"cue": "no", "text": "fracture"}]
+    # what a scan is done without is not a finding: the list after it is what is sought
+    e = expander.expand("CT abdomen without contrast, appendicitis or kidney stone")
+    assert e.negated == [{"cue": "without", "text": "contrast"}] and "appendicitis or kidney stone" in e.neural_text
 
 
 def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander):
