@@ -30,10 +30,14 @@ from radlite.signals import CROSSENCODER, FIRST_STAGE, SIGNALS
 
 @dataclass
 class Table:
+    """One query's candidates: their ids, every signal's raw scores and ranks, and how far the search pushed each
+    down for naming what the query negates (`negation_penalty`; None: none recorded)."""
+
     qid: str
     docs: list[str]
     raw: dict[str, np.ndarray]
     ranks: dict[str, np.ndarray]
+    penalty: np.ndarray | None = None
 
 
 def candidate_tables(
@@ -56,7 +60,8 @@ def candidate_tables(
             )
             for s in signals
         }
-        tables.append(Table(q.id, [h["id"] for h in hits], raw, ranks))
+        penalty = np.array([h["negation_penalty"] for h in hits], dtype=np.float64)
+        tables.append(Table(q.id, [h["id"] for h in hits], raw, ranks, penalty))
         if progress:
             progress(i + 1, len(dataset.queries))
     return tables
@@ -73,6 +78,8 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
         if CROSSENCODER in table.raw:
             norm[CROSSENCODER] = fusion.calibrate(table.raw[CROSSENCODER], cfg.temperature)
         scores = fusion.weighted(norm, w)
+        if getattr(table, "penalty", None) is not None:  # as the search does under weighted fusion (not RRF)
+            scores = scores - table.penalty
     return dict(zip(table.docs, scores.tolist()))
 
 

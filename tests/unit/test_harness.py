@@ -156,3 +156,22 @@ def test_cross_validation_by_hand_fits_on_other_queries_only():
     assert np.allclose(after, [1.0, 1.0, 1.0, 0.5])
     # a table is scored on its own query's judgments only (not averaged with the queries it lacks)
     assert np.isclose(tuning.mean_ndcg(tables[3:], qrels, start), 1 / np.log2(3))
+
+
+def test_tuning_refits_with_the_negation_penalty_the_search_applies():
+    """A table keeps the search's negation penalty, and re-fusing it under weighted fusion subtracts it as the
+    search does: BM25 3, 2, 0 gives shifted z-scores 2.405, 1.604, 0; "a" (named by what the query negates) loses
+    4 and comes last. RRF fuses ranks and gets no penalty, as in the search."""
+    import numpy as np
+
+    from radlite.config import FusionConfig
+    from radlite.eval import tune as tuning
+
+    raw = {"bm25": np.array([3.0, 2.0, 0.0])}
+    table = tuning.Table(
+        "q", ["a", "b", "c"], raw, {"bm25": tuning.fusion.ranks_of(raw["bm25"])}, np.array([4, 0, 0.0])
+    )
+    fused = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}))
+    assert np.allclose([fused[d] for d in "abc"], [2.405 - 4, 1.604, 0], atol=1e-3)
+    rrf = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}, method="rrf"))
+    assert max(rrf, key=rrf.get) == "a"
