@@ -5,7 +5,10 @@
 Builds (or reuses) an index of radbench9, medline and liveqa-med with the default models, searches
 every query of radbench9 train, dev and test, medline test and liveqa-med test once with every
 signal (`radlite.eval.tune.candidate_tables`: each query's 50 reranked candidates with every
-signal's raw score and rank), then re-fuses those candidates offline under each fusion:
+signal's raw score and rank, and the search's negation penalty), then re-fuses those candidates
+offline under each fusion (every fusion that scores candidates subtracts the negation penalty, as the
+search does under weighted fusion; each signal alone and RRF do not). The queries are read as the
+indexes say (an index built since issue 18 expands them: abbreviations, synonyms, negation):
 
 * each signal alone; the seed card's weights (bi-encoder 0.5, cross-encoder 0.2, BM25 0.3); the
   previous default (the same with cross-encoder 0, min-max); radlite's default (`FusionConfig()`);
@@ -85,6 +88,12 @@ def tables(work: Path) -> dict:
     return out
 
 
+def pen(t) -> np.ndarray | float:
+    """How far the search pushed each candidate down for naming what the query negates (0 in tables cached before
+    tables kept it): every fusion that scores candidates subtracts it, as the search does under weighted fusion."""
+    return 0.0 if getattr(t, "penalty", None) is None else t.penalty
+
+
 def zscore(v: np.ndarray) -> np.ndarray:
     """The plain z-score over the candidates, the logistic regression's features (radlite's default fusion
     uses fusion.zscore, shifted so the lowest is 0: the same order when summed)."""
@@ -159,14 +168,14 @@ def leave_one_out(data: dict, per_query, paired) -> list[str]:
         methods["`radlite tune` grid, fit on the other two"] = lambda t, g=grid: np.array(
             [fuse(t, g)[d] for d in t.docs]
         )
-        methods["logistic regression on z-scores, fit on the other two"] = lambda t, m=lr_z: m.decision_function(
-            zfeat(t)
+        methods["logistic regression on z-scores, fit on the other two"] = lambda t, m=lr_z: (
+            m.decision_function(zfeat(t)) - pen(t)
         )
         methods["logistic regression on per-query features, fit on the other two"] = lambda t, m=lr_f: (
-            m.decision_function(features(t))
+            m.decision_function(features(t)) - pen(t)
         )
         methods["gradient-boosted trees on per-query features, fit on the other two"] = lambda t, m=gb_f: (
-            m.predict_proba(features(t))[:, 1]
+            m.predict_proba(features(t))[:, 1] - pen(t)
         )
         for m, f in methods.items():
             rows.setdefault(m, {})[report] = per_query(report, f)
@@ -223,7 +232,7 @@ def main() -> None:
         return metrics.per_query(run, qrels, ["ndcg@10"])["ndcg@10"]
 
     def weighted(weights: dict[str, float], norm) -> callable:
-        return lambda t: sum(w * norm(t.raw[s]) for s, w in weights.items() if w)
+        return lambda t: sum(w * norm(t.raw[s]) for s, w in weights.items() if w) - pen(t)
 
     def config(weights: dict[str, float], normalization: str = "minmax"):
         cfg = FusionConfig(
@@ -247,8 +256,8 @@ def main() -> None:
             x.append(np.c_[tuple(zscore(t.raw[s]) for s in FIRST)])
             y.append([int(qrels.get(t.qid, {}).get(d, 0) >= 1) for d in t.docs])
     lr = LogisticRegression(class_weight="balanced", max_iter=2000).fit(np.vstack(x), np.concatenate(y))
-    methods["logistic regression on z-scores, fit on radbench9 train+dev"] = lambda t: lr.decision_function(
-        np.c_[tuple(zscore(t.raw[s]) for s in FIRST)]
+    methods["logistic regression on z-scores, fit on radbench9 train+dev"] = lambda t: (
+        lr.decision_function(np.c_[tuple(zscore(t.raw[s]) for s in FIRST)]) - pen(t)
     )
 
     scores = {m: {name: per_query(name, f) for name in REPORTED} for m, f in methods.items()}
