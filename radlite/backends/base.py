@@ -134,6 +134,12 @@ class Backend(ABC):
         uses); None where there is no single vocabulary to ask."""
         return None
 
+    def bm25_postings(self):
+        """Which passages use a stem (an object with `postings(stem)` and `n_passages`: query understanding
+        settles an ambiguous abbreviation by what the collection's passages use it with); None where there is no
+        single index to ask."""
+        return None
+
     @classmethod
     def describe_settings(cls, settings: dict[str, Any]) -> str:
         """A manifest's backend entry, for people (`radlite info`)."""

@@ -94,6 +94,9 @@ class LocalBackend(Backend):
     def bm25_vocabulary(self):
         return None if self.bm25 is None else self.bm25.vocab
 
+    def bm25_postings(self):
+        return self.bm25
+
     def bm25_scores(self, q: QueryVectors) -> np.ndarray:
         """BM25 of every passage (float32, (P,)), computed once per query."""
         if q._bm25 is None:

@@ -130,6 +130,9 @@ class ShardedBackend(Backend):
     def bm25_vocabulary(self):
         return self.whole.bm25_vocabulary()  # the union of the shards' vocabularies
 
+    def bm25_postings(self):
+        return self.whole.bm25_postings()
+
     @classmethod
     def check_settings(cls, settings) -> str | None:
         n = settings.get("shards")

@@ -107,6 +107,16 @@ class BM25Index:
             out[np.asarray(indices[start:end])] += np.float32(weight) * np.asarray(data[start:end])
         return out
 
+    def postings(self, stem: str) -> np.ndarray:
+        """The passages that use `stem` (ascending passage numbers; empty when none does)."""
+        i = self.vocab.get(stem)
+        if i is None:
+            return np.zeros(0, dtype=np.int64)
+        stored = self._retriever.scores
+        indptr = stored["indptr"]
+        out = np.asarray(stored["indices"][int(indptr[i]) : int(indptr[i + 1])], dtype=np.int64)
+        return out if len(out) < 2 or bool(np.all(out[1:] > out[:-1])) else np.unique(out)
+
     def check(self) -> list[str]:
         """What is wrong with the stored arrays (shapes, ranges); [] when sound."""
         scores = getattr(self._retriever, "scores", None) or {}

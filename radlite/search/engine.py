@@ -441,7 +441,7 @@ class RadLITESearch:
         cached_for, expander = self._expander  # one read: another thread may install its own meanwhile
         if cached_for is not index or expander is None:
             lexicon = load_lexicon().with_glossary(vocabulary.glossary)
-            expander = Expander(lexicon, index.backend.bm25_vocabulary())
+            expander = Expander(lexicon, index.backend.bm25_vocabulary(), index.backend.bm25_postings())
             self._expander = (index, expander)
         return expander.expand(query.strip())
 

@@ -1,11 +1,12 @@
 """Query understanding: what a query means in the field's words, before retrieval.
 
-`Expander(lexicon, vocab).expand(query)` returns an `Expansion`:
+`Expander(lexicon, vocab, postings).expand(query)` returns an `Expansion`:
   * abbreviations expanded ("SAH" -> subarachnoid hemorrhage). An ambiguous one ("PE": pulmonary embolism,
     pleural effusion, ...) gets weighted alternatives: each expansion's prior (radlite's own list first, then the
-    imaging-related entries of the others), plus how many of the words that point to it (its own words and its
-    Disease Ontology definition's) the rest of the query holds, through a softmax; expansions whose words never
-    occur in the indexed collection are dropped, and so are alternatives under 15%.
+    imaging-related entries of the others), plus how many of the words that point to it (its own words, its
+    Disease Ontology definition's, and, given the collection's `postings`, the words its passages use it with)
+    the rest of the query holds, through a softmax; expansions whose words never occur in the indexed
+    collection are dropped, and so are alternatives under 15%.
   * phrases mapped to the field's terms: synonyms and lay words ("shortness of breath" -> dyspnea), imaging
     signs ("Dawson fingers" -> multiple sclerosis).
   * negated findings found and set aside, NegEx-style: a cue ("no", "without", "negative for", "free of", "ruled
@@ -28,6 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from radlite.retrievers.bm25 import _stopwords, tokenize
 from radlite.terms.lexicon import Lexicon, phrase_key
 
@@ -37,6 +40,11 @@ ABBREVIATION_WEIGHT = 0.6
 PHRASE_WEIGHT = 1.0
 MIN_SHARE = 0.15
 CONTEXT_GAIN = 1.5
+# the collection's own say on an ambiguous abbreviation (Expander._associated): a query word goes with an expansion
+# when the passages using the expansion use it over LIFT times as often as all passages do; words used by more than
+# COMMON_SHARE of all passages are not counted
+LIFT = 2.0
+COMMON_SHARE = 0.05
 TOKEN = re.compile(r"[^\W_]+(?:['’/.\-][^\W_]+)*|[.,;:!?()\[\]]")
 PUNCT = set(".,;:!?()[]")
 PRE_NEGATION = [
@@ -251,9 +259,10 @@ class Expander:
     """Reads queries with `lexicon`; `vocab` (a BM25 vocabulary of stems, optional) drops expansions whose words
     the collection never uses."""
 
-    def __init__(self, lexicon: Lexicon, vocab: dict | set | None = None):
+    def __init__(self, lexicon: Lexicon, vocab: dict | set | None = None, postings=None):
         self.lexicon = lexicon
         self.vocab = vocab
+        self.postings = postings  # optional: `postings(stem)` -> passage numbers, and `n_passages`
         self.longest = min(lexicon.longest_phrase, 6)
 
     # -- pieces --------------------------------------------------------------------------------
@@ -275,6 +284,45 @@ class Expander:
                     # (pain on palpation)
                     entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
         return entries
+
+    def _associated(self, texts: list[str], context: set[str]) -> list[int]:
+        """For each of `texts` (an abbreviation's expansions), how many of the query's other words go with it in the
+        indexed collection: used by at least two of the passages that use its words, and by a share of them over
+        LIFT times their share of all passages ("lytic" goes with multiple myeloma, not with medial meniscus).
+        Query words used by more than COMMON_SHARE of the passages say nothing and are not counted; each word's
+        passages are read once for all the expansions (at most eight). 0s without an index."""
+        if self.postings is None or not texts:
+            return [0] * len(texts)
+        n = self.postings.n_passages
+        limit = COMMON_SHARE * n
+        flags = np.zeros(n, dtype=np.uint8)  # bit k: the passage uses every (telling) word of texts[k]
+        sizes, owns = [], []
+        for k, text in enumerate(texts[:8]):
+            own = set(tokenize(text))
+            lists = sorted((self.postings.postings(stem) for stem in own), key=len)
+            docs = lists[0] if lists else np.zeros(0, dtype=np.int64)
+            for found in lists[1:]:  # the rarest word's passages, kept where each other word is used too
+                if not len(docs):
+                    break
+                at = np.minimum(np.searchsorted(found, docs), len(found) - 1)
+                docs = docs[found[at] == docs]
+            owns.append(own)
+            sizes.append(len(docs))
+            if len(docs) >= 2:
+                flags[docs] |= np.uint8(1 << k)
+        counts = [0] * len(texts)
+        for stem in context:
+            found = self.postings.postings(stem)
+            if not len(found) or len(found) > limit:
+                continue
+            marks = flags[found]
+            for k, size in enumerate(sizes):
+                if size < 2 or stem in owns[k]:
+                    continue
+                both = int(np.count_nonzero(marks & np.uint8(1 << k)))
+                if both >= 2 and both / size > LIFT * len(found) / n:
+                    counts[k] += 1
+        return counts
 
     def _present(self, text: str) -> float:
         stems = tokenize(text)
@@ -443,12 +491,13 @@ class Expander:
             ctx = context - own
             best: dict[str, float] = {}  # each reading's text -> its score
             readings: list[tuple[str, str, set[str]]] = []  # (text, source, names)
-            for e in entries:
+            associated = self._associated([e["text"] for e in entries], set(ctx)) if len(entries) > 1 else None
+            for k, e in enumerate(entries):
                 present = self._present(e["text"])
                 if present == 0:
                     continue  # the collection never uses its words
                 pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
-                hits = len(set(pointers) & set(ctx))
+                hits = len(set(pointers) & set(ctx)) + (associated[k] if associated else 0)
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
                 names = self._names(e["text"])
                 # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory
