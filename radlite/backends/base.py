@@ -135,9 +135,10 @@ class Backend(ABC):
         return None
 
     def bm25_postings(self):
-        """Which passages use a stem (an object with `postings(stem)` and `n_passages`: query understanding
-        settles an ambiguous abbreviation by what the collection's passages use it with); None where there is no
-        single index to ask."""
+        """Which passages use a stem: an object with `n_passages` and `postings(stem, most=None)`, the passage
+        numbers ascending and each once, or None when more than `most` passages use it (query understanding settles
+        an ambiguous abbreviation by what the collection's passages use it with); None where there is no single
+        index to ask."""
         return None
 
     @classmethod

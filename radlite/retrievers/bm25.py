@@ -107,14 +107,19 @@ class BM25Index:
             out[np.asarray(indices[start:end])] += np.float32(weight) * np.asarray(data[start:end])
         return out
 
-    def postings(self, stem: str) -> np.ndarray:
-        """The passages that use `stem` (ascending passage numbers; empty when none does)."""
+    def postings(self, stem: str, most: int | None = None) -> np.ndarray | None:
+        """The passages that use `stem`, ascending and each once (empty when none does); None when more than `most`
+        do (their count is read first, so a common word costs nothing)."""
         i = self.vocab.get(stem)
         if i is None:
             return np.zeros(0, dtype=np.int64)
         stored = self._retriever.scores
         indptr = stored["indptr"]
-        out = np.asarray(stored["indices"][int(indptr[i]) : int(indptr[i + 1])], dtype=np.int64)
+        start, end = int(indptr[i]), int(indptr[i + 1])
+        if most is not None and end - start > most:
+            return None
+        out = np.asarray(stored["indices"][start:end])
+        # bm25s stores each term's column sorted; checked, as the reading relies on it
         return out if len(out) < 2 or bool(np.all(out[1:] > out[:-1])) else np.unique(out)
 
     def check(self) -> list[str]:

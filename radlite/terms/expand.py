@@ -262,7 +262,8 @@ class Expander:
     def __init__(self, lexicon: Lexicon, vocab: dict | set | None = None, postings=None):
         self.lexicon = lexicon
         self.vocab = vocab
-        self.postings = postings  # optional: `postings(stem)` -> passage numbers, and `n_passages`
+        self.postings = postings  # optional: `postings(stem, most)` -> passage numbers, and `n_passages`
+        self._passages: dict[str, np.ndarray] = {}  # an expansion's passages (_passages_of)
         self.longest = min(lexicon.longest_phrase, 6)
 
     # -- pieces --------------------------------------------------------------------------------
@@ -285,44 +286,57 @@ class Expander:
                     entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
         return entries
 
-    def _associated(self, texts: list[str], context: set[str]) -> list[int]:
-        """For each of `texts` (an abbreviation's expansions), how many of the query's other words go with it in the
-        indexed collection: used by at least two of the passages that use its words, and by a share of them over
+    def _associated(self, texts: list[str], context: set[str]) -> list[set[str]]:
+        """For each of `texts` (an abbreviation's expansions), the query's other words that go with it in the indexed
+        collection: used by at least two of the passages that use every word of it, and by a share of them over
         LIFT times their share of all passages ("lytic" goes with multiple myeloma, not with medial meniscus).
-        Query words used by more than COMMON_SHARE of the passages say nothing and are not counted; each word's
-        passages are read once for all the expansions (at most eight). 0s without an index."""
+        Words used by more than COMMON_SHARE of the passages say nothing and are not read; a hyphenated word counts
+        by its parts ("lytic-appearing": lytic, appear); each word's passages are read once for all the
+        expansions (at most sixteen), and each expansion's passages once per Expander. Empty sets without an
+        index."""
         if self.postings is None or not texts:
-            return [0] * len(texts)
+            return [set() for _ in texts]
         n = self.postings.n_passages
-        limit = COMMON_SHARE * n
-        flags = np.zeros(n, dtype=np.uint8)  # bit k: the passage uses every (telling) word of texts[k]
+        most = int(COMMON_SHARE * n)
+        flags = np.zeros(n, dtype=np.uint16)  # bit k: the passage uses every word of texts[k]
         sizes, owns = [], []
-        for k, text in enumerate(texts[:8]):
-            own = set(tokenize(text))
-            lists = sorted((self.postings.postings(stem) for stem in own), key=len)
-            docs = lists[0] if lists else np.zeros(0, dtype=np.int64)
-            for found in lists[1:]:  # the rarest word's passages, kept where each other word is used too
-                if not len(docs):
-                    break
-                at = np.minimum(np.searchsorted(found, docs), len(found) - 1)
-                docs = docs[found[at] == docs]
-            owns.append(own)
+        for k, text in enumerate(texts[:16]):
+            docs = self._passages_of(text)
+            owns.append(set(tokenize(text)))
             sizes.append(len(docs))
             if len(docs) >= 2:
-                flags[docs] |= np.uint8(1 << k)
-        counts = [0] * len(texts)
+                flags[docs] |= np.uint16(1 << k)
+        found_with: list[set[str]] = [set() for _ in texts]
         for stem in context:
-            found = self.postings.postings(stem)
-            if not len(found) or len(found) > limit:
+            if "-" in stem:
+                continue  # its parts are in the context too
+            found = self.postings.postings(stem, most)
+            if found is None or not len(found):
                 continue
             marks = flags[found]
             for k, size in enumerate(sizes):
                 if size < 2 or stem in owns[k]:
                     continue
-                both = int(np.count_nonzero(marks & np.uint8(1 << k)))
+                both = int(np.count_nonzero(marks & np.uint16(1 << k)))
                 if both >= 2 and both / size > LIFT * len(found) / n:
-                    counts[k] += 1
-        return counts
+                    found_with[k].add(stem)
+        return found_with
+
+    def _passages_of(self, text: str) -> np.ndarray:
+        """The passages that use every word of `text` (ascending), remembered: they do not depend on the query."""
+        cached = self._passages.get(text)
+        if cached is not None:
+            return cached
+        lists = sorted((self.postings.postings(stem) for stem in set(tokenize(text))), key=len)
+        docs = lists[0] if lists else np.zeros(0, dtype=np.int64)
+        for found in lists[1:]:  # the rarest word's passages, kept where each other word is used too
+            if not len(docs):
+                break
+            at = np.minimum(np.searchsorted(found, docs), len(found) - 1)
+            docs = docs[found[at] == docs]
+        if len(self._passages) < 100_000:
+            self._passages[text] = docs
+        return docs
 
     def _present(self, text: str) -> float:
         stems = tokenize(text)
@@ -497,7 +511,8 @@ class Expander:
                 if present == 0:
                     continue  # the collection never uses its words
                 pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
-                hits = len(set(pointers) & set(ctx)) + (associated[k] if associated else 0)
+                # a word that points to it by its definition and by the collection counts once
+                hits = len((set(pointers) | (associated[k] if associated else set())) & set(ctx))
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
                 names = self._names(e["text"])
                 # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory

@@ -118,6 +118,8 @@ def test_a_negated_condition_is_pushed_down(vocab_index):
     understood = run.expansion
     assert understood.to_dict() == engine.understand(query).to_dict()
     assert engine.search_run(query, signals=["bm25"], expand=False).expansion is None
+    # the reading asks this index's BM25 postings which words go with an ambiguous abbreviation's expansions
+    assert engine._expander[1].postings is engine.index.backend.bm25_postings() is not None
     assert [n["cue"] for n in understood.negated] == ["no"] and "pneumothorax" in understood.negated[0]["text"]
     assert "pneumothorax" not in understood.neural_text  # the neural models do not read it either
     # RRF has no score scale to push on: the ranks stand as the signals give them

@@ -68,33 +68,80 @@ def test_two_sources_names_for_one_thing_are_one_reading(expander):
     ]
 
 
+def _words(n):
+    """n made-up words, each its own stem."""
+    return ["zq" + "".join(chr(97 + (i // 26**j) % 26) for j in range(3)) for i in range(n)]
+
+
+class FakePostings:
+    """Which passages use each stem, from a {stem: passages} table (what BM25Index.postings answers)."""
+
+    def __init__(self, n_passages, used):
+        self.n_passages, self.used = n_passages, used
+
+    def postings(self, stem, most=None):
+        found = np.array(sorted(self.used.get(stem, [])), dtype=np.int64)
+        return None if most is not None and len(found) > most else found
+
+
 def test_the_collection_settles_an_ambiguous_abbreviation():
     """100 passages: 0-3 use "multiple myeloma" and 0-2 also "lytic"; 50-55 use "medial meniscus" and 50-52 also
     "tear". "lytic" is in 3 of myeloma's 4 passages against 4 of all 100 (lift 0.75 / 0.04, over 2): it goes
     with multiple myeloma, and "tear" with medial meniscus. Without the collection, the lexicon puts medial
     meniscus first either way."""
-
-    class Postings:
-        n_passages = 100
-        used = {
-            "multipl": range(0, 41),
-            "myeloma": range(0, 4),
-            "medial": range(50, 60),
-            "meniscus": range(50, 56),
-            "lytic": [0, 1, 2, 60],
-            "tear": [50, 51, 52, 70],
-        }
-
-        def postings(self, stem):
-            return np.array(self.used.get(stem, []), dtype=np.int64)
-
+    used = {
+        "multipl": range(0, 41),
+        "myeloma": range(0, 4),
+        "medial": range(50, 60),
+        "meniscus": range(50, 56),
+        "lytic": [0, 1, 2, 60],
+        "tear": [50, 51, 52, 70],
+        "bone": range(0, 10),  # 10 of 100 passages: over 5%, says nothing
+        "raindrop": [0, 70],  # with myeloma in one passage only: not enough
+        "lytic-append": [0, 1, 2],
+    }
     lexicon = load_lexicon()
     alone = Expander(lexicon)
     assert top(alone.expand("MM with lytic lesions"), "MM")[0] == "medial meniscus"
-    told = Expander(lexicon, postings=Postings())
+    told = Expander(lexicon, postings=FakePostings(100, used))
     assert top(told.expand("MM with lytic lesions"), "MM")[0] == "multiple myeloma"
     assert top(told.expand("MM tear"), "MM")[0] == "medial meniscus"
-    assert told._associated(["multiple myeloma", "medial meniscus"], {"lytic", "tear", "lesion"}) == [1, 1]
+    readings = ["multiple myeloma", "medial meniscus"]
+    assert told._associated(readings, {"lytic", "tear", "lesion", "bone", "raindrop"}) == [{"lytic"}, {"tear"}]
+    # a hyphenated word counts by its parts, once each
+    assert told._associated(readings, {"lytic-append", "lytic", "append"}) == [{"lytic"}, set()]
+
+
+def test_a_word_the_reading_uses_no_more_than_the_collection_does_is_not_its_context():
+    """1000 passages, 40 use "multiple myeloma". A word in 50 passages (5%) needs over 2 x 5% = 10% of myeloma's
+    passages: 5 of 40 (12.5%) counts, 4 (10%) does not."""
+    used = {"multipl": range(0, 40), "myeloma": range(0, 40)}
+    used["focal"] = [*range(0, 5), *range(100, 145)]
+    used["diffus"] = [*range(0, 4), *range(100, 146)]
+    told = Expander(load_lexicon(), postings=FakePostings(1000, used))
+    assert told._associated(["multiple myeloma"], {"focal", "diffus"}) == [{"focal"}]
+
+
+def test_bm25_postings_are_the_passages_that_use_a_stem():
+    from radlite.config import BM25Config
+    from radlite.retrievers.bm25 import BM25Index, tokenize
+
+    texts = [
+        "Multiple myeloma: punched-out lytic lesions of the skull",
+        "Medial meniscus tear on knee MRI",
+        "Lytic lesions of multiple myeloma on whole-body CT",
+        "Bucket-handle tear of the medial meniscus",
+        "Multiple myeloma with diffuse marrow infiltration and lytic foci",
+    ]
+    index = BM25Index.build(texts, BM25Config())
+    for stem in ("myeloma", "lytic", "tear", "meniscus", "skull"):
+        assert index.postings(stem).tolist() == [i for i, t in enumerate(texts) if stem in tokenize(t)]
+    assert index.postings("absent").tolist() == [] and index.postings("lytic", most=2) is None
+    # the real index settles MM as the fake ones do, once the collection is large enough that a word in three
+    # passages is rarer than 5% of them
+    index = BM25Index.build(texts + [f"passage {w} about {w} alone" for w in _words(60)], BM25Config())
+    told = Expander(load_lexicon(), postings=index)
+    assert top(told.expand("MM: lytic lesions"), "MM")[0] == "multiple myeloma"
 
 
 def test_a_roman_numeral_grade_is_not_an_abbreviation(expander):
