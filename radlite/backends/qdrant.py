@@ -416,7 +416,7 @@ class QdrantBackend(Backend):
 
         if self.counts is None:
             return None
-        terms, counts = query_terms(q.text if q.bm25_terms is None else q.bm25_terms, self.vocab)
+        terms, counts = query_terms(q.terms(), self.vocab)
         keep = self.df[terms] > 0  # a term of deleted passages only
         terms, counts = terms[keep], counts[keep]
         if len(terms) == 0:

@@ -262,15 +262,11 @@ class TermCounts:
         return out
 
 
-def query_terms(query: str | dict[str, float], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The query's known terms and how often each occurs (BM25Index counts a repeated term again); a query given
-    as {stem: weight} (an expanded query) gives its weights."""
-    if isinstance(query, dict):
-        known = sorted((vocab[t], w) for t, w in query.items() if t in vocab and w > 0)
-        return np.array([i for i, _ in known], dtype=np.int64), np.array([w for _, w in known], dtype=np.float32)
-    ids = [vocab[t] for t in tokenize(query) if t in vocab]
-    terms, counts = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
-    return terms, counts.astype(np.float32)
+def query_terms(terms: dict[str, float], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """BM25's query ({stem: weight}, QueryVectors.terms: a stem's count in the text, or an expanded query's
+    weight) as the known terms' ids, ascending, and their weights."""
+    known = sorted((vocab[t], w) for t, w in terms.items() if t in vocab and w > 0)
+    return np.array([i for i, _ in known], dtype=np.int64), np.array([w for _, w in known], dtype=np.float32)
 
 
 def lucene_tf(tf: np.ndarray, length, avgdl: float, k1: float, b: float) -> np.ndarray:
