@@ -272,7 +272,7 @@ class Expander:
         if entries and tok.islower() and (tok in self.lexicon.common_words or tok in _stopwords()):
             # "on" is not o.n. (every night): an everyday word is read as an abbreviation only where radlite's
             # own list or the site's glossary says so ("ca", "fx")
-            entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
+            entries = self._own(entries)
         if entries is None and len(tok) >= 3 and tok[-1] == "s" and tok[:-1].isupper():
             # a plural: "SPNs", "PEs" (before the upper-case reading below: "SENs" is not SENS)
             entries = self.lexicon.abbreviations.get(tok[:-1])
@@ -283,8 +283,13 @@ class Expander:
                 if entries and (tok.islower() or tok.istitle()):
                     # in lower case (or capitalised, "Pop"), only radiology's own readings: "pop" is a word, not POP
                     # (pain on palpation)
-                    entries = [e for e in entries if e["source"] in ("radlite", "glossary")] or None
+                    entries = self._own(entries)
         return entries
+
+    @staticmethod
+    def _own(entries: list[dict]) -> list[dict] | None:
+        """The readings from radlite's own list or the site's glossary (None: there are none)."""
+        return [e for e in entries if e["source"] in ("radlite", "glossary")] or None
 
     def _associated(self, texts: list[str], context: set[str]) -> list[set[str]]:
         """For each of `texts` (an abbreviation's expansions), the query's other words that go with it in the indexed
@@ -501,18 +506,17 @@ class Expander:
         abbreviations, phrases = [], []
         chosen: dict[int, list[dict]] = {}
         for j, entries in abbr_at.items():
-            own = Counter(tokenize(toks[j].text))
-            ctx = context - own
+            ctx = set(context - Counter(tokenize(toks[j].text)))  # the rest of the query
             best: dict[str, float] = {}  # each reading's text -> its score
             readings: list[tuple[str, str, set[str]]] = []  # (text, source, names)
-            associated = self._associated([e["text"] for e in entries], set(ctx)) if len(entries) > 1 else None
+            associated = self._associated([e["text"] for e in entries], ctx) if len(entries) > 1 else None
             for k, e in enumerate(entries):
                 present = self._present(e["text"])
                 if present == 0:
                     continue  # the collection never uses its words
                 pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
                 # a word that points to it by its definition and by the collection counts once
-                hits = len((set(pointers) | (associated[k] if associated else set())) & set(ctx))
+                hits = len((set(pointers) | (associated[k] if associated else set())) & ctx)
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
                 names = self._names(e["text"])
                 # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory
