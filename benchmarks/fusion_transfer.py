@@ -91,7 +91,7 @@ def tables(work: Path) -> dict:
 def pen(t) -> np.ndarray | float:
     """How far the search pushed each candidate down for naming what the query negates (0 in tables cached before
     tables kept it): every fusion that scores candidates subtracts it, as the search does under weighted fusion."""
-    return 0.0 if getattr(t, "penalty", None) is None else t.penalty
+    return 0.0 if t.penalty is None else t.penalty  # a table pickled before tables had it reads the default
 
 
 def zscore(v: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
         if CROSSENCODER in table.raw:
             norm[CROSSENCODER] = fusion.calibrate(table.raw[CROSSENCODER], cfg.temperature)
         scores = fusion.weighted(norm, w)
-        if getattr(table, "penalty", None) is not None:  # as the search does under weighted fusion (not RRF)
+        if table.penalty is not None:  # as the search does under weighted fusion (not RRF)
             scores = scores - table.penalty
     return dict(zip(table.docs, scores.tolist()))
 
