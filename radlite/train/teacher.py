@@ -30,9 +30,10 @@ TEACHER_WEIGHTS = dict.fromkeys(FIRST_STAGE, 1.0)
 
 
 def first_stage_engine(
-    collection: Sequence[str], biencoder: str = "default", colbert: str = "default", progress: bool = True
+    collection: Sequence[str], biencoder: str = "untrained", colbert: str = "default", progress: bool = True
 ):
-    """An in-memory first-stage index (no cross-encoder) over the collection's texts."""
+    """An in-memory first-stage index (no cross-encoder) over the collection's texts. The bi-encoder is the plain
+    MiniLM, as when the shipped cross-encoder (v2) was distilled, so its recipe still makes the same model."""
     from radlite.config import IndexConfig
     from radlite.search.engine import RadLITESearch
 

@@ -49,10 +49,32 @@ def test_result_carries_every_signal(minilm_engine, sample_queries):
 def test_default_models_are_the_trained_ones_and_untrained_is_still_available():
     from radlite.models.resolve import resolve_model
 
-    for kind in ("colbert", "crossencoder"):
+    for kind in ("biencoder", "colbert", "crossencoder"):
         default, untrained = resolve_model(kind, "default"), resolve_model(kind, "untrained")
-        assert default.trained is True and untrained.trained is False
+        assert default.trained is True and untrained.trained is not True  # the plain MiniLM has no radlite marker
         assert default.sha256 != untrained.sha256
+
+
+@pytest.mark.slow
+def test_an_index_built_when_the_default_bi_encoder_was_plain_minilm_keeps_it(sample_docs, tmp_path):
+    """Before radlite shipped a trained bi-encoder, "default" was all-MiniLM-L6-v2 itself: such an index's manifest
+    says "default" with MiniLM's weights, and it is searched with MiniLM, not refused or searched with the new one."""
+    docs = sample_docs[:8]
+    old = RadLITESearch(biencoder="untrained", reranker=None, signals=["bm25", "biencoder"]).index_corpus(docs)
+    old.save(tmp_path / "idx")
+    manifest = next((tmp_path / "idx").rglob("manifest.json"))
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["models"]["biencoder"]["name"] = "default"  # what the older radlite wrote
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    from radlite.fsutil import sha256_file
+    from radlite.index.integrity import DIGEST
+
+    (manifest.parent / DIGEST).write_text(sha256_file(manifest), encoding="utf-8")  # as that radlite wrote it
+    loaded = RadLITESearch.load(tmp_path / "idx")
+    assert loaded.models["biencoder"].name == "untrained"
+    assert loaded.models["biencoder"].sha256 == old.models["biencoder"].sha256
+    query = docs[0]["text"][:80]
+    assert [r["id"] for r in loaded.search(query, top_k=3)] == [r["id"] for r in old.search(query, top_k=3)]
 
 
 @pytest.mark.slow
