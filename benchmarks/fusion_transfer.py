@@ -271,7 +271,8 @@ def main() -> None:
         "# Fusion that transfers: each signal, the seed and current defaults, no-fit rules, and fits on radbench9",
         "",
         f"`python benchmarks/fusion_transfer.py` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d')}. Default models (trained ColBERT reads whole queries; cross-encoder v2). "
+        f"{time.strftime('%Y-%m-%d')}. Default models (radlite's trained bi-encoder v1; trained ColBERT reads whole "
+        "queries; cross-encoder v2). "
         "nDCG@10 of each query's 50 candidates re-fused offline; queries: "
         + ", ".join(f"{n} {len(scores['bm25 alone'][n])}" for n in REPORTED)
         + " (those with a relevant judgment)"

@@ -17,17 +17,17 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # The default: equal weights over the three first-stage signals, each z-scored over the candidates
 # (FusionConfig.normalization), chosen on radbench9 dev among rules that fit nothing, and measured on
 # collections nothing was fitted on (benchmarks/fusion_transfer.md): against the seed's first-stage
-# weights with min-max, +0.036 nDCG@10 on radbench9 test, +0.006 on medline, -0.011 on liveqa-med (queries read
-# with radlite.terms, as an index built since issue 18 reads them).
+# weights with min-max, +0.022 nDCG@10 on radbench9 test, +0.029 on medline, +0.016 on liveqa-med (queries read
+# with radlite.terms, as an index built since issue 18 reads them; radlite's trained bi-encoder).
 DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
 # the default fusion's nDCG@10 with radlite's default models, on collections nothing was fitted on
-# (benchmarks/fusion_transfer.md, 2026-12-06, queries read with radlite.terms and radbench9 with its abbrev and
-# negation queries; re-measure with `python benchmarks/fusion_transfer.py`)
+# (benchmarks/fusion_transfer.md, 2026-12-06, queries read with radlite.terms, radbench9 with its abbrev and
+# negation queries, and radlite's trained bi-encoder; re-measure with `python benchmarks/fusion_transfer.py`)
 DEFAULT_FUSION_MEASURED = {
     "models": "radlite's default models",
     "source": "benchmarks/fusion_transfer.md",
-    "ndcg@10": {"radbench9 test": 0.814, "medline test": 0.795, "liveqa-med test": 0.699},
+    "ndcg@10": {"radbench9 test": 0.832, "medline test": 0.801, "liveqa-med test": 0.689},
 }
 NORMALIZATIONS = ("zscore", "minmax")
 # named fusions a search can ask for instead of the index's own (`radlite search --fusion NAME`, the API's `fusion`)

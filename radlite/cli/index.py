@@ -44,7 +44,10 @@ def index_cmd(
         None, help="Field holding the text (default: 'text' for JSONL, 'content' for a JSON array)."
     ),
     signals: str = typer.Option(",".join(FIRST_STAGE), help="First-stage indexes to build."),
-    biencoder: str = typer.Option("default", help="Bi-encoder: hub id, local folder or 'default'."),
+    biencoder: str = typer.Option(
+        "default",
+        help="Bi-encoder: hub id, local folder, 'default' (radlite's trained one) or 'untrained' (all-MiniLM-L6-v2).",
+    ),
     colbert_model: str = typer.Option("default", help="ColBERT model: hub id, local folder or 'default'."),
     reranker: str = typer.Option("default", help="Cross-encoder used by searches of this index."),
     passage_words: int = typer.Option(128, help="Words per passage for long documents."),
