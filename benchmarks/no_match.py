@@ -94,7 +94,8 @@ MAX_FALSE = 0.0  # no fitting nonsense query may be confident
 def features(engine: RadLITESearch, query: str, k: int = 10) -> tuple[list[str], np.ndarray]:
     """Top-k document ids and their (bi-encoder cosine, ColBERT MaxSim per query token)."""
     q_len = engine.encoder("colbert").query_length(query)
-    hits = engine.search(query, top_k=k, candidates=50)
+    # the first stage only: the cross-encoder's weight is 0 in the default fusion, so the order is the same
+    hits = engine.search(query, top_k=k, candidates=50, signals=["bm25", "biencoder", "colbert"])
     x = np.array([[h.signals["biencoder"].raw, h.signals["colbert"].raw / q_len] for h in hits], dtype=np.float64)
     return [h.id for h in hits], x.reshape(-1, 2)
 

@@ -24,6 +24,14 @@ SEED_TEMPERATURE = 1.5
 # the default fusion's nDCG@10 with radlite's default models, on collections nothing was fitted on
 # (benchmarks/fusion_transfer.md, 2026-12-06, queries read with radlite.terms, radbench9 with its abbrev and
 # negation queries, and radlite's trained bi-encoder; re-measure with `python benchmarks/fusion_transfer.py`)
+# the weights (sha256, radlite.models.resolve.weights_sha256) of radlite's default bi-encoder and ColBERT, and of
+# all-MiniLM-L6-v2 (`untrained`, the default bi-encoder before radlite trained its own): what the measured numbers
+# below and the relevance estimates (radlite.search.relevance) were measured with
+DEFAULT_MODEL_SHA256 = {
+    BIENCODER: "ec5e23428e06c9dc298732138395bfd44cdb4fc6fec1abb9cc936cdaaaff5702",  # biencoder-minilm-l6-radlite-v1
+    COLBERT: "d64582e1b3c9a25c56cba7f8f7b48953ef6e98993ccf26aaa576cfd036a9f504",  # colbert-minilm-l6-128-radlite-v1
+}
+MINILM_SHA256 = "5076c6045d315992ac1325636e50a5a084335f5edad94d16747e5d4370a0fb0d"
 DEFAULT_FUSION_MEASURED = {
     "models": "radlite's default models",
     "source": "benchmarks/fusion_transfer.md",
@@ -113,9 +121,10 @@ class FusionConfig:
     previous: Optional[dict] = None
 
 
-def default_fusion_quality(fusion: dict[str, Any]) -> Optional[dict]:
+def default_fusion_quality(fusion: dict[str, Any], biencoder_sha256: Optional[str] = None) -> Optional[dict]:
     """DEFAULT_FUSION_MEASURED if `fusion` (a FusionConfig as a manifest stores it) is radlite's default fusion,
-    unfitted; else None (a fitted fusion carries its own numbers in `fitted`)."""
+    unfitted; else None (a fitted fusion carries its own numbers in `fitted`). Given the index's bi-encoder weights
+    and they are not the default's, the numbers are left out ("ndcg@10" empty): they were not measured with it."""
     default = FusionConfig()
     same = (
         not fusion.get("fitted")
@@ -123,7 +132,11 @@ def default_fusion_quality(fusion: dict[str, Any]) -> Optional[dict]:
         and fusion.get("normalization", "minmax") == default.normalization
         and all(abs(float(fusion.get("weights", {}).get(s, 0.0)) - w) < 1e-9 for s, w in default.weights.items())
     )
-    return DEFAULT_FUSION_MEASURED if same else None
+    if not same:
+        return None
+    if biencoder_sha256 is not None and biencoder_sha256 != DEFAULT_MODEL_SHA256[BIENCODER]:
+        return {**DEFAULT_FUSION_MEASURED, "models": "other models than radlite's defaults", "ndcg@10": {}}
+    return DEFAULT_FUSION_MEASURED
 
 
 @dataclass

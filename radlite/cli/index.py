@@ -25,7 +25,7 @@ from radlite.cli._common import (
 )
 from radlite.errors import RadliteError
 from radlite.index.store import writer_lock
-from radlite.signals import COLBERT, FIRST_STAGE
+from radlite.signals import BIENCODER, COLBERT, FIRST_STAGE
 
 
 def register(app: typer.Typer) -> None:
@@ -185,15 +185,18 @@ def delete_cmd(index: Path = typer.Argument(...), ids: List[str] = typer.Argumen
     err.print(f"deleted {len(current.documents) - len(updated.documents)} documents; {len(updated.documents)} left")
 
 
-def fitted_text(fusion: dict) -> str:
-    """What an index's fusion was fitted on, in one line."""
+def fitted_text(fusion: dict, biencoder_sha256: Optional[str] = None) -> str:
+    """What an index's fusion was fitted on, in one line (its measured quality where it is radlite's default, and the
+    index's bi-encoder, when given, is the one it was measured with)."""
     fit = fusion.get("fitted")
     if not fit:
         from radlite.config import default_fusion_quality
 
-        m = default_fusion_quality(fusion)
+        m = default_fusion_quality(fusion, biencoder_sha256)
         if m is None:
             return "nothing recorded: set by hand, not radlite's default"
+        if not m["ndcg@10"]:
+            return f"nothing: radlite's default; not measured with {m['models']} ({m['source']})"
         scores = ", ".join(f"{k} {v:.3f}" for k, v in m["ndcg@10"].items())
         return f"nothing: radlite's default; nDCG@10 with {m['models']}: {scores} ({m['source']})"
     back = "; --rollback restores the previous setting" if fusion.get("previous") else ""
@@ -234,7 +237,7 @@ def info_cmd(index: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
     f = manifest["config"]["fusion"]
     norm = f.get("normalization", "minmax")
     rows.append(("fusion", f"{f['method']} ({norm}) weights {f['weights']} temperature {f['temperature']}"))
-    rows.append(("fusion fitted on", fitted_text(f)))
+    rows.append(("fusion fitted on", fitted_text(f, manifest["models"].get(BIENCODER, {}).get("sha256"))))
     v = manifest["config"].get("vocabulary") or {}
     if not v.get("expand"):
         rows.append(("query expansion", "off (queries are searched as typed)"))

@@ -106,13 +106,15 @@ def resolve_model(kind: str, name: str | os.PathLike | None, revision: str | Non
     return ResolvedModel(kind, name, path, weights_sha256(path), trained, (marker or {}).get("note", ""), revision)
 
 
-def default_that_built(kind: str, sha256: str | None) -> str:
-    """The name "untrained" where an index whose manifest names the "default" model of `kind` was built with the weights
-    "untrained" gives today (the plain all-MiniLM-L6-v2 bi-encoder, radlite's default before it shipped one it
-    trained), else "default": such an index keeps being searched with the model that built it."""
-    if kind != BIENCODER or not sha256 or sha256 == resolve_model(kind, DEFAULT).sha256:
+def default_that_built(kind: str, built: dict) -> str:
+    """The name "untrained" where an index's manifest entry `built` for the "default" model of `kind` holds the
+    weights of all-MiniLM-L6-v2 (radlite's default bi-encoder before it shipped one it trained), else "default": such
+    an index keeps being searched with the model that built it. Hashes the installed MiniLM (cached); builds
+    nothing."""
+    sha = built.get("sha256")
+    if kind != BIENCODER or not sha or built.get("trained") is True:
         return DEFAULT
-    return UNTRAINED if sha256 == resolve_model(kind, UNTRAINED).sha256 else DEFAULT
+    return UNTRAINED if sha == weights_sha256(minilm_path()) else DEFAULT
 
 
 def _locate(name: str, revision: str | None = None) -> Path:

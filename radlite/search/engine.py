@@ -26,8 +26,7 @@ from radlite.models.resolve import default_that_built
 from radlite.models.trust import check_manifest_model, check_modules
 from radlite.search import fusion
 from radlite.search.checks import check_query, check_signals, check_weights
-from radlite.search.relevance import DEFAULT as DEFAULT_RELEVANCE
-from radlite.search.relevance import RelevanceModel
+from radlite.search.relevance import RelevanceModel, fitted_for
 from radlite.search.results import SearchResult, build_result
 from radlite.search.stages import QueryVectors, Timer, best_per_doc, rank_in, retrieve, score_passages, unique_docs
 from radlite.signals import BIENCODER, COLBERT, CROSSENCODER, ENCODED, FIRST_STAGE, SIGNALS
@@ -229,8 +228,16 @@ class RadLITESearch:
         from_index = [k for k in names if names[k] is not None and not given[k]]  # named by the index, not the caller
         for kind in from_index:
             check_manifest_model(kind, names[kind], path, trust_models)
-            if names[kind] == DEFAULT:  # built before the default changed: the model that built it
-                names[kind] = default_that_built(kind, built[kind].get("sha256"))
+            if names[kind] == DEFAULT and (earlier := default_that_built(kind, built[kind])) != DEFAULT:
+                names[kind] = earlier
+                logger.warning(
+                    "the index at %s was built with all-MiniLM-L6-v2 as its %s, radlite's default before it "
+                    "trained its own: searching with it ('%s'); rebuild the index with `radlite index` to use the "
+                    "trained one",
+                    path,
+                    kind,
+                    names[kind],
+                )
         # hub models named by the index are read at the commit it was built with
         revisions = {k: built[k]["revision"] for k in from_index if isinstance(built[k].get("revision"), str)}
         config = IndexConfig.from_json(manifest["config"])
@@ -450,11 +457,12 @@ class RadLITESearch:
 
     def relevance_model(self) -> RelevanceModel | None:
         """The absolute relevance estimate for this engine's models: fitted for the default bi-encoder
-        and ColBERT (radlite.search.relevance), None for others."""
+        and ColBERT, and for all-MiniLM-L6-v2 with the default ColBERT (radlite.search.relevance), None for
+        others."""
         bi, col = self.models.get(BIENCODER), self.models.get(COLBERT)
-        if bi is None or col is None or bi.name != DEFAULT or col.name != DEFAULT:
+        if bi is None or col is None:
             return None
-        return DEFAULT_RELEVANCE
+        return fitted_for(bi.sha256, col.sha256)
 
     def confident(self, results: Sequence[SearchResult]) -> bool | None:
         """Whether the best result is a confident match (None: no estimate for these models)."""

@@ -28,7 +28,7 @@ from radlite.config import default_fusion_quality
 from radlite.errors import IndexFormatError, RadliteError
 from radlite.serve.config import ENV, TOKEN_ENV, ServeConfig, default_hosts, http_status, public_name  # noqa: F401
 from radlite.serve.security import access, install_guard
-from radlite.signals import CROSSENCODER
+from radlite.signals import BIENCODER, CROSSENCODER
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -292,7 +292,10 @@ def create_app(config: ServeConfig | None = None):
             # what the index's fusion was fitted on and its score there (null: radlite's default, fitted on nothing)
             "fusion_fitted": index.config.fusion.fitted,
             # the default's measured quality (with the default models) where nothing was fitted
-            "fusion_measured": default_fusion_quality(asdict(index.config.fusion)),
+            "fusion_measured": default_fusion_quality(
+                asdict(index.config.fusion),
+                search.models[BIENCODER].sha256 if BIENCODER in search.models else None,
+            ),
             "writes_allowed": config.allow_writes,
             "feedback": config.feedback,
             "vocabulary": {

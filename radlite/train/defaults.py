@@ -182,8 +182,9 @@ def build_default(name: str, target: Path, src: Path | None = None) -> None:
 
 
 def recipe_sources(name: str, medquad: Path, medquad_sample: int | None) -> list:
-    """The training sources of a default: radbench9 train, MedQuAD, and for the cross-encoder Disease
-    Ontology synonym queries and finding queries made from radbench9's train-condition passages."""
+    """The training sources of a default: radbench9 train, MedQuAD, and as ONTOLOGY and FINDINGS say, Disease
+    Ontology synonym queries (bi-encoder, cross-encoder) and finding queries made from radbench9's train-condition
+    passages (cross-encoder)."""
     from radlite.eval.datasets import load_radbench9, split_of
     from radlite.train import load_training_data
     from radlite.train.data import trim_collection
@@ -231,7 +232,7 @@ def calibrate(folder: Path, apply: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train both defaults from the base model and the data, then export them for shipping."""
+    """Train the defaults (or `--only` one) from the base model and the data, then export them for shipping."""
     from radlite.train import TrainConfig, combine, train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -224,7 +224,8 @@ def test_feedback_is_stored_beside_the_index_and_checked(served, monkeypatch):
     client = start()  # writes not allowed: a mark is not a change to the index
     info = client.get("/info").json()
     assert info["feedback"] is True and info["fusion_fitted"] is None
-    assert set(info["fusion_measured"]["ndcg@10"]) == {"radbench9 test", "medline test", "liveqa-med test"}
+    # radlite's default fusion over the tiny test models: its measured numbers are not theirs, so none are shown
+    assert info["fusion_measured"]["ndcg@10"] == {} and info["fusion_measured"]["models"].startswith("other models")
     ok = client.post("/feedback", json={"query": "filling defect", "id": "pe", "relevant": True})
     assert ok.status_code == 201 and ok.json()["recorded"]["relevant"] is True
     assert client.post("/feedback", json={"query": "filling defect", "id": "ms", "relevant": False}).status_code == 201

@@ -56,7 +56,7 @@ def test_default_models_are_the_trained_ones_and_untrained_is_still_available():
 
 
 @pytest.mark.slow
-def test_an_index_built_when_the_default_bi_encoder_was_plain_minilm_keeps_it(sample_docs, tmp_path):
+def test_an_index_built_when_the_default_bi_encoder_was_plain_minilm_keeps_it(sample_docs, tmp_path, caplog):
     """Before radlite shipped a trained bi-encoder, "default" was all-MiniLM-L6-v2 itself: such an index's manifest
     says "default" with MiniLM's weights, and it is searched with MiniLM, not refused or searched with the new one."""
     docs = sample_docs[:8]
@@ -70,7 +70,9 @@ def test_an_index_built_when_the_default_bi_encoder_was_plain_minilm_keeps_it(sa
     from radlite.index.integrity import DIGEST
 
     (manifest.parent / DIGEST).write_text(sha256_file(manifest), encoding="utf-8")  # as that radlite wrote it
-    loaded = RadLITESearch.load(tmp_path / "idx")
+    with caplog.at_level("WARNING", logger="radlite.search.engine"):
+        loaded = RadLITESearch.load(tmp_path / "idx")
+    assert "built with all-MiniLM-L6-v2" in caplog.text and "rebuild the index" in caplog.text
     assert loaded.models["biencoder"].name == "untrained"
     assert loaded.models["biencoder"].sha256 == old.models["biencoder"].sha256
     query = docs[0]["text"][:80]

@@ -84,3 +84,28 @@ def test_the_relevance_estimate_by_hand():
     # z = 2 * 0.5 + 3 * (6 / 3) - 1 = 6
     assert m.probability(0.5, 6.0, 3) == pytest.approx(1 / (1 + math.exp(-6)))
     assert m.probability(0.0, 0.0, 0) == pytest.approx(1 / (1 + math.exp(1)))  # no tokens: no division by zero
+
+
+def test_each_relevance_fit_belongs_to_the_models_it_was_fitted_with():
+    from radlite.config import DEFAULT_MODEL_SHA256, MINILM_SHA256
+    from radlite.search.relevance import DEFAULT, MINILM, fitted_for
+
+    colbert = DEFAULT_MODEL_SHA256["colbert"]
+    assert fitted_for(DEFAULT_MODEL_SHA256["biencoder"], colbert) is DEFAULT
+    assert fitted_for(MINILM_SHA256, colbert) is MINILM  # an index still built with all-MiniLM-L6-v2
+    assert fitted_for("0" * 64, colbert) is None and fitted_for(DEFAULT_MODEL_SHA256["biencoder"], None) is None
+
+
+def test_the_default_fusions_measured_quality_is_shown_only_for_the_models_it_was_measured_with():
+    from dataclasses import asdict
+
+    from radlite.cli.index import fitted_text
+    from radlite.config import DEFAULT_FUSION_MEASURED, DEFAULT_MODEL_SHA256, MINILM_SHA256, FusionConfig
+
+    default = asdict(FusionConfig())
+    radbench9 = f"radbench9 test {DEFAULT_FUSION_MEASURED['ndcg@10']['radbench9 test']:.3f}"
+    assert radbench9 in fitted_text(default, DEFAULT_MODEL_SHA256["biencoder"])
+    assert radbench9 in fitted_text(default)  # nothing known of the models: the default's numbers
+    older = fitted_text(default, MINILM_SHA256)
+    assert radbench9 not in older and "not measured with other models than radlite's defaults" in older
+    assert fitted_text({**default, "weights": {"bm25": 1.0}}, MINILM_SHA256).startswith("nothing recorded")
