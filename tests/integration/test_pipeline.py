@@ -77,6 +77,8 @@ def test_an_index_built_when_the_default_bi_encoder_was_plain_minilm_keeps_it(sa
     assert loaded.models["biencoder"].sha256 == old.models["biencoder"].sha256
     query = docs[0]["text"][:80]
     assert [r["id"] for r in loaded.search(query, top_k=3)] == [r["id"] for r in old.search(query, top_k=3)]
+    with pytest.raises(ModelError, match="all-MiniLM-L6-v2: 'untrained'"):  # "default" by hand is the new model
+        RadLITESearch.load(tmp_path / "idx", biencoder="default")
 
 
 @pytest.mark.slow
