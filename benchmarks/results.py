@@ -174,8 +174,9 @@ def compose() -> None:
             "|---|---|---|---|---|---|---|---|",
         ]
         for name, t in training.items():
+            negatives = t["mining"].get("mined", t["mining"].get("negatives"))  # the distilled reranker's: "negatives"
             lines.append(
-                f"| {name} | {t['rows']} | {t['mining']['mined']} | {t['recipe']['epochs']} | {t['dev_metric']} | "
+                f"| {name} | {t['rows']} | {negatives} | {t['recipe']['epochs']} | {t['dev_metric']} | "
                 f"{t['dev_before']:.3f} | {t['dev_after']:.3f} | {t['train_seconds'] / 60:.1f} min "
                 f"({'one H200 GPU' if 'cuda' in str(t.get('device', '')) else '2 CPU cores'}) |"
             )
