@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from radlite.config import MINILM_SHA256, NORMALIZATIONS, IndexConfig
+from radlite.config import NORMALIZATIONS, IndexConfig
 from radlite.corpus import documents_from_records
 from radlite.errors import IndexFormatError, ModelError, QueryError
 from radlite.index import SearchIndex, manifest_in
@@ -257,7 +257,7 @@ class RadLITESearch:
             expected, actual = built[kind], engine.models[kind]
             if expected["sha256"] != actual.sha256:
                 # an index built when the default bi-encoder was all-MiniLM-L6-v2, searched with "default" by hand
-                was_minilm = " (all-MiniLM-L6-v2: 'untrained')" if expected["sha256"] == MINILM_SHA256 else ""
+                was_minilm = " (all-MiniLM-L6-v2: 'untrained')" if default_that_built(kind, expected) != DEFAULT else ""
                 raise ModelError(
                     f"the index at {path} was built with {kind} model {expected['name']!r}{was_minilm} (weights sha256 "
                     f"{expected['sha256'][:12]}), but {actual.name!r} (sha256 {actual.sha256[:12]}) was given; "

@@ -30,6 +30,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from radlite import signals
 from radlite.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 BIENCODER = "biencoder-minilm-l6-radlite-v1"
 COLBERT = "colbert-minilm-l6-128-radlite-v1"
 RERANKER = "crossencoder-minilm-l3-radlite-v2"
-TRAINED = {"biencoder": BIENCODER, "colbert": COLBERT, "crossencoder": RERANKER}  # the default of each model kind
+TRAINED = {signals.BIENCODER: BIENCODER, signals.COLBERT: COLBERT, signals.CROSSENCODER: RERANKER}  # per kind
 DELTA = "trained_tensors.safetensors"
 LAYOUT = "weights.json"
 RECIPE = {
