@@ -67,6 +67,8 @@ PRE_NEGATION = [
     "absent",
 ]
 SHORT_SCOPE = {"absent": 2}
+# what a title says is missing: "Pneumothorax: absent lung sliding" (Expansion.about_negated)
+ABSENCE_CUES = {"no", "not", "absent", "absence", "without", "loss", "lack", "lacking", "missing"}
 POST_NEGATION = [
     "ruled out",
     "not seen",
@@ -208,9 +210,18 @@ class Expansion:
 
     def about_negated(self, text: str) -> float:
         """Whether `text` (a title) names something the query negates, in [0, 1]: the largest weight of a reading
-        of a negated span whose every stem `text` holds ("Cecal volvulus" does not name "sigmoid volvulus")."""
+        of a negated span whose every stem `text` holds ("Cecal volvulus" does not name "sigmoid volvulus"), unless
+        `text` names it as absent too: "Pneumothorax: absent lung sliding" is what "no lung sliding" looks for."""
         words = set(tokenize(text))
-        return max((w for item in self.negated_items for stems, w in item if stems and stems <= words), default=0.0)
+        return max(
+            (
+                w
+                for item in self.negated_items
+                for stems, w in item
+                if stems and stems <= words and not _names_absent(text, stems)
+            ),
+            default=0.0,
+        )
 
     @property
     def changed(self) -> bool:
@@ -242,6 +253,41 @@ class Expansion:
                 if words and words <= stems:
                     out.append(f"{p['text']} -> {term}")
         return out
+
+
+def _names_absent(text: str, stems: frozenset) -> bool:
+    """Whether `text` says `stems` are absent: an ABSENCE_CUES word followed, within four words, by every one of
+    them ("absent lung sliding", "loss of lung sliding")."""
+    words = [w.lower() for w in TOKEN.findall(text)]
+    for i, w in enumerate(words):
+        if w in ABSENCE_CUES and stems <= {s for after in words[i + 1 : i + 5] for s in tokenize(after)}:
+            return True
+    return False
+
+
+def _other_numbers(key: str) -> list[str]:
+    """`key` with its last word in the other grammatical number, by English's regular endings (a few irregular
+    plurals aside, which the lexicon lists itself): "arteries" -> "artery", "bubbles" -> "bubble", "upper chamber"
+    -> "upper chambers". A single word is only made singular ("fit" is not "fits", seizures); words under four
+    letters and words ending in "ss", "us" or "is" are left alone."""
+    head, _, last = key.rpartition(" ")
+    if len(last) < 4 or not last.isalpha() or last.endswith(("ss", "us", "is")):
+        return []
+    if not head and not last.endswith("s"):
+        return []
+    if last.endswith("ies"):
+        forms = [last[:-3] + "y"]
+    elif last.endswith("es"):
+        forms = [last[:-1], last[:-2]]  # "bubbles" -> "bubble"; "crushes" -> "crush"
+    elif last.endswith("s"):
+        forms = [last[:-1]]
+    elif last.endswith("y") and last[-2] not in "aeiou":
+        forms = [last[:-1] + "ies"]
+    elif last.endswith(("sh", "ch", "x")):
+        forms = [last + "es"]
+    else:
+        forms = [last + "s"]
+    return [f"{head} {f}" if head else f for f in forms]
 
 
 @dataclass
@@ -358,6 +404,19 @@ class Expander:
         before = words[j - 1]
         # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
+
+    def _phrase(self, key: str) -> list[str] | None:
+        """The terms the lexicon maps the phrase `key` to, or, where it has no entry, those of its last word's other
+        number ("upper chambers" finds "upper chamber", "fluid bubble" finds "fluid bubbles"): the lexicon's phrases
+        are matched without stemming."""
+        terms = self.lexicon.phrases.get(key)
+        if terms is not None:
+            return terms
+        for other in _other_numbers(key):
+            terms = self.lexicon.phrases.get(other)
+            if terms is not None:
+                return terms
+        return None
 
     def _names(self, text: str) -> set[str]:
         """A term and the terms the lexicon maps it to (its synonyms), as phrase keys."""
@@ -480,7 +539,7 @@ class Expander:
                 span = range(i, i + n)
                 if any(words[j] in PUNCT for j in span):
                     continue
-                terms = self.lexicon.phrases.get(phrase_key(" ".join(toks[j].text for j in span)))
+                terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)))
                 if terms:
                     phrase_at[i] = (n, terms)
                     taken.update(span)

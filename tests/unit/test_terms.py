@@ -233,6 +233,34 @@ def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(exp
     assert both.about_negated("Pneumothorax") == 1.0 and both.about_negated("Pleural effusion") == 1.0
 
 
+def test_a_title_that_names_the_negated_thing_as_absent_is_what_the_query_seeks(expander):
+    # "no lung sliding" is a sign of pneumothorax, and the passage about it says "absent lung sliding"
+    e = expander.expand("trauma ultrasound: no lung sliding, lung point")
+    assert e.negated == [{"cue": "no", "text": "lung sliding"}]
+    assert e.about_negated("Lung ultrasound for pneumothorax: absent lung sliding and the lung point") == 0.0
+    assert e.about_negated("Loss of lung sliding after pleurodesis") == 0.0
+    assert e.about_negated("Lung sliding and the seashore sign") == 1.0  # named, not as absent
+
+
+def test_a_phrase_is_found_in_the_other_number(expander):
+    # the lexicon lists "slipped disc" only; a query may use the other number of the last word
+    assert expander.expand("two slipped discs in the low back").phrases[0]["terms"][0] == "disc herniation"
+    # one word is only made singular: "piles" are hemorrhoids, a "pile" is not
+    assert [p["text"] for p in expander.expand("pile of old films, piles on colonoscopy").phrases] == ["piles"]
+
+
+def test_radiology_readings_win_in_their_context(expander):
+    assert top(expander.expand("RCT on MRI: full-thickness supraspinatus tear, AHD 6 mm"), "RCT")[0] == (
+        "rotator cuff tear"
+    )
+    assert top(expander.expand("RCT on MRI: full-thickness supraspinatus tear, AHD 6 mm"), "AHD")[0] == (
+        "acromiohumeral distance"
+    )
+    assert top(expander.expand("fever and AMS, FLAIR signal in mesial temporal lobes"), "AMS")[0] == (
+        "altered mental status"
+    )
+
+
 def test_a_query_of_nothing_but_negation_is_searched_as_typed(expander):
     # "no pneumothorax" is a statement someone is looking for (a report that says it), not an empty query
     for query in ("no pneumothorax", "pneumothorax resolved"):
