@@ -338,7 +338,7 @@ def test_the_shipped_lexicon_is_small_versioned_and_attributed():
     from radlite.terms.lexicon import LEXICON_FILE
 
     lexicon = load_lexicon()
-    assert LEXICON_FILE.stat().st_size < 3_000_000 and lexicon.version == "2" and len(lexicon.sha256) == 64
+    assert LEXICON_FILE.stat().st_size < 3_000_000 and lexicon.version == "3" and len(lexicon.sha256) == 64
     assert any("CC BY-SA" in a for a in lexicon.attribution) and any(
         "National Library" in a for a in lexicon.attribution
     )
