@@ -27,6 +27,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -237,22 +238,18 @@ class Expansion:
             "uncertain": self.uncertain,
         }
 
+    @cached_property
+    def _readings(self) -> list[tuple[str, frozenset]]:
+        """Each expansion as ("SAH -> subarachnoid hemorrhage", its stems), tokenized once per query."""
+        pairs = [(a["text"], e["text"]) for a in self.abbreviations for e in a["expansions"]]
+        pairs += [(p["text"], term) for p in self.phrases for term in p["terms"]]
+        return [(f"{typed} -> {meant}", frozenset(tokenize(meant))) for typed, meant in pairs]
+
     def matched_in(self, text: str) -> list[str]:
         """Which expansions a passage matches, as "SAH -> subarachnoid hemorrhage" (every stem of the expansion
         in the passage)."""
         stems = set(tokenize(text))
-        out = []
-        for a in self.abbreviations:
-            for e in a["expansions"]:
-                words = set(tokenize(e["text"]))
-                if words and words <= stems:
-                    out.append(f"{a['text']} -> {e['text']}")
-        for p in self.phrases:
-            for term in p["terms"]:
-                words = set(tokenize(term))
-                if words and words <= stems:
-                    out.append(f"{p['text']} -> {term}")
-        return out
+        return [label for label, words in self._readings if words and words <= stems]
 
 
 def _names_absent(text: str, stems: frozenset) -> bool:

@@ -351,3 +351,12 @@ def test_the_lexicon_build_is_reproducible(tmp_path):
 
     main(["--data", str(SHARED), "--out", str(tmp_path / "lexicon.json.gz")])
     assert (tmp_path / "lexicon.json.gz").read_bytes() == LEXICON_FILE.read_bytes()
+
+
+def test_a_passage_shows_which_expansions_it_matches(expander):
+    e = expander.expand("SAH after a heart attack")
+    assert e.matched_in("Subarachnoid hemorrhage and myocardial infarction") == [
+        "SAH -> subarachnoid hemorrhage",
+        "heart attack -> myocardial infarction",
+    ]
+    assert e.matched_in("Hemorrhage on CT") == []  # every word of an expansion, not one of them
