@@ -84,6 +84,17 @@ def own_terms(path: Path = OWN_TERMS) -> tuple[dict, dict]:
     return abbreviations, phrases
 
 
+def plain_name(heading: str, synonyms: list[str]) -> str | None:
+    """The entry term that names an inverted MeSH heading in plain order: the one with the heading's words
+    ("Lymphoma, Non-Hodgkin" -> "Non-Hodgkin Lymphoma", not the first plain entry term, "Diffuse Small
+    Cleaved-Cell Lymphoma"), else the one sharing most of them (the earlier on ties); None without a plain one."""
+    plain = [s for s in synonyms if "," not in s and "(" not in s]
+    if not plain:
+        return None
+    words = set(phrase_key(heading).split())
+    return max(plain, key=lambda s: len(words & set(phrase_key(s).split())) / len(words | set(phrase_key(s).split())))
+
+
 def build(data: Path) -> dict:
     """The lexicon as a JSON-able dict."""
     abbreviations: dict[str, list[dict]] = {}
@@ -125,11 +136,10 @@ def build(data: Path) -> dict:
         if not MESH_CATEGORIES & set(rec["categories"]):
             continue
         name = rec["name"]
-        if "," in name:  # an inverted heading: use its first plain entry term as the name
-            plain = [s for s in rec["synonyms"] if "," not in s and "(" not in s]
-            if not plain:
+        if "," in name:  # an inverted heading ("Lymphoma, Non-Hodgkin"): named by its plain entry term
+            name = plain_name(name, rec["synonyms"])
+            if name is None:
                 continue
-            name = plain[0]
         for syn in rec["synonyms"]:
             add_phrase(syn, name)
         for abbr in rec["abbreviations"]:

@@ -360,3 +360,14 @@ def test_a_passage_shows_which_expansions_it_matches(expander):
         "heart attack -> myocardial infarction",
     ]
     assert e.matched_in("Hemorrhage on CT") == []  # every word of an expansion, not one of them
+
+
+def test_an_inverted_mesh_heading_is_named_by_its_plain_entry_term():
+    from radlite.terms.build import plain_name
+
+    synonyms = ["Lymphoma, Small Cleaved-Cell, Diffuse", "Diffuse Small Cleaved-Cell Lymphoma", "Non-Hodgkin Lymphoma"]
+    assert plain_name("Lymphoma, Non-Hodgkin", synonyms) == "Non-Hodgkin Lymphoma"  # not the first plain one
+    assert plain_name("Hernia, Hiatal", ["Hiatus Hernia", "Hernia, Hiatus"]) == "Hiatus Hernia"  # most words shared
+    assert plain_name("Embolism, Air", ["Embolism, Gas"]) is None
+    lexicon = load_lexicon()
+    assert lexicon.phrases.get("lymphatic sarcoma") == ["non-hodgkin lymphoma"]
