@@ -85,14 +85,20 @@ def own_terms(path: Path = OWN_TERMS) -> tuple[dict, dict]:
 
 
 def plain_name(heading: str, synonyms: list[str]) -> str | None:
-    """The entry term that names an inverted MeSH heading in plain order: the one with the heading's words
+    """How an inverted MeSH heading is named in plain order: the entry term with exactly the heading's words
     ("Lymphoma, Non-Hodgkin" -> "Non-Hodgkin Lymphoma", not the first plain entry term, "Diffuse Small
-    Cleaved-Cell Lymphoma"), else the one sharing most of them (the earlier on ties); None without a plain one."""
+    Cleaved-Cell Lymphoma"); else, for a heading of two parts, the parts swapped ("Pneumonia, Lipid" -> "Lipid
+    Pneumonia": an entry term with more words is usually a subtype); else the first plain entry term; None
+    without one."""
     plain = [s for s in synonyms if "," not in s and "(" not in s]
-    if not plain:
-        return None
     words = set(phrase_key(heading).split())
-    return max(plain, key=lambda s: len(words & set(phrase_key(s).split())) / len(words | set(phrase_key(s).split())))
+    same = next((s for s in plain if set(phrase_key(s).split()) == words), None)
+    if same is not None:
+        return same
+    parts = [p.strip() for p in heading.split(",")]
+    if len(parts) == 2 and all(parts):
+        return f"{parts[1]} {parts[0]}"
+    return plain[0] if plain else None
 
 
 def build(data: Path) -> dict:

@@ -12,9 +12,10 @@
   * negated findings found and set aside, NegEx-style: a cue ("no", "without", "negative for", "free of", "ruled
     out", "resolved", "absent", ...) and its scope (up to six words after a cue that precedes, four before one
     that follows, never past punctuation or "but", "however", "with", ..., except a list that ends in "or": "no
-    pneumothorax, effusion or consolidation"). A negated term and its expansions
-    pull no documents. Uncertain findings ("rule out", "r/o", "suspected", "?") are marked and kept: they are
-    what the user is looking for.
+    pneumothorax, effusion or consolidation"). A negated term and its expansions pull no documents. A cue inside a
+    lexicon phrase is part of a name ("triple negative breast cancer"), and what a scan is done without ("CT without
+    contrast") is dropped but pushes nothing down. Uncertain findings ("rule out", "r/o", "suspected", "?") are
+    marked and kept: they are what the user is looking for.
 Each retriever gets the expansion that suits it: BM25 a weighted bag of stems (the query's own at weight 1, an
 abbreviation's expansions at 0.6 x their weight, a phrase's terms at 1, shared among them), the neural models the
 query's text with negated spans removed and expansions written in after their abbreviation or phrase ("SAH
@@ -70,6 +71,7 @@ PRE_NEGATION = [
 SHORT_SCOPE = {"absent": 2}
 # what a title says is missing: "Pneumothorax: absent lung sliding" (Expansion.about_negated)
 ABSENCE_CUES = {"no", "not", "absent", "absence", "without", "loss", "lack", "lacking", "missing"}
+QUANTIFIERS = {"all", "always", "every", "only", "just", "necessarily"}  # "not all pneumoperitoneum needs surgery"
 POST_NEGATION = [
     "ruled out",
     "not seen",
@@ -162,7 +164,18 @@ GRADED = {
 }
 # what a scan is done without is not a finding: a list after it is what is sought ("without contrast, appendicitis or
 # stone")
-PROTOCOL = {"contrast", "iv", "intravenous", "oral", "iodinated", "gadolinium", "gad", "sedation", "anesthesia"}
+PROTOCOL = {
+    "contrast",
+    "dye",
+    "iv",
+    "intravenous",
+    "oral",
+    "iodinated",
+    "gadolinium",
+    "gad",
+    "sedation",
+    "anesthesia",
+}
 # where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
 # ("no definite mass")
 ITEM_BREAKS = {"or", "and", "nor"}
@@ -253,37 +266,38 @@ class Expansion:
 
 
 def _names_absent(text: str, stems: frozenset) -> bool:
-    """Whether `text` says `stems` are absent: an ABSENCE_CUES word followed, within four words, by every one of
-    them ("absent lung sliding", "loss of lung sliding")."""
+    """Whether `text` says `stems` are absent: an ABSENCE_CUES word followed, within four words and before any
+    punctuation, "and"/"or" or a TERMINATORS word, by every one of them ("absent lung sliding", "loss of lung
+    sliding"; not "absent bowel sounds and pneumoperitoneum", "not all pneumoperitoneum")."""
     words = [w.lower() for w in TOKEN.findall(text)]
     for i, w in enumerate(words):
-        if w in ABSENCE_CUES and stems <= {s for after in words[i + 1 : i + 5] for s in tokenize(after)}:
+        if w not in ABSENCE_CUES or (i + 1 < len(words) and words[i + 1] in QUANTIFIERS):
+            continue
+        scope = []
+        for after in words[i + 1 : i + 5]:
+            if after in PUNCT or after in ITEM_BREAKS or after in TERMINATORS:
+                break
+            scope += tokenize(after)
+        if stems <= set(scope):
             return True
     return False
 
 
-def _other_numbers(key: str) -> list[str]:
-    """`key` with its last word in the other grammatical number, by English's regular endings (a few irregular
-    plurals aside, which the lexicon lists itself): "arteries" -> "artery", "bubbles" -> "bubble", "upper chamber"
-    -> "upper chambers". A single word is only made singular ("fit" is not "fits", seizures); words under four
-    letters and words ending in "ss", "us" or "is" are left alone."""
+def _singulars(key: str) -> list[str]:
+    """`key` with its last word made singular by English's regular endings: "slipped discs" -> "slipped disc",
+    "arteries" -> "artery", "crushes" -> "crushe", "crush". Not the other way: MeSH's plural entry terms often name
+    a group under a heading that one thing is not ("mucinous neoplasm" is not "serous neoplasms"), and a singular
+    can mean something else ("pile", "piles"). Words under four letters, or ending in "ss", "us" or "is", are left
+    alone."""
     head, _, last = key.rpartition(" ")
-    if len(last) < 4 or not last.isalpha() or last.endswith(("ss", "us", "is")):
-        return []
-    if not head and not last.endswith("s"):
+    if len(last) < 4 or not last.isalpha() or not last.endswith("s") or last.endswith(("ss", "us", "is")):
         return []
     if last.endswith("ies"):
         forms = [last[:-3] + "y"]
     elif last.endswith("es"):
-        forms = [last[:-1], last[:-2]]  # "bubbles" -> "bubble"; "crushes" -> "crush"
-    elif last.endswith("s"):
-        forms = [last[:-1]]
-    elif last.endswith("y") and last[-2] not in "aeiou":
-        forms = [last[:-1] + "ies"]
-    elif last.endswith(("sh", "ch", "x")):
-        forms = [last + "es"]
+        forms = [last[:-1], last[:-2]]
     else:
-        forms = [last + "s"]
+        forms = [last[:-1]]
     return [f"{head} {f}" if head else f for f in forms]
 
 
@@ -403,13 +417,13 @@ class Expander:
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
     def _phrase(self, key: str) -> list[str] | None:
-        """The terms the lexicon maps the phrase `key` to, or, where it has no entry, those of its last word's other
-        number ("upper chambers" finds "upper chamber", "fluid bubble" finds "fluid bubbles"): the lexicon's phrases
-        are matched without stemming."""
+        """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
+        those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
+        stemming."""
         terms = self.lexicon.phrases.get(key)
         if terms is not None:
             return terms
-        for other in _other_numbers(key):
+        for other in _singulars(key):
             terms = self.lexicon.phrases.get(other)
             if terms is not None:
                 return terms
@@ -428,8 +442,11 @@ class Expander:
                 return cue
         return None
 
-    def _negation(self, toks: list[_Token]) -> tuple[set[int], set[int], list[dict], list[dict]]:
-        """(negated token positions, cue positions, negated spans, uncertain spans)."""
+    def _negation(
+        self, toks: list[_Token], named: set[int] = frozenset()
+    ) -> tuple[set[int], set[int], list[dict], list[dict]]:
+        """(negated token positions, cue positions, negated spans, uncertain spans); a word at a position in `named`
+        (a lexicon phrase's) is never a cue."""
         words = [t.low for t in toks]
         negated, cues, neg_spans, unc_spans = set(), set(), [], []
 
@@ -448,7 +465,7 @@ class Expander:
             if pre and post and len(post.split()) > len(pre.split()):
                 pre = None  # the longer cue wins: "IDC not seen on US" negates IDC, not what follows
             cue = uncertain or pre or post
-            if cue is None:
+            if cue is None or i in named:
                 i += 1
                 continue
             n = len(cue.split())
@@ -521,12 +538,8 @@ class Expander:
     # -- the whole query -------------------------------------------------------------------------
     def expand(self, query: str) -> Expansion:
         toks = [_Token(m.group(), m.start(), m.end()) for m in TOKEN.finditer(query)]
-        negated, cues, neg_spans, unc_spans = self._negation(toks)
-        if not any(tokenize(t.text) for j, t in enumerate(toks) if j not in negated | cues):
-            # nothing but negation ("no pneumothorax"): the user is looking for that statement, as typed
-            negated, cues, neg_spans = set(), set(), []
-        dropped = negated | cues
-        # phrases first (longest match), then abbreviations on the tokens no phrase took
+        # phrases first (longest match), then negation outside them ("triple negative breast cancer", "absent
+        # swallow tail sign" are names, not negations), then abbreviations on the tokens no phrase took
         phrase_at: dict[int, tuple[int, list[str]]] = {}
         taken: set[int] = set()
         words = [t.low for t in toks]
@@ -542,6 +555,11 @@ class Expander:
                     taken.update(span)
                     break
             i += n if i in phrase_at else 1
+        negated, cues, neg_spans, unc_spans = self._negation(toks, taken)
+        if not any(tokenize(t.text) for j, t in enumerate(toks) if j not in negated | cues):
+            # nothing but negation ("no pneumothorax"): the user is looking for that statement, as typed
+            negated, cues, neg_spans = set(), set(), []
+        dropped = negated | cues
         abbr_at = {}
         for j, t in enumerate(toks):
             if j in taken or t.text in PUNCT or j in cues or self._grade(words, j):
@@ -619,7 +637,9 @@ class Expander:
             if j is not None and toks[j].text not in PUNCT and (not run or j == run[-1] + 1):
                 run.append(j)
                 continue
-            if run:
+            if run and not all(toks[k].low in PROTOCOL or toks[k].low in VAGUE for k in run):
+                # what a scan is done without names no passage to push down: "CT without contrast" looks for
+                # "Non-contrast CT"
                 item = [(frozenset(tokenize(" ".join(toks[k].text for k in run if toks[k].low not in VAGUE))), 1.0)]
                 for k in run:
                     item += [(frozenset(tokenize(e["text"])), e["weight"]) for e in chosen.get(k, [])]

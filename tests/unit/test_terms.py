@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from radlite.errors import CorpusError
+from radlite.retrievers.bm25 import tokenize
 from radlite.terms.expand import Expander
 from radlite.terms.lexicon import load_lexicon, read_glossary
 
@@ -240,25 +241,46 @@ def test_a_title_that_names_the_negated_thing_as_absent_is_what_the_query_seeks(
     assert e.about_negated("Lung ultrasound for pneumothorax: absent lung sliding and the lung point") == 0.0
     assert e.about_negated("Loss of lung sliding after pleurodesis") == 0.0
     assert e.about_negated("Lung sliding and the seashore sign") == 1.0  # named, not as absent
+    # a cue that belongs to something else in the title does not count
+    free = expander.expand("abdominal pain, no pneumoperitoneum")
+    for title in ("Absent bowel sounds and pneumoperitoneum", "Not all pneumoperitoneum needs surgery"):
+        assert free.about_negated(title) == 1.0
+    # what a scan is done without pushes nothing down: "CT without contrast" looks for "Non-contrast CT"
+    protocol = expander.expand("CT without contrast for renal colic")
+    assert protocol.negated == [{"cue": "without", "text": "contrast"}]
+    assert protocol.about_negated("Non-contrast CT of urolithiasis") == 0.0
 
 
-def test_a_phrase_is_found_in_the_other_number(expander):
-    # the lexicon lists "slipped disc" only; a query may use the other number of the last word
+def test_a_plural_phrase_is_found_by_its_singular(expander):
+    # the lexicon lists "slipped disc" only
     assert expander.expand("two slipped discs in the low back").phrases[0]["terms"][0] == "disc herniation"
-    # one word is only made singular: "piles" are hemorrhoids, a "pile" is not
+    # never the other way: a "pile" is not "piles" (hemorrhoids), and "swollen ankle" is not "swollen ankles"
     assert [p["text"] for p in expander.expand("pile of old films, piles on colonoscopy").phrases] == ["piles"]
+    assert expander.expand("swollen ankle after a fall").phrases == []
 
 
-def test_radiology_readings_win_in_their_context(expander):
-    assert top(expander.expand("RCT on MRI: full-thickness supraspinatus tear, AHD 6 mm"), "RCT")[0] == (
-        "rotator cuff tear"
-    )
-    assert top(expander.expand("RCT on MRI: full-thickness supraspinatus tear, AHD 6 mm"), "AHD")[0] == (
-        "acromiohumeral distance"
-    )
+def test_radiology_readings_come_first_and_the_collection_can_overrule_them(expander):
+    shoulder = expander.expand("RCT on MRI: full-thickness supraspinatus tear, AHD 6 mm")
+    assert top(shoulder, "RCT")[0] == "rotator cuff tear" and top(shoulder, "AHD")[0] == "acromiohumeral distance"
     assert top(expander.expand("fever and AMS, FLAIR signal in mesial temporal lobes"), "AMS")[0] == (
         "altered mental status"
     )
+    # a collection that never writes "rotator cuff" reads RCT the other way
+    vocab = dict.fromkeys(tokenize("randomized controlled trial of statins versus placebo"), 1)
+    trial = Expander(load_lexicon(), vocab).expand("RCT of statins versus placebo")
+    assert [x["text"] for x in trial.abbreviations[0]["expansions"]] == ["randomized controlled trial"]
+
+
+def test_a_lexicon_phrase_that_holds_a_negation_cue_is_a_name_not_a_negation(expander):
+    e = expander.expand("triple negative breast cancer on MRI")
+    assert e.negated == [] and e.phrases[0]["text"] == "triple negative breast cancer"
+    assert e.neural_text.startswith("triple negative breast cancer")
+    assert expander.expand("HIV negative patient with lymphoma").negated == [{"cue": "negative", "text": "HIV"}]
+    # every phrase of radlite's own list is read as written
+    from radlite.terms.build import own_terms
+
+    _, phrases = own_terms()
+    assert [key for key in phrases if expander.expand(f"{key} on CT").negated] == []
 
 
 def test_a_query_of_nothing_but_negation_is_searched_as_typed(expander):
@@ -367,7 +389,9 @@ def test_an_inverted_mesh_heading_is_named_by_its_plain_entry_term():
 
     synonyms = ["Lymphoma, Small Cleaved-Cell, Diffuse", "Diffuse Small Cleaved-Cell Lymphoma", "Non-Hodgkin Lymphoma"]
     assert plain_name("Lymphoma, Non-Hodgkin", synonyms) == "Non-Hodgkin Lymphoma"  # not the first plain one
-    assert plain_name("Hernia, Hiatal", ["Hiatus Hernia", "Hernia, Hiatus"]) == "Hiatus Hernia"  # most words shared
-    assert plain_name("Embolism, Air", ["Embolism, Gas"]) is None
+    # no entry term with the heading's words: the heading's two parts swapped, not a longer term (a subtype)
+    assert plain_name("Pneumonia, Lipid", ["Endogenous Lipid Pneumonia", "Lipoid Pneumonia"]) == "Lipid Pneumonia"
+    assert plain_name("Carcinoma, Ductal, Breast", ["Mammary Ductal Carcinoma"]) == "Mammary Ductal Carcinoma"
+    assert plain_name("Embolism, Air, Venous", ["Embolism, Gas"]) is None
     lexicon = load_lexicon()
     assert lexicon.phrases.get("lymphatic sarcoma") == ["non-hodgkin lymphoma"]
