@@ -227,15 +227,11 @@ class Expansion:
         of a negated span whose every stem `text` holds ("Cecal volvulus" does not name "sigmoid volvulus"), unless
         `text` names it as absent too: "Pneumothorax: absent lung sliding" is what "no lung sliding" looks for."""
         words = set(tokenize(text))
-        return max(
-            (
-                w
-                for item in self.negated_items
-                for stems, w in item
-                if stems and stems <= words and not _names_absent(text, stems)
-            ),
-            default=0.0,
-        )
+        named = [(stems, w) for item in self.negated_items for stems, w in item if stems and stems <= words]
+        if not named:
+            return 0.0
+        absent = _absent_in(text)  # read once per title, and only for one that names a negated thing
+        return max((w for stems, w in named if not any(stems <= scope for scope in absent)), default=0.0)
 
     @property
     def changed(self) -> bool:
@@ -265,22 +261,20 @@ class Expansion:
         return [label for label, words in self._readings if words and words <= stems]
 
 
-def _names_absent(text: str, stems: frozenset) -> bool:
-    """Whether `text` says `stems` are absent: an ABSENCE_CUES word followed, within four words and before any
-    punctuation, "and"/"or" or a TERMINATORS word, by every one of them ("absent lung sliding", "loss of lung
-    sliding"; not "absent bowel sounds and pneumoperitoneum", "not all pneumoperitoneum")."""
+def _absent_in(text: str) -> list[set[str]]:
+    """The stems `text` says are absent, one set per ABSENCE_CUES word: the words after it, up to four and never
+    past punctuation, "and"/"or" or a TERMINATORS word ("absent lung sliding", "loss of lung sliding"; not
+    "absent bowel sounds and pneumoperitoneum"), none after a quantifier ("not all pneumoperitoneum")."""
     words = [w.lower() for w in TOKEN.findall(text)]
-    for i, w in enumerate(words):
-        if w not in ABSENCE_CUES or (i + 1 < len(words) and words[i + 1] in QUANTIFIERS):
-            continue
-        scope = []
-        for after in words[i + 1 : i + 5]:
-            if after in PUNCT or after in ITEM_BREAKS or after in TERMINATORS:
-                break
-            scope += tokenize(after)
-        if stems <= set(scope):
-            return True
-    return False
+
+    def stop(j: int) -> bool:
+        return words[j] in PUNCT or words[j] in ITEM_BREAKS or words[j] in TERMINATORS
+
+    return [
+        {s for j in Expander._scope(range(i + 1, min(len(words), i + 5)), stop) for s in tokenize(words[j])}
+        for i, w in enumerate(words)
+        if w in ABSENCE_CUES and not (i + 1 < len(words) and words[i + 1] in QUANTIFIERS)
+    ]
 
 
 def _singulars(key: str) -> list[str]:
