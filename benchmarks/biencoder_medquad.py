@@ -22,11 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def main() -> None:
-    from sentence_transformers import SentenceTransformer
-
-    from radlite.eval import metrics
-    from radlite.models.resolve import resolve_model
+def heldout() -> tuple[list, list[str], dict[str, dict[str, int]]]:
+    """(300 MedQuAD examples outside the defaults' recipe sample, the answers they are searched among: theirs and
+    1,500 others, qrels {question number: {answer number: 1}}), the same on every run (seeded)."""
     from radlite.train import load_training_data
     from radlite.train.defaults import BIENCODER, MEDQUAD
 
@@ -38,6 +36,16 @@ def main() -> None:
     answers = list(dict.fromkeys([p for e in questions for p in e.positives] + rng.sample(every.collection, 1500)))
     where = {a: i for i, a in enumerate(answers)}
     qrels = {str(i): {str(where[p]): 1 for p in e.related if p in where} for i, e in enumerate(questions)}
+    return questions, answers, qrels
+
+
+def main() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from radlite.eval import metrics
+    from radlite.models.resolve import resolve_model
+
+    questions, answers, qrels = heldout()
     rows = []
     for label, name in (("all-MiniLM-L6-v2 (`untrained`)", "untrained"), ("radlite's trained (`default`)", "default")):
         model = SentenceTransformer(str(resolve_model("biencoder", name).path), device="cpu")

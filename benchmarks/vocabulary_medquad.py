@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import time
 from pathlib import Path
 
@@ -21,28 +20,20 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def main() -> None:
+    from biencoder_medquad import heldout
+
     from radlite.config import DEFAULT_WEIGHTS
     from radlite.eval import metrics
     from radlite.search.engine import RadLITESearch
     from radlite.terms.lexicon import load_lexicon
-    from radlite.train import load_training_data
-    from radlite.train.defaults import BIENCODER, MEDQUAD
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/radlite-vocab"))
     args = ap.parse_args()
-    medquad = SHARED / "medquad" / "medquad_qa.jsonl"
-    every = load_training_data(medquad)
-    seen = {e.query for e in load_training_data(medquad, sample=MEDQUAD[BIENCODER], seed=0).examples}
-    rng = random.Random(1)  # the draw of benchmarks/biencoder_medquad.py
-    questions = rng.sample([e for e in every.examples if e.query not in seen], 300)
-    answers = list(dict.fromkeys([p for e in questions for p in e.positives] + rng.sample(every.collection, 1500)))
-    where = {a: i for i, a in enumerate(answers)}
-    qrels = {str(i): {str(where[p]): 1 for p in e.related if p in where} for i, e in enumerate(questions)}
+    questions, answers, qrels = heldout()
     index = args.work / "medquad-index"
     if not index.exists():
         print(f"indexing {len(answers)} MedQuAD answers with the default models...", flush=True)
