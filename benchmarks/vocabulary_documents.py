@@ -63,7 +63,7 @@ def main() -> None:
                 runs = {}
                 for q in data.queries:
                     terms = expander.expand(q.text).bm25_terms if query_side else None
-                    scores = index.weighted_scores(terms) if terms else index.scores(q.text)
+                    scores = index.scores(terms or q.text)
                     top = np.argsort(-scores)[:10]
                     runs[q.id] = {corpus[i].id: float(scores[i]) for i in top if scores[i] > 0}
                 ndcg = metrics.per_query(runs, data.qrels, ["ndcg@10"])["ndcg@10"]

@@ -100,7 +100,7 @@ class LocalBackend(Backend):
     def bm25_scores(self, q: QueryVectors) -> np.ndarray:
         """BM25 of every passage (float32, (P,)), computed once per query."""
         if q._bm25 is None:
-            q._bm25 = self.bm25.scores(q.text) if q.bm25_terms is None else self.bm25.weighted_scores(q.bm25_terms)
+            q._bm25 = self.bm25.scores(q.terms())
         return q._bm25
 
     def retrieve(self, index, q, signal, depth, category=None) -> tuple[np.ndarray, np.ndarray]:

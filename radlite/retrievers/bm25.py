@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -85,16 +86,12 @@ class BM25Index:
         retriever.index((ids, vocab), show_progress=False, create_empty_token=False)
         return cls(retriever, vocab, len(texts))
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for the query (zeros where no query term occurs)."""
-        ids = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
-        if not ids:
-            return np.zeros(self.n_passages, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(ids), dtype=np.float32)
-
-    def weighted_scores(self, terms: dict[str, float]) -> np.ndarray:
-        """BM25 of every passage for a weighted query: the sum over terms of weight x the term's stored score
-        (with every weight 1 and repeats counted, what `scores` gives)."""
+    def scores(self, query: str | Mapping[str, float]) -> np.ndarray:
+        """BM25 score of every passage (float32, zeros where no query term occurs). `query` is text (tokenized by
+        `tokenize`, a repeated stem counted each time) or weighted stems ({stem: weight}: QueryVectors.terms, an
+        expanded query): the sum over stems of weight x the stem's stored score. One path for both: with text,
+        what bm25s's get_scores gives (tests/unit/test_index_parts.py checks it)."""
+        terms = Counter(tokenize(query)) if isinstance(query, str) else query
         stored = self._retriever.scores
         data, indices, indptr = stored["data"], stored["indices"], stored["indptr"]
         out = np.zeros(self.n_passages, dtype=np.float32)

@@ -34,6 +34,25 @@ def test_bm25_ranks_the_matching_passage_first_and_round_trips(tmp_path):
     assert np.allclose(BM25Index.load(tmp_path / "bm25").scores("embolism"), idx.scores("embolism"))
 
 
+def test_bm25_scores_text_and_weighted_stems_alike_and_as_bm25s_does():
+    texts = ["pulmonary embolism filling defect", "pleural effusion meniscus", "embolism embolism of fat"]
+    cfg = BM25Config()
+    idx = BM25Index.build(texts, cfg)
+    # worked by hand (bm25s "lucene"): "embolism" is in 2 of 3 passages, idf = ln(1 + 1.5 / 2.5); passage 2 holds
+    # it twice in 3 tokens (embol, embol, fat; "of" is a stop-word), avgdl = (4 + 3 + 3) / 3
+    idf = np.log(1 + 1.5 / 2.5)
+    tf = 2 / (2 + cfg.k1 * (1 - cfg.b + cfg.b * 3 / (10 / 3)))
+    assert np.isclose(idx.scores("embolism")[2], idf * tf, rtol=1e-5)
+    # text and its stems give the same scores, a repeated word counts twice, a weight scales its stem
+    assert np.allclose(idx.scores({"pulmonari": 1.0, "embol": 1.0}), idx.scores("pulmonary embolism"))
+    assert np.allclose(idx.scores("embolism embolism"), 2 * idx.scores("embolism"))
+    half = idx.scores({"embol": 0.5})
+    assert np.allclose(half, 0.5 * idx.scores("embolism")) and half[1] == 0
+    # and what bm25s itself computes from the same stored index
+    ids = [idx.vocab[t] for t in tokenize("fat embolism of the lung") if t in idx.vocab]
+    assert np.allclose(idx.scores("fat embolism of the lung"), idx._retriever.get_scores(ids))
+
+
 def reference_maxsim(q, passages):
     """Padded fp32 MaxSim with padding masked by -inf, the textbook way."""
     longest = max(len(p) for p in passages)

@@ -345,17 +345,6 @@ def test_a_bad_glossary_is_refused_naming_the_problem(tmp_path, name, text, word
         read_glossary(tmp_path / "missing.tsv")
 
 
-def test_weighted_bm25_with_unit_weights_is_plain_bm25():
-    from radlite.config import BM25Config
-    from radlite.retrievers.bm25 import BM25Index
-
-    texts = ["pulmonary embolism filling defect", "pleural effusion meniscus", "embolism embolism of fat"]
-    index = BM25Index.build(texts, BM25Config())
-    assert np.allclose(index.weighted_scores({"pulmonari": 1.0, "embol": 1.0}), index.scores("pulmonary embolism"))
-    half = index.weighted_scores({"embol": 0.5})
-    assert np.allclose(half, 0.5 * index.scores("embolism")) and half[1] == 0
-
-
 def test_the_shipped_lexicon_is_small_versioned_and_attributed():
     from radlite.terms.lexicon import LEXICON_FILE
 
