@@ -296,28 +296,10 @@ class RadLITESearch:
         `weights`, `method` ("weighted" or "rrf") and `normalization` ("zscore" or "minmax") override
         the index's fusion for this query; `expand=False` searches the query as typed (no abbreviations,
         synonyms or negation: radlite.terms), `None` does what the index says. The stage times (ms) are left in
-        `last_timings`; `search_timed` returns them instead."""
-        results, self.last_timings = self.search_timed(
-            query, top_k, candidates, signals, weights, method, category, normalization, expand
-        )
-        return results
-
-    def search_timed(
-        self,
-        query: str,
-        top_k: int = 10,
-        candidates: int = 50,
-        signals: Sequence[str] | None = None,
-        weights: dict[str, float] | None = None,
-        method: str | None = None,
-        category: str | None = None,
-        normalization: str | None = None,
-        expand: bool | None = None,
-    ) -> tuple[list[SearchResult], dict[str, float]]:
-        """`search`, returning (results, stage times in ms). Safe beside concurrent searches and
-        add/delete: it reads one snapshot of the index (writes swap in a new one)."""
+        `last_timings`; `search_run` returns them, with how it read the query, instead."""
         run = self.search_run(query, top_k, candidates, signals, weights, method, category, normalization, expand)
-        return run.results, run.timings
+        self.last_timings = run.timings
+        return run.results
 
     def search_run(
         self,

@@ -48,7 +48,7 @@ class Engine:
         self.search = self._open(gen)
         self.generation = gen.name
         # load every model (and build the fast paths) now, not on the first user's request
-        self.search.search_timed("radlite warm-up query", top_k=1, candidates=1)
+        self.search.search_run("radlite warm-up query", top_k=1, candidates=1)
         self._reload = threading.Lock()
         self._write = threading.Lock()
 
