@@ -14,7 +14,8 @@
     that follows, never past punctuation or "but", "however", "with", ..., except a list that ends in "or": "no
     pneumothorax, effusion or consolidation"). A negated term and its expansions pull no documents. A cue inside a
     lexicon phrase is part of a name ("triple negative breast cancer"), and what a scan is done without ("CT without
-    contrast") is dropped but pushes nothing down. Uncertain findings ("rule out", "r/o", "suspected", "?") are
+    contrast") is dropped but pushes nothing down. A negated action is the finding ("has not passed meconium", "is
+    not passing stool"): nothing is set aside. Uncertain findings ("rule out", "r/o", "suspected", "?") are
     marked and kept: they are what the user is looking for.
 Each retriever gets the expansion that suits it: BM25 a weighted bag of stems (the query's own at weight 1, an
 abbreviation's expansions at 0.6 x their weight, a phrase's terms at 1, shared among them), the neural models the
@@ -176,6 +177,26 @@ PROTOCOL = {
     "sedation",
     "anesthesia",
 }
+# "not" or "never" after one of these, or before a word ending in -ing, negates an action, and the action is the
+# finding: "has not passed meconium", "does not move between positions", "is not passing stool", "did not respond to
+# antibiotics". Nothing is set aside. A state is still negated: "is not enlarged", "not a cyst"
+AUXILIARIES = {
+    "do",
+    "does",
+    "did",
+    "has",
+    "have",
+    "had",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "may",
+    "might",
+    "must",
+}
+ACTION_CUES = {"not", "never"}
 # where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
 # ("no definite mass")
 ITEM_BREAKS = {"or", "and", "nor"}
@@ -459,7 +480,7 @@ class Expander:
             if pre and post and len(post.split()) > len(pre.split()):
                 pre = None  # the longer cue wins: "IDC not seen on US" negates IDC, not what follows
             cue = uncertain or pre or post
-            if cue is None or i in named:
+            if cue is None or i in named or (cue in ACTION_CUES and not post and self._action(words, i)):
                 i += 1
                 continue
             n = len(cue.split())
@@ -491,6 +512,12 @@ class Expander:
                     neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in sorted(scope))})
             i = after
         return negated, cues, neg_spans, unc_spans
+
+    @staticmethod
+    def _action(words: list[str], i: int) -> bool:
+        """Whether the "not"/"never" at `i` negates an action (AUXILIARIES), which describes the finding."""
+        after = words[i + 1] if i + 1 < len(words) else ""
+        return (i > 0 and words[i - 1] in AUXILIARIES) or (len(after) > 5 and after.endswith("ing"))
 
     @staticmethod
     def _listed(words: list[str], k: int, stop) -> list[int]:

@@ -283,6 +283,22 @@ def test_a_lexicon_phrase_that_holds_a_negation_cue_is_a_name_not_a_negation(exp
     assert [key for key in phrases if expander.expand(f"{key} on CT").negated] == []
 
 
+def test_a_negated_action_is_the_finding_and_is_kept(expander):
+    # the failure to pass meconium is what the newborn has: nothing is set aside, nothing pushed down
+    for query in (
+        "trisomy 21 newborn has not passed meconium, distended abdomen",
+        "elderly man who is not passing stool, twisted loop of large bowel",
+        "adrenal masses that do not enhance after contrast",
+        "transplant recipient not taking prophylaxis, ground-glass and cysts",
+    ):
+        e = expander.expand(query)
+        assert e.negated == [] and e.negated_items == [], query
+    assert "meconium" in expander.expand("newborn has not passed meconium, distended abdomen").neural_text
+    # a state is still negated, and so is a thing
+    assert expander.expand("CT abdomen: spleen is not enlarged").negated == [{"cue": "not", "text": "enlarged"}]
+    assert expander.expand("lytic lesion, not a hemangioma").negated == [{"cue": "not", "text": "a hemangioma"}]
+
+
 def test_a_query_of_nothing_but_negation_is_searched_as_typed(expander):
     # "no pneumothorax" is a statement someone is looking for (a report that says it), not an empty query
     for query in ("no pneumothorax", "pneumothorax resolved"):
