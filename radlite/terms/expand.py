@@ -60,6 +60,23 @@ PRE_NEGATION = [
     "ruled out",
     "without",
     "w/o",
+    # NegEx's triggers (Chapman et al. 2001) for a negated verb of having or showing: what follows is absent ("does
+    # not show a fracture"), where another negated verb describes the finding (ACTION_CUES)
+    "not have",
+    "not had",
+    "never had",
+    "never developed",
+    "not show",
+    "not showing",
+    "not demonstrate",
+    "not reveal",
+    "fails to reveal",
+    "not exhibit",
+    "not appear",
+    "not see",
+    "not feel",
+    "not complain of",
+    "not associated with",
     "no",
     "not",
     "denies",
@@ -179,7 +196,8 @@ PROTOCOL = {
 }
 # "not" or "never" after one of these, or before a word ending in -ing, negates an action, and the action is the
 # finding: "has not passed meconium", "does not move between positions", "is not passing stool", "did not respond to
-# antibiotics". Nothing is set aside. A state is still negated: "is not enlarged", "not a cyst"
+# antibiotics". Nothing is set aside. A state is still negated ("is not enlarged", "not a cyst"), and so is what a
+# negated verb of having or showing names (PRE_NEGATION: "does not show a fracture", "did not have a stroke")
 AUXILIARIES = {
     "do",
     "does",

@@ -294,8 +294,11 @@ def test_a_negated_action_is_the_finding_and_is_kept(expander):
         e = expander.expand(query)
         assert e.negated == [] and e.negated_items == [], query
     assert "meconium" in expander.expand("newborn has not passed meconium, distended abdomen").neural_text
-    # a state is still negated, and so is a thing
+    # a state is still negated, and so is a thing, and what a negated verb of having or showing names (NegEx's)
     assert expander.expand("CT abdomen: spleen is not enlarged").negated == [{"cue": "not", "text": "enlarged"}]
+    e = expander.expand("thunderclap headache, CT does not show a hemorrhage")
+    assert e.negated == [{"cue": "not show", "text": "a hemorrhage"}] and "hemorrhag" in e.negated_terms
+    assert expander.expand("did not have a stroke, sudden vertigo").negated == [{"cue": "not have", "text": "a stroke"}]
     assert expander.expand("lytic lesion, not a hemangioma").negated == [{"cue": "not", "text": "a hemangioma"}]
 
 
