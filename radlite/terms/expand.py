@@ -101,6 +101,10 @@ POST_NEGATION = [
     "not likely",
     "not considered",
     "not supported",
+    # "BIA-ALCL not a concern": what comes before is set aside, not "a concern"
+    "not a concern",
+    "not a consideration",
+    "not a worry",
     "not shown",
     "not demonstrated",
     "not detected",
@@ -230,6 +234,12 @@ VAGUE = {
     "further",
     "new",
     "evidence",
+    # "no metal hardware present": what is said of the thing is not part of its name
+    "present",
+    "seen",
+    "identified",
+    "noted",
+    "visible",
 }
 # after a cue that can go either way ("ruled out", "excluded"), these words say it closed what came before it:
 # "abuse ruled out by the team", "PE excluded on CTPA"

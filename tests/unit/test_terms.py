@@ -212,6 +212,14 @@ def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander)
     ]
 
 
+def test_not_a_concern_sets_aside_what_comes_before_and_present_is_no_part_of_a_name(expander):
+    e = expander.expand("silicone implant rupture on MRI, lymphoma not a concern")
+    assert e.negated == [{"cue": "not a concern", "text": "lymphoma"}] and "lymphoma" not in e.neural_text
+    e = expander.expand("horizontal streaks through the shoulders, no metal hardware present")
+    assert e.negated == [{"cue": "no", "text": "metal hardware present"}]
+    assert e.about_negated("Metal hardware") == 1.0  # the title need not say "present"
+
+
 def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(expander):
     e = expander.expand("dilated cecum in the left upper quadrant, no sigmoid volvulus, not PE")
     assert e.about_negated("Sigmoid volvulus") == 1.0
