@@ -89,8 +89,11 @@ class BM25Index:
     def scores(self, query: str | Mapping[str, float]) -> np.ndarray:
         """BM25 score of every passage (float32, zeros where no query term occurs). `query` is text (tokenized by
         `tokenize`, a repeated stem counted each time) or weighted stems ({stem: weight}: QueryVectors.terms, an
-        expanded query): the sum over stems of weight x the stem's stored score. One path for both: with text,
-        what bm25s's get_scores gives (tests/unit/test_index_parts.py checks it)."""
+        expanded query): the sum over stems of weight x the stem's stored score. One path for both: with text and
+        the default method ("lucene"), what bm25s's get_scores gives (tests/unit/test_index_parts.py checks it).
+        With "bm25+" or "bm25l", bm25s also adds each query term's constant to every passage, including those
+        without it; that constant is left out here, which changes no ranking, and a passage that shares no term
+        with the query scores 0."""
         terms = Counter(tokenize(query)) if isinstance(query, str) else query
         stored = self._retriever.scores
         data, indices, indptr = stored["data"], stored["indices"], stored["indptr"]

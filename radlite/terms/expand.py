@@ -69,7 +69,16 @@ PRE_NEGATION = [
     "not show",
     "not showing",
     "not demonstrate",
+    "not demonstrating",
     "not reveal",
+    "not revealing",
+    "not having",
+    "not involving",
+    "not detect",
+    "not identify",
+    "not visualize",
+    "not visualise",
+    "not appreciate",
     "fails to reveal",
     "not exhibit",
     "not appear",
@@ -77,6 +86,10 @@ PRE_NEGATION = [
     "not feel",
     "not complain of",
     "not associated with",
+    # "nodule not a concern for malignancy" sets aside the malignancy (POST_NEGATION: "lymphoma not a concern")
+    "not a concern for",
+    "not a consideration for",
+    "no concern for",
     "no",
     "not",
     "denies",
@@ -198,10 +211,16 @@ PROTOCOL = {
     "sedation",
     "anesthesia",
 }
-# "not" or "never" after one of these, or before a word ending in -ing, negates an action, and the action is the
-# finding: "has not passed meconium", "does not move between positions", "is not passing stool", "did not respond to
-# antibiotics". Nothing is set aside. A state is still negated ("is not enlarged", "not a cyst"), and so is what a
-# negated verb of having or showing names (PRE_NEGATION: "does not show a fracture", "did not have a stroke")
+# "not" after one of these, or before a word ending in -ing, negates an action, and the action is the finding: "has
+# not passed meconium", "does not move between positions", "is not passing stool", "did not respond to antibiotics".
+# Nothing is set aside. A state is still negated ("is not enlarged", "not a cyst"), and so is what a negated verb of
+# having or showing names (PRE_NEGATION: "does not show a fracture", "did not have a stroke"), a finding in -ing
+# ("not bleeding": a lexicon phrase, or one of FINDINGS_ING) and what "never" negates ("never smoked")
+FINDINGS_ING = {
+    "thickening", "scarring", "clubbing", "smoking", "vomiting", "enhancing", "calcifying", "bulging", "shunting",
+    "ringing", "tingling", "itching", "bruising", "sweating", "snoring", "fainting", "limping", "drooling",
+    "stuttering", "wasting", "dripping", "leaking", "cavitating",
+}  # fmt: skip
 AUXILIARIES = {
     "do",
     "does",
@@ -218,7 +237,7 @@ AUXILIARIES = {
     "might",
     "must",
 }
-ACTION_CUES = {"not", "never"}
+ACTION_CUES = {"not"}
 # where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
 # ("no definite mass")
 ITEM_BREAKS = {"or", "and", "nor"}
@@ -541,11 +560,12 @@ class Expander:
             i = after
         return negated, cues, neg_spans, unc_spans
 
-    @staticmethod
-    def _action(words: list[str], i: int) -> bool:
-        """Whether the "not"/"never" at `i` negates an action (AUXILIARIES), which describes the finding."""
+    def _action(self, words: list[str], i: int) -> bool:
+        """Whether the "not" at `i` negates an action (ACTION_CUES), which describes the finding."""
         after = words[i + 1] if i + 1 < len(words) else ""
-        return (i > 0 and words[i - 1] in AUXILIARIES) or (len(after) > 5 and after.endswith("ing"))
+        if i > 0 and words[i - 1] in AUXILIARIES:
+            return True
+        return len(after) > 5 and after.endswith("ing") and after not in FINDINGS_ING and self._phrase(after) is None
 
     @staticmethod
     def _listed(words: list[str], k: int, stop) -> list[int]:

@@ -34,6 +34,13 @@ def test_result_carries_every_signal(minilm_engine, sample_queries):
     ce = r["signals"]["crossencoder"]
     assert ce["calibrated"] == pytest.approx(1 / (1 + np.exp(-ce["raw"] / 1.5)), rel=1e-5)
     assert not any("untrained" in r["signals"][s] for s in r["signals"])  # the defaults are trained
+    # search leaves its stage times in last_timings (the CLI and the harness read them); search_run returns them
+    stages = set(minilm_engine.last_timings)
+    assert {"expand", "bm25", "biencoder", "colbert", "rerank", "fusion", "total"} <= stages
+    run = minilm_engine.search_run(sample_queries[0]["text"], top_k=3)
+    assert set(run.timings) == stages and [x["id"] for x in run.results] == [
+        x["id"] for x in minilm_engine.search(sample_queries[0]["text"], top_k=3)
+    ]
     # default weights: a third for each first-stage signal (z-scored), and the cross-encoder at the 0 it earned
     # (its score is kept)
     first = sum(r["signals"][s]["normalized"] / 3 for s in ("biencoder", "bm25", "colbert"))

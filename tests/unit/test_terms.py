@@ -215,6 +215,9 @@ def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander)
 def test_not_a_concern_sets_aside_what_comes_before_and_present_is_no_part_of_a_name(expander):
     e = expander.expand("silicone implant rupture on MRI, lymphoma not a concern")
     assert e.negated == [{"cue": "not a concern", "text": "lymphoma"}] and "lymphoma" not in e.neural_text
+    # ... unless it says for what: then that is set aside, and the nodule is what is sought
+    e = expander.expand("pulmonary nodule not a concern for malignancy, smoker")
+    assert e.negated == [{"cue": "not a concern for", "text": "malignancy"}] and "nodul" in e.bm25_terms
     e = expander.expand("horizontal streaks through the shoulders, no metal hardware present")
     assert e.negated == [{"cue": "no", "text": "metal hardware present"}]
     assert e.about_negated("Metal hardware") == 1.0  # the title need not say "present"
@@ -307,6 +310,15 @@ def test_a_negated_action_is_the_finding_and_is_kept(expander):
     e = expander.expand("thunderclap headache, CT does not show a hemorrhage")
     assert e.negated == [{"cue": "not show", "text": "a hemorrhage"}] and "hemorrhag" in e.negated_terms
     assert expander.expand("did not have a stroke, sudden vertigo").negated == [{"cue": "not have", "text": "a stroke"}]
+    for query, cue in (
+        ("wrist pain, CT not demonstrating a fracture", "not demonstrating"),
+        ("wrist pain, CT did not detect a fracture", "not detect"),
+    ):
+        assert expander.expand(query).negated == [{"cue": cue, "text": "a fracture"}], query
+    # a finding in -ing is negated (a lexicon phrase, or one radlite lists), and so is what "never" negates
+    assert expander.expand("amputation stump not bleeding").negated == [{"cue": "not", "text": "bleeding"}]
+    assert expander.expand("gallbladder wall not thickening").negated == [{"cue": "not", "text": "thickening"}]
+    assert expander.expand("lung nodule, has never smoked").negated == [{"cue": "never", "text": "smoked"}]
     assert expander.expand("lytic lesion, not a hemangioma").negated == [{"cue": "not", "text": "a hemangioma"}]
 
 
