@@ -345,6 +345,11 @@ def _absent_in(text: str) -> list[set[str]]:
     ]
 
 
+def _fold(key: str) -> str:
+    """A phrase key without hyphens and apostrophes: "tree-in-bud sign" -> "tree in bud sign", "bull's" -> "bulls"."""
+    return " ".join(key.replace("-", " ").replace("'", "").split())
+
+
 def _singulars(key: str) -> list[str]:
     """`key` with its last word made singular by English's regular endings: "slipped discs" -> "slipped disc",
     "arteries" -> "artery", "crushes" -> "crushe", "crush". Not the other way: MeSH's plural entry terms often name
@@ -481,15 +486,24 @@ class Expander:
     def _phrase(self, key: str) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
-        stemming."""
-        terms = self.lexicon.phrases.get(key)
-        if terms is not None:
-            return terms
-        for other in _singulars(key):
-            terms = self.lexicon.phrases.get(other)
+        stemming. A hyphen or an apostrophe does not tell phrases apart ("tree in bud sign" finds "tree-in-bud
+        sign", "bulls eye sign" finds "bull's eye sign")."""
+        for candidate in (key, *_singulars(key)):
+            terms = self.lexicon.phrases.get(candidate)
+            if terms is None and ("-" in candidate or "'" in candidate or candidate in self._folded):
+                terms = self._folded.get(_fold(candidate))
             if terms is not None:
                 return terms
         return None
+
+    @cached_property
+    def _folded(self) -> dict[str, list[str]]:
+        """The lexicon's phrases that hold a hyphen or an apostrophe, by their key without them (the first wins)."""
+        out: dict[str, list[str]] = {}
+        for key, terms in self.lexicon.phrases.items():
+            if "-" in key or "'" in key:
+                out.setdefault(_fold(key), terms)
+        return out
 
     def _names(self, text: str) -> set[str]:
         """A term and the terms the lexicon maps it to (its synonyms), as phrase keys."""
@@ -619,6 +633,8 @@ class Expander:
                 if any(words[j] in PUNCT for j in span):
                     continue
                 terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)))
+                if terms and i > 0 and words[i - 1] == "non":
+                    terms = None  # "non contrast CT" is not "contrast CT": "non" written apart turns it around
                 if terms:
                     phrase_at[i] = (n, terms)
                     taken.update(span)

@@ -160,6 +160,20 @@ def test_a_plural_abbreviation_reads_as_its_singular(expander):
     assert top(expander.expand("recurrent PEs on CTPA"), "PEs")[0] == "pulmonary embolism"
 
 
+def test_hyphens_and_apostrophes_do_not_tell_phrases_apart_and_non_turns_one_around(expander):
+    for typed, listed in (
+        ("tree in bud sign", "tree-in-bud sign"),
+        ("bulls eye sign", "bull's eye sign"),
+        ("coca cola bottle sign", "coca-cola bottle sign"),
+    ):
+        e = expander.expand(f"{typed} on imaging")
+        assert [p["text"] for p in e.phrases] == [typed]
+        assert e.phrases[0]["terms"] == expander.expand(f"{listed} on imaging").phrases[0]["terms"]
+    # "non contrast CT" is not "contrast CT" (contrast-enhanced computed tomography)
+    assert [p["text"] for p in expander.expand("contrast CT head").phrases] == ["contrast CT"]
+    assert expander.expand("non contrast CT head").phrases == []
+
+
 def test_phrases_and_lay_words_map_to_the_fields_terms(expander):
     e = expander.expand("sudden shortness of breath, Dawson fingers")
     assert {p["text"]: p["terms"] for p in e.phrases} == {
