@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     from biencoder_medquad import heldout
 
+    from radlite.cli._common import understanding_text
     from radlite.config import DEFAULT_WEIGHTS
     from radlite.eval import metrics
     from radlite.search.engine import RadLITESearch
@@ -82,12 +83,9 @@ def main() -> None:
     for k in sorted(diffs, key=diffs.get)[:5]:
         if diffs[k] >= 0:
             break
-        read = engine.understand(questions[int(k)].query, True)
-        said = [f"{a['text']} = {a['expansions'][0]['text']}" for a in read.abbreviations]
-        said += [f"{p['text']} -> {p['terms'][0]}" for p in read.phrases]
-        said += [f"not: {n['text']}" for n in read.negated]
+        read = understanding_text(engine.understand(questions[int(k)].query, True))
         query = questions[int(k)].query.replace("|", "/")
-        lines.append(f"| {per[False][k]:.2f} | {per[True][k]:.2f} | {query} | {'; '.join(said) or '-'} |")
+        lines.append(f"| {per[False][k]:.2f} | {per[True][k]:.2f} | {query} | {read or '-'} |")
     out = ROOT / "benchmarks" / "vocabulary_medquad.md"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

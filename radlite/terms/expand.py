@@ -492,7 +492,7 @@ class Expander:
         sign", "bulls eye sign" finds "bull's eye sign")."""
         for candidate in (key, *_singulars(key)):
             terms = self.lexicon.phrases.get(candidate)
-            if terms is None and ("-" in candidate or "'" in candidate or candidate in self._folded):
+            if terms is None:
                 terms = self._folded.get(_fold(candidate))
             if terms is not None:
                 return terms
@@ -630,13 +630,14 @@ class Expander:
         words = [t.low for t in toks]
         i = 0
         while i < len(toks):
+            if i > 0 and words[i - 1] == "non":
+                i += 1  # "non contrast CT" is not "contrast CT": "non" written apart turns what follows around
+                continue
             for n in range(min(self.longest, len(toks) - i), 0, -1):
                 span = range(i, i + n)
                 if any(words[j] in PUNCT for j in span):
                     continue
                 terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)))
-                if terms and i > 0 and words[i - 1] == "non":
-                    terms = None  # "non contrast CT" is not "contrast CT": "non" written apart turns it around
                 if terms:
                     phrase_at[i] = (n, terms)
                     taken.update(span)

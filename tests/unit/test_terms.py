@@ -420,10 +420,7 @@ def test_the_lexicon_build_is_reproducible(tmp_path):
     assert (tmp_path / "lexicon.json.gz").read_bytes() == LEXICON_FILE.read_bytes()
 
 
-def test_radiology_physics_abbreviations_read_in_radiologys_sense():
-    from radlite.terms.expand import Expander
-
-    expander = Expander(load_lexicon())  # no collection: the lexicon's own readings
+def test_radiology_physics_abbreviations_read_in_radiologys_sense(expander):
     for query, abbreviation, meant in (
         ("grid cutoff at short SID", "SID", "source-to-image distance"),  # not "once daily"
         ("chemical shift artifact, increase the receiver BW", "BW", "bandwidth"),  # not "blood work"
