@@ -76,7 +76,7 @@ def own_terms(path: Path = OWN_TERMS) -> tuple[dict, dict]:
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 3 or parts[0] not in ("abbreviation", "sign", "lay"):
+        if len(parts) != 3 or parts[0] not in ("abbreviation", "sign", "lay", "phrase"):
             raise ValueError(f"{path}:{n}: expected 'kind<TAB>term<TAB>expansion[|expansion]'")
         kind, term, expansions = parts
         target = abbreviations if kind == "abbreviation" else phrases

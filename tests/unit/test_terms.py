@@ -438,6 +438,9 @@ def test_cardiac_valve_and_pet_shorthand_read_by_the_rest_of_the_query(expander)
         ("timing of PVR after tetralogy repair with pulmonary regurgitation", "PVR", "pulmonary valve replacement"),
     ):
         assert top(expander.expand(query), abbreviation)[0] == meant, query
+    # where AV is atrioventricular in a name, the name is a phrase and AV is not read on its own
+    e = expander.expand("AV canal defect in Down syndrome")
+    assert e.phrases[0]["terms"] == ["atrioventricular septal defect"] and not e.abbreviations
 
 
 def test_a_passage_shows_which_expansions_it_matches(expander):
