@@ -11,8 +11,9 @@ reads
   * disease-ontology/ (CC0): exact synonyms -> disease names, acronym synonyms, and definitions (the words that
     tell one expansion of an ambiguous abbreviation from another);
   * symptom-ontology/ (CC0): synonyms -> symptom names;
-  * medquad/ (CC BY 4.0): only which lower-case words are everyday English (MedQuAD's answers are written for the
-    public), so that a lower-case query word is not read as an abbreviation;
+  * medquad/ (CC BY 4.0): which lower-case words are everyday English (MedQuAD's answers are written for the
+    public), so that a lower-case query word is not read as an abbreviation; and, with pubmedqa/ (MIT) abstracts and
+    the ontologies' definitions, the words used near each expansion of an ambiguous abbreviation (cooccurring);
 and writes radlite/data/lexicon/lexicon.json.gz (see radlite.terms.lexicon for its layout).
 """
 
@@ -52,13 +53,18 @@ GENERIC = {  # words every definition uses: no help in telling expansions apart
     "other",
     "associ",
 }
+COOCCURRENCE_LIFT = 3.0
+COMMON_TEXTS = 0.05
 ATTRIBUTION = [
     "radlite's own radiology list (radlite/data/lexicon/radiology_terms.tsv)",
     "Wikipedia, List of medical abbreviations (CC BY-SA 4.0), via lisavirginia/clinical-abbreviations",
     "MeSH 2024, courtesy of the U.S. National Library of Medicine",
     "Human Disease Ontology (CC0)",
     "Symptom Ontology (CC0)",
-    "MedQuAD (CC BY 4.0; Ben Abacha & Demner-Fushman, BMC Bioinformatics 2019): only which words are everyday English",
+    "MedQuAD (CC BY 4.0; Ben Abacha & Demner-Fushman, BMC Bioinformatics 2019): which words are everyday English, "
+    "and words used near each expansion of an ambiguous abbreviation",
+    "PubMedQA (MIT License, Copyright (c) 2019 pubmedqa; Jin et al., EMNLP 2019): words used near each expansion of "
+    "an ambiguous abbreviation",
 ]
 
 
@@ -99,6 +105,55 @@ def plain_name(heading: str, synonyms: list[str]) -> str | None:
     if len(parts) == 2 and all(parts):
         return f"{parts[1]} {parts[0]}"
     return plain[0] if plain else None
+
+
+def cooccurring(names: list[str], texts: list[str], window: int = 20, most: int = 20) -> dict[str, list[str]]:
+    """For each of `names` (expansions of ambiguous abbreviations), the words medical text uses near it far more
+    than elsewhere: the words within `window` stems of a place where a text names it (its stems in a row), counted
+    once per text; kept where at least two texts use the word so, where fewer than COMMON_TEXTS of all texts use it
+    at all, and where the share of the naming texts that use it nearby is at least COOCCURRENCE_LIFT times the
+    chance that a window of that size holds it; the `most` best by count x log(lift). "multiple sclerosis" gets
+    demyelinating, myelin, axon, autoimmune. Noisy where texts list a syndrome's features ("mitral stenosis" also
+    gets interpedicular, rhizomelia), but a reading with such words still needs the query to use them."""
+    import math
+
+    by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
+    for name in names:
+        stems = tuple(tokenize(name))
+        if stems:
+            by_first[stems[0]].append((name, stems))
+    freq: Counter = Counter()
+    used_by: Counter = Counter()  # how many texts use each word
+    near: dict[str, Counter] = defaultdict(Counter)
+    places: Counter = Counter()
+    for text in texts:
+        toks = tokenize(text)
+        freq.update(toks)
+        used_by.update(set(toks))
+        seen: dict[str, set[str]] = defaultdict(set)  # each name's nearby words in this text, counted once per text
+        for i, tok in enumerate(toks):
+            for name, stems in by_first.get(tok, ()):
+                if tuple(toks[i : i + len(stems)]) != stems:
+                    continue
+                around = set(toks[max(0, i - window) : i]) | set(toks[i + len(stems) : i + len(stems) + window])
+                seen[name].update(t for t in around if t.isalpha() and len(t) > 2 and t not in stems)
+        for name, words in seen.items():
+            places[name] += 1
+            near[name].update(words)
+    total = sum(freq.values()) or 1
+    out: dict[str, list[str]] = {}
+    for name, counts in near.items():
+        n = places[name]
+        scored = []
+        for t, c in counts.items():
+            if c < 2 or t in GENERIC or used_by[t] > COMMON_TEXTS * len(texts):
+                continue  # a word a twentieth of all texts use ("over", "see") tells no expansion from another
+            chance = 1 - (1 - freq[t] / total) ** (2 * window)
+            lift = (c / n) / max(chance, 1e-9)
+            if lift >= COOCCURRENCE_LIFT:
+                scored.append((c * math.log(lift), t))
+        out[name] = [t for _, t in sorted(scored, key=lambda x: (-x[0], x[1]))[:most]]
+    return out
 
 
 def build(data: Path) -> dict:
@@ -153,6 +208,7 @@ def build(data: Path) -> dict:
                 add_abbreviation(abbr, name.lower(), 0.6, "mesh")
     definitions: dict[str, list[str]] = {}
     common = Counter()
+    background: list[str] = []  # medical text the words that go with each expansion are counted in (cooccurring)
     for rec in read_jsonl(data / "disease-ontology" / "disease_ontology.jsonl"):
         for syn in rec["synonyms"]:
             if ACRONYM.match(syn):
@@ -161,6 +217,7 @@ def build(data: Path) -> dict:
                 add_phrase(syn, rec["name"])
         if rec.get("definition"):
             definitions[rec["name"].lower()] = [t for t in tokenize(rec["definition"]) if t.isalpha() and len(t) > 2]
+            background.append(f"{rec['name']}. {rec['definition']}")
             common.update(re.findall(r"\b[a-z]+\b", rec["definition"]))
     # words in many definitions ("characterized", "located") tell no expansion from another
     spread = Counter(t for words in definitions.values() for t in set(words))
@@ -171,25 +228,29 @@ def build(data: Path) -> dict:
     # everyday English: lower-case words of MedQuAD's answers (written for the public) and of the definitions
     for rec in read_jsonl(data / "medquad" / "medquad_qa.jsonl"):
         common.update(re.findall(r"\b[a-z]+\b", rec.get("answer") or ""))
+        background.append(rec.get("answer") or "")
+    for rec in read_jsonl(data / "pubmedqa" / "pubmedqa_pqal.jsonl"):
+        background.append(f"{rec.get('context') or ''} {rec.get('answer') or ''}")
     for rec in read_jsonl(data / "symptom-ontology" / "symptom_ontology.jsonl"):
         for syn in rec["synonyms"]:
             add_phrase(syn, rec["name"])
         if rec.get("definition"):
             common.update(w.lower() for w in re.findall(r"\b[a-z]+\b", rec["definition"]))
+            background.append(f"{rec['name']}. {rec['definition']}")
     # the words that tell expansions of an ambiguous abbreviation apart: each expansion's own words, its
-    # synonyms' words ("aortic valve stenosis" for aortic stenosis) and, where the Disease Ontology defines it, its
-    # definition's
+    # synonyms' words ("aortic valve stenosis" for aortic stenosis), where the Disease Ontology defines it, its
+    # definition's, and the words medical text uses near it (cooccurring)
     synonyms_of = defaultdict(list)
     for surface, terms in phrases.items():
         for term in terms:
             synonyms_of[term].append(surface)
+    ambiguous = sorted({e["text"].lower() for entries in abbreviations.values() if len(entries) > 1 for e in entries})
+    found_with = cooccurring(ambiguous, background)
     contexts = {}
-    for entries in abbreviations.values():
-        if len(entries) > 1:
-            for e in entries:
-                name = e["text"].lower()
-                own = [t for t in tokenize(" ".join([name, *synonyms_of.get(name, [])[:6]])) if t.isalpha()]
-                contexts[name] = list(dict.fromkeys(own + context.get(name, [])))[:30]
+    for name in ambiguous:
+        own = [t for t in tokenize(" ".join([name, *synonyms_of.get(name, [])[:6]])) if t.isalpha()]
+        base = list(dict.fromkeys(own + context.get(name, [])))[:30]
+        contexts[name] = base + [t for t in found_with.get(name, []) if t not in base]
     return {
         "format": FORMAT,
         "version": LEXICON_VERSION,

@@ -443,6 +443,39 @@ def test_cardiac_valve_and_pet_shorthand_read_by_the_rest_of_the_query(expander)
     assert e.phrases[0]["terms"] == ["atrioventricular septal defect"] and not e.abbreviations
 
 
+def test_the_words_medical_text_uses_near_an_expansion_tell_it_apart():
+    """Within 3 stems of "mitral stenosis" two texts use "rheumatic" and "patients" (one each "after", "fever",
+    "adults"); within 3 of "multiple sclerosis" two use "demyelinating". "rheumatic" is 2 of the 99 stems: a 6-stem
+    window holds it by chance 1 - (1 - 2/99)^6 = 11.5% of the time, against 2 of 2 naming texts (lift 8.7, over 3).
+    "patients" is kept only while at most COMMON_TEXTS (5%) of the 44 texts use it: a third text saying "patients
+    seen" drops it."""
+    from radlite.terms.build import cooccurring
+
+    texts = [
+        "patients with mitral stenosis after rheumatic fever",
+        "patients with rheumatic mitral stenosis in adults",
+        "multiple sclerosis demyelinating lesions",
+        "demyelinating plaques in multiple sclerosis",
+        "seen",
+        *[f"alpha{i} beta{i}" for i in range(39)],
+    ]
+    names = ["mitral stenosis", "multiple sclerosis", "time of flight"]
+    (rheumatic,), (patients,), (demyelinating,) = tokenize("rheumatic"), tokenize("patients"), tokenize("demyelinating")
+    assert cooccurring(names, texts, window=3) == {
+        "mitral stenosis": [patients, rheumatic],
+        "multiple sclerosis": [demyelinating],
+    }
+    texts[4] = "patients seen"
+    assert cooccurring(names, texts, window=3) == {
+        "mitral stenosis": [rheumatic],
+        "multiple sclerosis": [demyelinating],
+    }
+    # what the shipped lexicon learnt so: the rest of the query settles MS
+    lexicon_reader = Expander(load_lexicon())
+    assert top(lexicon_reader.expand("rheumatic MS with calcified mitral leaflets"), "MS")[0] == "mitral stenosis"
+    assert top(lexicon_reader.expand("demyelinating MS plaques"), "MS")[0] == "multiple sclerosis"
+
+
 def test_a_passage_shows_which_expansions_it_matches(expander):
     e = expander.expand("SAH after a heart attack")
     assert e.matched_in("Subarachnoid hemorrhage and myocardial infarction") == [
