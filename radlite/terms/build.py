@@ -22,9 +22,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from radlite.retrievers.bm25 import tokenize
 from radlite.terms.lexicon import FORMAT, LEXICON_FILE, LEXICON_VERSION, OWN_TERMS, phrase_key
@@ -108,48 +111,51 @@ def plain_name(heading: str, synonyms: list[str]) -> str | None:
 
 
 def cooccurring(names: list[str], texts: list[str], window: int = 20, most: int = 20) -> dict[str, list[str]]:
-    """For each of `names` (expansions of ambiguous abbreviations), the words medical text uses near it far more
-    than elsewhere: the words within `window` stems of a place where a text names it (its stems in a row), counted
-    once per text; kept where at least two texts use the word so, where fewer than COMMON_TEXTS of all texts use it
-    at all, and where the share of the naming texts that use it nearby is at least COOCCURRENCE_LIFT times the
-    chance that a window of that size holds it; the `most` best by count x log(lift). "multiple sclerosis" gets
-    demyelinating, myelin, axon, autoimmune. Noisy where texts list a syndrome's features ("mitral stenosis" also
-    gets interpedicular, rhizomelia), but a reading with such words still needs the query to use them."""
-    import math
-
+    """For each of `names` (expansions of ambiguous abbreviations), the words medical text uses near it far more than
+    by chance: the words within `window` stems of a place where a text names it (its stems in a row), counted once
+    per text. A word is kept where at least two texts use it so, where at most COMMON_TEXTS of the prose texts (those
+    of 2 x `window` stems or more: a one-line definition says little about how common a word is) use it at all, and
+    where its count is at least COOCCURRENCE_LIFT times the count chance gives: the sum, over the texts naming it, of
+    the chance that the stems those texts hold near the name include the word at its rate in all the texts. The
+    `most` best by count x log(lift). Identical texts count once. "multiple sclerosis" gets myelin, sheath,
+    autoimmune, relapsing; "mitral stenosis" gets valve, regurgitation, but also, from texts that list a syndrome's
+    features, interpedicular: a reading's words help only where the query uses them."""
     by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
     for name in names:
         stems = tuple(tokenize(name))
         if stems:
             by_first[stems[0]].append((name, stems))
     freq: Counter = Counter()
-    used_by: Counter = Counter()  # how many texts use each word
+    used_by: Counter = Counter()  # how many prose texts use each word
+    prose = 0
     near: dict[str, Counter] = defaultdict(Counter)
-    places: Counter = Counter()
-    for text in texts:
+    covered: dict[str, list[int]] = defaultdict(list)  # per naming text, how many stems lie near the name
+    for text in dict.fromkeys(texts):
         toks = tokenize(text)
         freq.update(toks)
-        used_by.update(set(toks))
-        seen: dict[str, set[str]] = defaultdict(set)  # each name's nearby words in this text, counted once per text
+        if len(toks) >= 2 * window:
+            prose += 1
+            used_by.update(set(toks))
+        seen: dict[str, set[int]] = defaultdict(set)  # each name's nearby positions in this text
         for i, tok in enumerate(toks):
             for name, stems in by_first.get(tok, ()):
-                if tuple(toks[i : i + len(stems)]) != stems:
-                    continue
-                around = set(toks[max(0, i - window) : i]) | set(toks[i + len(stems) : i + len(stems) + window])
-                seen[name].update(t for t in around if t.isalpha() and len(t) > 2 and t not in stems)
-        for name, words in seen.items():
-            places[name] += 1
-            near[name].update(words)
+                if tuple(toks[i : i + len(stems)]) == stems:
+                    seen[name].update(range(max(0, i - window), i))
+                    seen[name].update(range(i + len(stems), min(len(toks), i + len(stems) + window)))
+        for name, positions in seen.items():
+            words = {toks[k] for k in positions} - set(tokenize(name))
+            near[name].update(t for t in words if t.isalpha() and len(t) > 2)
+            covered[name].append(len(positions))
     total = sum(freq.values()) or 1
     out: dict[str, list[str]] = {}
     for name, counts in near.items():
-        n = places[name]
+        sizes = np.array(covered[name], dtype=np.float64)
         scored = []
         for t, c in counts.items():
-            if c < 2 or t in GENERIC or used_by[t] > COMMON_TEXTS * len(texts):
-                continue  # a word a twentieth of all texts use ("over", "see") tells no expansion from another
-            chance = 1 - (1 - freq[t] / total) ** (2 * window)
-            lift = (c / n) / max(chance, 1e-9)
+            if c < 2 or t in GENERIC or used_by[t] > COMMON_TEXTS * prose:
+                continue  # "patients", "treatment": used by so many texts that they tell no expansion from another
+            expected = float(np.sum(1.0 - (1.0 - freq[t] / total) ** sizes))
+            lift = c / max(expected, 1e-9)
             if lift >= COOCCURRENCE_LIFT:
                 scored.append((c * math.log(lift), t))
         out[name] = [t for _, t in sorted(scored, key=lambda x: (-x[0], x[1]))[:most]]

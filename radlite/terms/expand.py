@@ -665,6 +665,15 @@ class Expander:
             if j not in dropped:
                 for term in terms:
                     context.update(tokenize(term))
+        # the same, word by word: each kept word's stems with its certain reading's, a phrase's words with its terms'
+        # ("MRI" and magnetic resonance imaging are one word of the query, not three, when they point to a reading)
+        units: dict[int, set[str]] = {j: set(tokenize(t.text)) for j, t in enumerate(toks) if j not in dropped}
+        for j, entries in abbr_at.items():
+            if len(entries) == 1 and j not in dropped:
+                units[j] |= set(tokenize(entries[0]["text"]))
+        for j, (n, terms) in phrase_at.items():
+            if j not in dropped:
+                units[j] = set().union(*(units.pop(k, set()) for k in range(j, j + n)), *map(tokenize, terms))
         abbreviations, phrases = [], []
         chosen: dict[int, list[dict]] = {}
         for j, entries in abbr_at.items():
@@ -677,8 +686,9 @@ class Expander:
                 if present == 0:
                     continue  # the collection never uses its words
                 pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
-                # a word that points to it by its definition and by the collection counts once
-                hits = len((set(pointers) | (associated[k] if associated else set())) & ctx)
+                # each other word of the query that points to it (by its context words or by the collection) counts once
+                pool = set(pointers) | (associated[k] if associated else set())
+                hits = sum(1 for m, unit in units.items() if m != j and unit & pool)
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
                 names = self._names(e["text"])
                 # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory
