@@ -347,6 +347,15 @@ def _absent_in(text: str) -> list[set[str]]:
     ]
 
 
+# words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
+DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
+
+
+def _bare(key: str) -> str:
+    """A phrase key folded (_fold) and without articles and possessive pronouns."""
+    return " ".join(w for w in _fold(key).split() if w not in DETERMINERS)
+
+
 def _fold(key: str) -> str:
     """A phrase key without hyphens and apostrophes: "tree-in-bud sign" -> "tree in bud sign", "bull's" -> "bulls"."""
     return " ".join(key.replace("-", " ").replace("'", "").split())
@@ -488,15 +497,30 @@ class Expander:
     def _phrase(self, key: str) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
-        stemming. A hyphen or an apostrophe does not tell phrases apart ("tree in bud sign" finds "tree-in-bud
-        sign", "bulls eye sign" finds "bull's eye sign")."""
+        stemming. A hyphen or an apostrophe does not tell phrases apart, either way ("tree in bud sign" finds
+        "tree-in-bud sign", "pins-and-needles" finds "pins and needles"), nor do articles and possessive pronouns
+        ("blood in my urine" finds "blood in the urine")."""
         for candidate in (key, *_singulars(key)):
             terms = self.lexicon.phrases.get(candidate)
             if terms is None:
-                terms = self._folded.get(_fold(candidate))
+                terms = self._folded.get(_fold(candidate)) or self.lexicon.phrases.get(_fold(candidate))
+            words = candidate.split()
+            if terms is None and words[0] not in DETERMINERS and words[-1] not in DETERMINERS:
+                terms = self._bare.get(_bare(candidate))  # inside only: "a heart attack" is "a" + "heart attack"
             if terms is not None:
                 return terms
         return None
+
+    @cached_property
+    def _bare(self) -> dict[str, list[str]]:
+        """The lexicon's phrases of two words or more by their key without articles and possessive pronouns (the
+        first wins): "blood in urine" and "blood in my urine" find "blood in the urine"."""
+        out: dict[str, list[str]] = {}
+        for key, terms in self.lexicon.phrases.items():
+            bare = _bare(key)
+            if len(bare.split()) >= 2:
+                out.setdefault(bare, terms)
+        return out
 
     @cached_property
     def _folded(self) -> dict[str, list[str]]:

@@ -169,9 +169,23 @@ def test_hyphens_and_apostrophes_do_not_tell_phrases_apart_and_non_turns_one_aro
         e = expander.expand(f"{typed} on imaging")
         assert [p["text"] for p in e.phrases] == [typed]
         assert e.phrases[0]["terms"] == expander.expand(f"{listed} on imaging").phrases[0]["terms"]
+    # and the other way: a hyphen typed where the lexicon has none ("pins and needles" is listed)
+    assert expander.expand("pins-and-needles down my arm").phrases[0]["terms"] == ["paresthesia"]
     # "non contrast CT" is not "contrast CT" (contrast-enhanced computed tomography)
     assert [p["text"] for p in expander.expand("contrast CT head").phrases] == ["contrast CT"]
     assert expander.expand("non contrast CT head").phrases == []
+
+
+def test_articles_and_possessives_do_not_tell_lay_phrases_apart(expander):
+    # the lexicon lists "blood in the urine", "fluid on the knee" and "blood clots in the lungs"
+    for typed, meant in (
+        ("blood in urine, ct urogram or ultrasound", "hematuria"),
+        ("fluid on my knee after a fall", "knee joint effusion"),
+        ("blood clots in my lungs on ct", "pulmonary embolism"),
+    ):
+        assert meant in expander.expand(typed).phrases[0]["terms"], typed
+    # only inside a phrase: "a heart attack" is "a" and the phrase "heart attack"
+    assert [p["text"] for p in expander.expand("SAH after a heart attack").phrases] == ["heart attack"]
 
 
 def test_phrases_and_lay_words_map_to_the_fields_terms(expander):
