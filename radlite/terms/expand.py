@@ -508,7 +508,8 @@ class Expander:
             if terms is None and words[0] not in DETERMINERS and words[-1] not in DETERMINERS:
                 terms = self._bare.get(_bare(candidate))  # inside only: "a heart attack" is "a" + "heart attack"
             if terms is not None:
-                return terms
+                # a term that is the typed phrase itself, written another way, adds nothing ("Kearns-Sayre syndrome")
+                return [t for t in terms if _fold(phrase_key(t)) != _fold(candidate)] or None
         return None
 
     @cached_property

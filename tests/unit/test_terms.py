@@ -171,6 +171,9 @@ def test_hyphens_and_apostrophes_do_not_tell_phrases_apart_and_non_turns_one_aro
         assert e.phrases[0]["terms"] == expander.expand(f"{listed} on imaging").phrases[0]["terms"]
     # and the other way: a hyphen typed where the lexicon has none ("pins and needles" is listed)
     assert expander.expand("pins-and-needles down my arm").phrases[0]["terms"] == ["paresthesia"]
+    # a term that is only the typed phrase written another way is no reading ("kearns sayre syndrome" is listed
+    # as "kearns-sayre syndrome")
+    assert expander.expand("Kearns-Sayre syndrome").phrases == []
     # "non contrast CT" is not "contrast CT" (contrast-enhanced computed tomography)
     assert [p["text"] for p in expander.expand("contrast CT head").phrases] == ["contrast CT"]
     assert expander.expand("non contrast CT head").phrases == []
