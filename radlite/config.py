@@ -22,7 +22,7 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
 # the default fusion's nDCG@10 with radlite's default models, on collections nothing was fitted on
-# (benchmarks/fusion_transfer.md, 2026-12-06, queries read with radlite.terms, radbench9 with its abbrev and
+# (benchmarks/fusion_transfer.md, 2026-12-07, queries read with radlite.terms (lexicon 5), radbench9 with its abbrev and
 # negation queries, and radlite's trained bi-encoder; re-measure with `python benchmarks/fusion_transfer.py`)
 # the weights (sha256, radlite.models.resolve.weights_sha256) of radlite's default bi-encoder and ColBERT, and of
 # all-MiniLM-L6-v2 (`untrained`, the default bi-encoder before radlite trained its own): what the measured numbers
@@ -35,7 +35,7 @@ MINILM_SHA256 = "5076c6045d315992ac1325636e50a5a084335f5edad94d16747e5d4370a0fb0
 DEFAULT_FUSION_MEASURED = {
     "models": "radlite's default models",
     "source": "benchmarks/fusion_transfer.md",
-    "ndcg@10": {"radbench9 test": 0.839, "medline test": 0.804, "liveqa-med test": 0.690},
+    "ndcg@10": {"radbench9 test": 0.840, "medline test": 0.804, "liveqa-med test": 0.690},
 }
 NORMALIZATIONS = ("zscore", "minmax")
 # named fusions a search can ask for instead of the index's own (`radlite search --fusion NAME`, the API's `fusion`)
