@@ -680,18 +680,10 @@ class Expander:
             entries = self._abbreviation(t.text)
             if entries:
                 abbr_at[j] = entries
-        # context: the query's own stems and the stems of what is certain (unambiguous expansions, phrases)
         kept_stems = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))
-        context = Counter(kept_stems)
-        for j, entries in abbr_at.items():
-            if len(entries) == 1 and j not in dropped:
-                context.update(tokenize(entries[0]["text"]))
-        for j, (_n, terms) in phrase_at.items():
-            if j not in dropped:
-                for term in terms:
-                    context.update(tokenize(term))
-        # the same, word by word: each kept word's stems with its certain reading's, a phrase's words with its terms'
-        # ("MRI" and magnetic resonance imaging are one word of the query, not three, when they point to a reading)
+        # context, word by word: each kept word's stems with those of its reading where it is certain (an unambiguous
+        # abbreviation), a phrase's words with its terms' ("MRI" and magnetic resonance imaging are one word of the
+        # query, not three, when they point to a reading)
         units: dict[int, set[str]] = {j: set(tokenize(t.text)) for j, t in enumerate(toks) if j not in dropped}
         for j, entries in abbr_at.items():
             if len(entries) == 1 and j not in dropped:
@@ -702,7 +694,7 @@ class Expander:
         abbreviations, phrases = [], []
         chosen: dict[int, list[dict]] = {}
         for j, entries in abbr_at.items():
-            ctx = set(context - Counter(tokenize(toks[j].text)))  # the rest of the query
+            ctx = set().union(*(unit for m, unit in units.items() if m != j))  # the rest of the query
             best: dict[str, float] = {}  # each reading's text -> its score
             readings: list[tuple[str, str, set[str]]] = []  # (text, source, names)
             associated = self._associated([e["text"] for e in entries], ctx) if len(entries) > 1 else None
