@@ -121,10 +121,12 @@ def cooccurring(names: list[str], texts: list[str], window: int = 20, most: int 
     autoimmune, relapsing; "mitral stenosis" gets valve, regurgitation, but also, from texts that list a syndrome's
     features, interpedicular: a reading's words help only where the query uses them."""
     by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
+    own: dict[str, set[str]] = {}  # each name's own stems, never counted as near it
     for name in names:
         stems = tuple(tokenize(name))
         if stems:
             by_first[stems[0]].append((name, stems))
+            own[name] = set(stems)
     freq: Counter = Counter()
     used_by: Counter = Counter()  # how many prose texts use each word
     prose = 0
@@ -143,7 +145,7 @@ def cooccurring(names: list[str], texts: list[str], window: int = 20, most: int 
                     seen[name].update(range(max(0, i - window), i))
                     seen[name].update(range(i + len(stems), min(len(toks), i + len(stems) + window)))
         for name, positions in seen.items():
-            words = {toks[k] for k in positions} - set(tokenize(name))
+            words = {toks[k] for k in positions} - own[name]
             near[name].update(t for t in words if t.isalpha() and len(t) > 2)
             covered[name].append(len(positions))
     total = sum(freq.values()) or 1
