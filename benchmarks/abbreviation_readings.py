@@ -34,11 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "benchmarks" / "data" / "abbreviation_readings.tsv"
 
 
-def read_cases(path: Path = CASES) -> list[dict]:
+def read_cases(path: Path = CASES, split_by=lambda row: row["abbreviation"]) -> list[dict]:
+    """The rows of a reading set (query, what is read, expected, also_ok), each with its half ("split": dev where the
+    sha1 of `split_by(row)` is even, else test) and its accepted meanings (expected and also_ok)."""
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     for r in rows:
-        r["split"] = "dev" if int(hashlib.sha1(r["abbreviation"].encode()).hexdigest(), 16) % 2 == 0 else "test"
+        r["split"] = "dev" if int(hashlib.sha1(split_by(r).encode()).hexdigest(), 16) % 2 == 0 else "test"
         r["accepted"] = [r["expected"], *[a for a in (r.get("also_ok") or "").split("|") if a.strip()]]
     return rows
 

@@ -17,8 +17,6 @@ section of RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import os
 import platform
 import time
@@ -30,12 +28,10 @@ CASES = ROOT / "benchmarks" / "data" / "lay_readings.tsv"
 
 
 def read_cases(path: Path = CASES) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    for r in rows:
-        r["split"] = "dev" if int(hashlib.sha1(r["lay"].lower().encode()).hexdigest(), 16) % 2 == 0 else "test"
-        r["accepted"] = [r["expected"], *[a for a in (r.get("also_ok") or "").split("|") if a.strip()]]
-    return rows
+    """The rows, split by the lay expression in lower case (abbreviation_readings.read_cases)."""
+    from abbreviation_readings import read_cases as read_set
+
+    return read_set(path, split_by=lambda row: row["lay"].lower())
 
 
 def read(expander, row: dict) -> list[str]:
