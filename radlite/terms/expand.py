@@ -15,7 +15,8 @@
     pneumothorax, effusion or consolidation"). A negated term and its expansions pull no documents. A cue inside a
     lexicon phrase is part of a name ("triple negative breast cancer"), and what a scan is done without ("CT without
     contrast") is dropped but pushes nothing down. A negated action is the finding ("has not passed meconium", "is
-    not passing stool"): nothing is set aside. Uncertain findings ("rule out", "r/o", "suspected", "?") are
+    not passing stool"): nothing is set aside; so is the absence of what the body normally shows ("no lung
+    sliding", "absent intratesticular flow": NORMAL_SIGNS). Uncertain findings ("rule out", "r/o", "suspected", "?") are
     marked and kept: they are what the user is looking for.
 Each retriever gets the expansion that suits it: BM25 a weighted bag of stems (the query's own at weight 1, an
 abbreviation's expansions at 0.6 x their weight, a phrase's terms at 1, shared among them), the neural models the
@@ -240,6 +241,16 @@ AUXILIARIES = {
     "must",
 }
 ACTION_CUES = {"not"}
+# what the body normally shows or does: its absence is the finding ("absent lung sliding", "no flow on color Doppler",
+# "absent ureteric jet", "no bowel sounds", "loss of corticomedullary differentiation"), not a condition set aside.
+# A negated span that names one of these within its first three words (and not after "of": "no reversal of flow")
+# is kept in the query and pushes nothing down. Stems, as radlite.retrievers.bm25.tokenize writes them.
+NORMAL_SIGNS = frozenset(
+    tokenize(
+        "flow sliding jet jets sounds differentiation peristalsis pulsation pulsatility perfusion filling reflex pulse "
+        "visualization opacification excretion drainage"
+    )
+)
 # where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
 # ("no definite mass")
 ITEM_BREAKS = {"or", "and", "nor"}
@@ -580,6 +591,9 @@ class Expander:
                     unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
             elif pre and (forward or not post):
                 scope = self._scope(range(after, min(len(words), after + SHORT_SCOPE.get(pre, PRE_SCOPE))), stop)
+                if self._normal_sign([words[j] for j in scope]):
+                    i = after
+                    continue
                 if (
                     scope
                     and scope[-1] + 1 < len(words)
@@ -594,12 +608,26 @@ class Expander:
                     neg_spans.append({"cue": cue, "text": re.sub(r",(\s*,)+", ",", text)})
             else:
                 scope = self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop)
+                if self._normal_sign([words[j] for j in sorted(scope)][-3:]):
+                    i = after
+                    continue
                 negated.update(scope)
                 cues.update(range(i, after))
                 if scope:
                     neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in sorted(scope))})
             i = after
         return negated, cues, neg_spans, unc_spans
+
+    @staticmethod
+    def _normal_sign(span: list[str]) -> bool:
+        """Whether a negated span names what the body normally shows (NORMAL_SIGNS) in its first three words, not
+        after "of": its absence is the finding."""
+        for w in span[:3]:
+            if w == "of":
+                return False
+            if any(s in NORMAL_SIGNS for s in tokenize(w)):
+                return True
+        return False
 
     def _action(self, words: list[str], i: int) -> bool:
         """Whether the "not" at `i` negates an action (ACTION_CUES), which describes the finding."""

@@ -278,12 +278,12 @@ def test_a_title_names_a_negated_thing_only_when_it_holds_all_of_one_reading(exp
 
 
 def test_a_title_that_names_the_negated_thing_as_absent_is_what_the_query_seeks(expander):
-    # "no lung sliding" is a sign of pneumothorax, and the passage about it says "absent lung sliding"
-    e = expander.expand("trauma ultrasound: no lung sliding, lung point")
-    assert e.negated == [{"cue": "no", "text": "lung sliding"}]
-    assert e.about_negated("Lung ultrasound for pneumothorax: absent lung sliding and the lung point") == 0.0
-    assert e.about_negated("Loss of lung sliding after pleurodesis") == 0.0
-    assert e.about_negated("Lung sliding and the seashore sign") == 1.0  # named, not as absent
+    # a missing septum pellucidum is what septo-optic dysplasia shows, and the passage about it says so
+    e = expander.expand("newborn MRI: no septum pellucidum, small optic nerves")
+    assert e.negated == [{"cue": "no", "text": "septum pellucidum"}]
+    assert e.about_negated("Septo-optic dysplasia: absent septum pellucidum and optic nerve hypoplasia") == 0.0
+    assert e.about_negated("Loss of the septum pellucidum in hydrocephalus") == 0.0
+    assert e.about_negated("Septum pellucidum cysts") == 1.0  # named, not as absent
     # a cue that belongs to something else in the title does not count
     free = expander.expand("abdominal pain, no pneumoperitoneum")
     for title in ("Absent bowel sounds and pneumoperitoneum", "Not all pneumoperitoneum needs surgery"):
@@ -352,6 +352,26 @@ def test_a_negated_action_is_the_finding_and_is_kept(expander):
     assert expander.expand("gallbladder wall not thickening").negated == [{"cue": "not", "text": "thickening"}]
     assert expander.expand("lung nodule, has never smoked").negated == [{"cue": "never", "text": "smoked"}]
     assert expander.expand("lytic lesion, not a hemangioma").negated == [{"cue": "not", "text": "a hemangioma"}]
+
+
+def test_the_absence_of_what_the_body_normally_shows_is_the_finding_and_is_kept(expander):
+    # no lung sliding is pneumothorax, no flow is torsion: nothing is set aside, the words stay in the query
+    for query, kept in (
+        ("eFAST: no lung sliding, lung point", "no lung sliding"),
+        ("scrotal pain, absent intratesticular flow on color Doppler", "absent intratesticular flow"),
+        ("flank pain, twinkling, absent ureteric jet", "absent ureteric jet"),
+        ("torsion? the cremasteric reflex is absent, scrotal swelling", "the cremasteric reflex is absent"),
+        ("dense bones without corticomedullary differentiation", "without corticomedullary differentiation"),
+    ):
+        e = expander.expand(query)
+        assert e.negated == [] and e.negated_items == [], query
+        assert kept in e.neural_text, query
+    # a condition beside it is still negated, and so is a named change of flow ("of" before the sign)
+    e = expander.expand("absent intratesticular flow, no epididymal hyperemia")
+    assert e.negated == [{"cue": "no", "text": "epididymal hyperemia"}]
+    assert expander.expand("portal hypertension, no reversal of flow").negated == [
+        {"cue": "no", "text": "reversal of flow"}
+    ]
 
 
 def test_a_query_of_nothing_but_negation_is_searched_as_typed(expander):
