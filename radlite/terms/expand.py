@@ -98,11 +98,14 @@ PRE_NEGATION = [
     "denies",
     "denied",
     "never",
-    # before a finding it negates it ("absent bow tie"), after one too ("UIP pattern absent"); as an adjective, it
-    # reaches two words (SHORT_SCOPE)
+    # after a finding it negates it ("UIP pattern absent"); before one it is part of the finding (ATTRIBUTIVE),
+    # except where nothing follows it
     "absent",
 ]
-SHORT_SCOPE = {"absent": 2}
+# before what it describes, "absent" names a finding: "absent ureteric jet", "absent gallbladder" (biliary atresia),
+# "absent bow tie" (a bucket-handle tear), "absent enhancement" (an infarct). Only after it does it negate ("UIP
+# pattern absent"), and then not what the body normally shows (NORMAL_SIGNS: "cremasteric reflex absent")
+ATTRIBUTIVE = {"absent"}
 # what a title says is missing: "Pneumothorax: absent lung sliding" (Expansion.about_negated)
 ABSENCE_CUES = {"no", "not", "absent", "absence", "without", "loss", "lack", "lacking", "missing"}
 QUANTIFIERS = {"all", "always", "every", "only", "just", "necessarily"}  # "not all pneumoperitoneum needs surgery"
@@ -589,8 +592,11 @@ class Expander:
                 scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
                 if scope:
                     unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
+            elif pre and forward and pre in ATTRIBUTIVE:
+                i = after  # "absent ureteric jet": the finding, negated only after what it describes
+                continue
             elif pre and (forward or not post):
-                scope = self._scope(range(after, min(len(words), after + SHORT_SCOPE.get(pre, PRE_SCOPE))), stop)
+                scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
                 if self._normal_sign([words[j] for j in scope]):
                     i = after
                     continue

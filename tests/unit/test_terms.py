@@ -237,8 +237,8 @@ def test_the_longer_cue_wins_and_a_two_way_cue_closes_what_came_before(expander)
         {"cue": "ruled out", "text": "abuse"}
     ]
     assert expander.expand("fever, ruled out pneumonia").negated == [{"cue": "ruled out", "text": "pneumonia"}]
-    # "absent" before a finding is an adjective (two words), after one a post-cue
-    assert expander.expand("double PCL sign, absent bow tie meniscus").negated == [{"cue": "absent", "text": "bow tie"}]
+    # "absent" before a finding is part of it (an absent bow tie is the sign), after one a post-cue
+    assert expander.expand("double PCL sign, absent bow tie meniscus").negated == []
     assert expander.expand("subpleural sparing, honeycombing absent").negated == [
         {"cue": "absent", "text": "honeycombing"}
     ]
@@ -366,6 +366,12 @@ def test_the_absence_of_what_the_body_normally_shows_is_the_finding_and_is_kept(
         e = expander.expand(query)
         assert e.negated == [] and e.negated_items == [], query
         assert kept in e.neural_text, query
+    # before what it describes, "absent" names a finding; after it, it negates
+    for query in ("infant cholestasis, absent gallbladder", "double PCL sign, absent bow tie"):
+        assert expander.expand(query).negated == [], query
+    assert expander.expand("ground glass with subpleural sparing, UIP pattern absent").negated == [
+        {"cue": "absent", "text": "UIP pattern"}
+    ]
     # a condition beside it is still negated, and so is a named change of flow ("of" before the sign)
     e = expander.expand("absent intratesticular flow, no epididymal hyperemia")
     assert e.negated == [{"cue": "no", "text": "epididymal hyperemia"}]
