@@ -7,7 +7,9 @@
   C. passage encoding, both encoders: passages/s in one process vs Ray Data on a local instance;
   D. fan-out: per-signal search latency of one 50,000-passage index vs the same split over 2 and
      4 shards (the slowest shard of each query is the latency of a parallel fan-out), the merge,
-     and the merged top-10 against the single index's.
+     and the merged top-10 against the single index's;
+  E. query understanding at archive scale: how long radlite.terms takes to read a query when an
+     ambiguous abbreviation is settled by what a collection of up to ~1M passages uses it with.
 Indexes are reused from benchmarks/speed.py's work folder (/tmp/radlite-speed), built if missing.
 """
 
@@ -281,6 +283,77 @@ def fanout_section(path: Path, qs: list[str], depth: int = 150) -> dict:
     return out
 
 
+# -- E ---------------------------------------------------------------------------------------------
+class TiledPostings:
+    """A collection made of `k` copies of another's passages (BM25 postings only): every word's share of the
+    passages, and so what the reader's ratios see, is what it was, while each postings list is k times longer.
+    The tiled lists are made once per word and kept, so a timing measures the reader, not the tiling."""
+
+    def __init__(self, base, k: int):
+        self.base, self.k, self.n_passages = base, k, base.n_passages * k
+        self._made: dict[str, np.ndarray] = {}
+
+    def postings(self, stem: str, most: int | None = None) -> np.ndarray | None:
+        one = self.base.postings(stem)
+        if most is not None and len(one) * self.k > most:
+            return None
+        out = self._made.get(stem)
+        if out is None:
+            shift = (np.arange(self.k, dtype=one.dtype) * self.base.n_passages)[:, None]
+            out = self._made[stem] = (one[None, :] + shift).ravel()
+        return out
+
+
+def understanding_section(work: Path, tiles: tuple[int, ...] = (1, 10, 100, 1000)) -> dict:
+    import csv
+
+    from radlite.eval.datasets import load_dataset
+    from radlite.terms import load_lexicon
+    from radlite.terms.expand import Expander
+
+    path = work / "radbench9-bm25-index"
+    if not (path / "CURRENT").exists():
+        corpus = load_dataset("radbench9", "test").corpus  # radbench9's one corpus (every split searches it)
+        RadLITESearch(biencoder=None, colbert=None, signals=["bm25"]).index_corpus(corpus).save(path)
+    backend = RadLITESearch.load(path, use_reranker=False).index.backend
+    rows = ROOT / "benchmarks" / "data" / "abbreviation_readings.tsv"
+    qs = [row["query"] for row in csv.DictReader(rows.open(encoding="utf-8"), delimiter="\t")]
+    lexicon = load_lexicon()
+    out = {"base_passages": backend.bm25_postings().n_passages, "queries": len(qs), "tiles": {}}
+    out.update({"date": time.strftime("%Y-%m-%d"), "machine": machine()})
+    previous = None
+    for k in tiles:
+        postings = TiledPostings(backend.bm25_postings(), k)
+        for q in qs:  # a throwaway reader: every list these queries ask for is tiled before the timed runs
+            Expander(lexicon, backend.bm25_vocabulary(), postings).expand(q)
+        t = time.perf_counter()
+        reader = Expander(lexicon, backend.bm25_vocabulary(), postings)  # its own memory of passages empty
+        reader.expand("warm up")  # what a reader sets up once, on its first query
+        setup = (time.perf_counter() - t) * 1000
+        cold, warm, readings = [], [], []
+        for q in qs:
+            t = time.perf_counter()
+            readings.append(json.dumps(reader.expand(q).to_dict(), sort_keys=True))
+            cold.append((time.perf_counter() - t) * 1000)
+        for q in qs:
+            t = time.perf_counter()
+            reader.expand(q)
+            warm.append((time.perf_counter() - t) * 1000)
+        out["tiles"][k] = {
+            "passages": postings.n_passages,
+            "setup_ms": setup,
+            "first_p50_ms": pct(cold, 50),
+            "first_p95_ms": pct(cold, 95),
+            "first_max_ms": float(max(cold)),
+            "again_p50_ms": pct(warm, 50),
+            "again_p95_ms": pct(warm, 95),
+            "same_readings_as_previous": None if previous is None else sum(a == b for a, b in zip(previous, readings)),
+        }
+        previous = readings
+        print(f"  {postings.n_passages:,} passages: {out['tiles'][k]}", file=sys.stderr, flush=True)
+    return out
+
+
 def report(r: dict, command: str) -> str:
     a, b, c, d = r["bytes"], r["qdrant"], r["encoding"], r["fanout"]
     lines = [
@@ -356,6 +429,38 @@ def report(r: dict, command: str) -> str:
         "waits for, before the network. Exactness of the merge is tested in tests/test_shards.py (exact search in "
         "each shard); here each shard uses the index's own ColBERT IVF, so its candidates are per shard.\n",
     ]
+    e = r.get("understanding")
+    if e:
+        lines += [
+            f"## E. Query understanding at archive scale ({e['queries']} queries with abbreviations, radbench9's "
+            f"{e['base_passages']:,} passages and copies of them; {e['machine']}, {e['date']})\n",
+            "An ambiguous abbreviation is read by the words the collection's passages use it with "
+            "(radlite.terms.expand), so its cost grows with the postings it reads. The collection here is radbench9's "
+            "passages repeated k times: every word's share of the passages stays the same and every postings list is "
+            'k times longer. The queries are benchmarks/data/abbreviation_readings.tsv. "first" is a reader\'s '
+            'first look at each query (nothing remembered); "again" the same queries once more, as a server sees '
+            'repeated expansions; "set-up" what a new reader (one per index snapshot) does once, on its first '
+            "query.\n",
+            "| passages | set-up ms | first p50 / p95 / max ms | again p50 / p95 ms "
+            "| readings the same as the row above |",
+            "|---:|---:|---|---|---|",
+        ]
+        for v in e["tiles"].values():
+            same = v["same_readings_as_previous"]
+            same = "-" if same is None else f"{same} of {e['queries']}"
+            lines.append(
+                f"| {v['passages']:,} | {v['setup_ms']:.0f} | {v['first_p50_ms']:.2f} / {v['first_p95_ms']:.2f} / "
+                f"{v['first_max_ms']:.1f} | "
+                f"{v['again_p50_ms']:.2f} / {v['again_p95_ms']:.2f} | {same} |"
+            )
+        lines += [
+            "",
+            "Copies measure the cost, not how a larger collection reads. The reader counts a word only where at "
+            "least two passages use it with an expansion; a word one passage uses with it is used by every copy of "
+            "that passage, so from 10 copies on such words count too, and some queries' expansions or their order "
+            "change (the last column compares the whole reading: expansions, weights, phrases, negation). Reading "
+            "accuracy is measured on radbench9's own collection in abbreviation_readings.md.\n",
+        ]
     return "\n".join(lines)
 
 
@@ -395,19 +500,22 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("RADLITE_SPEED_WORK", "/tmp/radlite-speed")))
     ap.add_argument("--encode", type=int, default=192, help="passages for section C")
     ap.add_argument("--synthetic", type=int, default=50_000)
-    ap.add_argument("--sections", default="ABCD", help="measure only these (the others come from scaling.json)")
+    ap.add_argument("--sections", default="ABCDE", help="measure only these (the others come from scaling.json)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     path = medline_index(args.work)
     qs = queries()
     partial = args.out.with_suffix(".json")
     r = json.loads(partial.read_text()) if partial.is_file() else {}
-    r.update({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "n_queries": len(qs)})
+    r["n_queries"] = len(qs)
+    if set("ABCD") <= set(args.sections):  # the header's machine and date are A-D's; E carries its own
+        r.update({"machine": machine(), "date": time.strftime("%Y-%m-%d")})
     steps = {
         "A": ("bytes", lambda: bytes_section(path)),
         "B": ("qdrant", lambda: qdrant_section(path, qs)),
         "C": ("encoding", lambda: encoding_section(path, args.encode)),
         "D": ("fanout", lambda: fanout_section(synthetic_index(args.synthetic, args.work), qs)),
+        "E": ("understanding", lambda: understanding_section(args.work)),
     }
     for name in args.sections:
         key, fn = steps[name]
