@@ -508,7 +508,7 @@ def main() -> None:
     partial = args.out.with_suffix(".json")
     r = json.loads(partial.read_text()) if partial.is_file() else {}
     r["n_queries"] = len(qs)
-    if set("ABCD") <= set(args.sections):  # the header's machine and date are A-D's; E carries its own
+    if set("ABCD") & set(args.sections):  # the header's machine and date are A-D's; E carries its own
         r.update({"machine": machine(), "date": time.strftime("%Y-%m-%d")})
     steps = {
         "A": ("bytes", lambda: bytes_section(path)),

@@ -246,14 +246,21 @@ AUXILIARIES = {
 ACTION_CUES = {"not"}
 # what the body normally shows or does: its absence is the finding ("absent lung sliding", "no flow on color Doppler",
 # "absent ureteric jet", "no bowel sounds", "loss of corticomedullary differentiation"), not a condition set aside.
-# A negated span that names one of these within its first three words (and not after "of": "no reversal of flow")
-# is kept in the query and pushes nothing down. Stems, as radlite.retrievers.bm25.tokenize writes them.
+# A negated item whose head is one of these words, as written (not "visual" for visualization, not "pulsatile"), and
+# that no ABNORMAL word qualifies ("no hepatofugal flow" sets a condition aside) is kept in the query and pushes
+# nothing down; the head is the item's word before its first preposition ("no flow in the hepatic veins") or its last
+# ("cremasteric reflex is absent"), so a sign used as a modifier is no head ("no filling defect", "no perfusion
+# deficit", "no reversal of flow" stay negated). Opacification is left out: in the chest and sinuses it is the disease.
 NORMAL_SIGNS = frozenset(
-    tokenize(
-        "flow sliding jet jets sounds differentiation peristalsis pulsation pulsatility perfusion filling reflex pulse "
-        "visualization opacification excretion drainage"
-    )
+    "flow flows sliding jet jets sounds differentiation peristalsis pulsation pulsations pulsatility perfusion "
+    "filling reflex reflexes pulse pulses visualization visualisation excretion drainage".split()
 )
+ABNORMAL = frozenset(
+    "abnormal anomalous increased decreased reduced diminished reversed retrograde hepatofugal turbulent slow "
+    "sluggish delayed asymmetric asymmetrical persistent excessive".split()
+)
+HEAD_ENDS = frozenset("in on of at within to from through across over into along with for by".split())
+LINKING = frozenset("is are was were be been".split())
 # where one negated thing ends and the next begins ("no pneumothorax or effusion"), and words that name nothing
 # ("no definite mass")
 ITEM_BREAKS = {"or", "and", "nor"}
@@ -279,6 +286,11 @@ VAGUE = {
 # after a cue that can go either way ("ruled out", "excluded"), these words say it closed what came before it:
 # "abuse ruled out by the team", "PE excluded on CTPA"
 CLOSES_BEFORE = {"by", "on", "at", "in", "clinically", "today", "now", "previously", "and", "or"}
+# adverbs that close it too ("honeycombing absent bilaterally"), so "absent" before one is not attributive
+CLOSES_BEFORE |= set(
+    "bilaterally unilaterally diffusely entirely completely throughout elsewhere again centrally peripherally "
+    "focally globally anteriorly posteriorly medially laterally superiorly inferiorly proximally distally".split()
+)
 
 
 @dataclass
@@ -597,9 +609,6 @@ class Expander:
                 continue
             elif pre and (forward or not post):
                 scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
-                if self._normal_sign([words[j] for j in scope]):
-                    i = after
-                    continue
                 if (
                     scope
                     and scope[-1] + 1 < len(words)
@@ -607,14 +616,20 @@ class Expander:
                     and not all(words[j] in PROTOCOL for j in scope)  # "CT without contrast, appendicitis or stone"
                 ):
                     scope += self._listed(words, scope[-1] + 1, stop)
+                scope = self._without_signs(words, scope, forward=True)
+                if not scope:
+                    i = after
+                    continue
                 negated.update(scope)
                 cues.update(range(i, after))
                 if scope:
                     text = re.sub(r"\s+(?=,)", "", " ".join(toks[j].text for j in scope))
                     neg_spans.append({"cue": cue, "text": re.sub(r",(\s*,)+", ",", text)})
             else:
-                scope = self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop)
-                if self._normal_sign([words[j] for j in sorted(scope)][-3:]):
+                scope = self._without_signs(
+                    words, sorted(self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop))
+                )
+                if not scope:
                     i = after
                     continue
                 negated.update(scope)
@@ -625,15 +640,39 @@ class Expander:
         return negated, cues, neg_spans, unc_spans
 
     @staticmethod
-    def _normal_sign(span: list[str]) -> bool:
-        """Whether a negated span names what the body normally shows (NORMAL_SIGNS) in its first three words, not
-        after "of": its absence is the finding."""
-        for w in span[:3]:
-            if w == "of":
-                return False
-            if any(s in NORMAL_SIGNS for s in tokenize(w)):
-                return True
-        return False
+    def _without_signs(words: list[str], scope: list[int], forward: bool = False) -> list[int]:
+        """A negated scope (positions, ascending) less its items that name what the body normally shows
+        (NORMAL_SIGNS): their absence is the finding. Items are split at commas and "or"/"and"/"nor"; an item's head is
+        its word before its first preposition when the scope follows the cue (`forward`: "no flow in the hepatic
+        veins"), else its last word after any "is"/"was" ("the cremasteric reflex is absent"). The connectives left at
+        either end go too; [] when nothing else was negated."""
+        items, item = [], []
+        for j in scope:
+            if words[j] == "," or words[j] in ITEM_BREAKS:
+                items.append(item)
+                item = []
+            else:
+                item.append(j)
+        items.append(item)
+        signs = set()
+        for item in items:
+            ws = [words[j] for j in item]
+            if forward:
+                head = next((k for k, w in enumerate(ws) if w in HEAD_ENDS), len(ws)) - 1
+            else:
+                head = len(ws) - 1
+                while head >= 0 and ws[head] in LINKING:
+                    head -= 1
+            if head >= 0 and ws[head] in NORMAL_SIGNS and not ABNORMAL & set(ws[:head]):
+                signs.update(item)
+        if not signs:
+            return scope
+        kept = [j for j in scope if j not in signs]
+        while kept and (words[kept[0]] == "," or words[kept[0]] in ITEM_BREAKS):
+            kept.pop(0)
+        while kept and (words[kept[-1]] == "," or words[kept[-1]] in ITEM_BREAKS):
+            kept.pop()
+        return kept
 
     def _action(self, words: list[str], i: int) -> bool:
         """Whether the "not" at `i` negates an action (ACTION_CUES), which describes the finding."""

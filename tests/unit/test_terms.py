@@ -385,6 +385,29 @@ def test_the_absence_of_what_the_body_normally_shows_is_the_finding_and_is_kept(
     assert expander.expand("portal hypertension, no reversal of flow").negated == [
         {"cue": "no", "text": "reversal of flow"}
     ]
+    # a sign word that qualifies another is no sign, nor is one qualified as abnormal, nor a word that only shares
+    # its stem: each of these is a condition set aside
+    for query, text in (
+        ("CTPA for dyspnea, no filling defect", "filling defect"),
+        ("stroke CT, no perfusion deficit", "perfusion deficit"),
+        ("cough, no flow-limiting stenosis", "flow-limiting stenosis"),
+        ("cirrhosis, no hepatofugal flow", "hepatofugal flow"),
+        ("scrotal pain, no increased flow in the epididymis", "increased flow"),
+        ("headache, no visual field defect", "visual field defect"),
+        ("back pain, no pulsatile mass", "pulsatile mass"),
+        ("cough fever, no focal airspace opacification", "focal airspace opacification"),
+        ("heartburn, filling defect not seen", "filling defect"),
+    ):
+        assert expander.expand(query).negated[0]["text"] == text, query
+    # in a list, only the sign's item is kept: the condition beside it is still set aside
+    assert expander.expand("trauma, no pneumothorax or lung sliding").negated == [{"cue": "no", "text": "pneumothorax"}]
+    assert expander.expand("leg swelling, no DVT or flow abnormality").negated == [
+        {"cue": "no", "text": "DVT or flow abnormality"}
+    ]
+    # an adverb after a post-cue "absent" closes it: what came before is negated
+    assert expander.expand("fibrosis, honeycombing absent bilaterally").negated == [
+        {"cue": "absent", "text": "honeycombing"}
+    ]
 
 
 def test_a_query_of_nothing_but_negation_is_searched_as_typed(expander):
