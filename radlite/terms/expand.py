@@ -92,6 +92,13 @@ PRE_NEGATION = [
     # "nodule not a concern for malignancy" sets aside the malignancy (POST_NEGATION: "lymphoma not a concern")
     "not a concern for",
     "not a consideration for",
+    # a report's verdict against a diagnosis: "not consistent with cholecystitis" sets cholecystitis aside
+    "not consistent with",
+    "not compatible with",
+    "not in keeping with",
+    "not suggestive of",
+    "not typical of",
+    "inconsistent with",
     "no concern for",
     "no",
     "not",
@@ -136,6 +143,27 @@ POST_NEGATION = [
     "negative",
     "unlikely",
 ]
+# a hedge keeps the finding before it, uncertain: "appendicitis cannot be ruled out" is not "appendicitis ruled out"
+HEDGES = [
+    "cannot be excluded",
+    "can't be excluded",
+    "could not be excluded",
+    "cannot be ruled out",
+    "can't be ruled out",
+    "could not be ruled out",
+    "not excluded",
+    "not ruled out",
+    "not be excluded",
+    "not be ruled out",
+]
+# "negative" before what it describes labels a kind ("HER2 negative breast cancer", "ANCA negative vasculitis",
+# "smear negative tuberculosis"); after a finding, with nothing following, it negates ("D-dimer negative, ...")
+# ("HIV negative patient with lymphoma" still negates HIV: a person is no kind of disease)
+LABELS = {"negative"}
+PERSONS = set(
+    "patient patients pt pts man men woman women male female child children boy girl infant neonate adult adults "
+    "individual person host subject donor".split()
+)
 UNCERTAIN = [
     "rule out",
     "r/o",
@@ -588,6 +616,13 @@ class Expander:
 
         i = 0
         while i < len(words):
+            hedge = self._match(words, i, HEDGES)
+            if hedge and i not in named:
+                scope = sorted(self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop))
+                if scope:
+                    unc_spans.append({"cue": hedge, "text": " ".join(toks[j].text for j in scope)})
+                i += len(hedge.split())
+                continue
             uncertain = self._match(words, i, UNCERTAIN)
             pre = self._match(words, i, PRE_NEGATION)
             post = self._match(words, i, POST_NEGATION)
@@ -604,8 +639,13 @@ class Expander:
                 scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
                 if scope:
                     unc_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
-            elif pre and forward and pre in ATTRIBUTIVE:
-                i = after  # "absent ureteric jet": the finding, negated only after what it describes
+            elif (pre and forward and pre in ATTRIBUTIVE) or (
+                post in LABELS and not pre and forward and words[after] not in PERSONS
+            ):
+                i = after  # "absent ureteric jet", "HER2 negative breast cancer": the finding or a kind of it
+                continue
+            elif pre in ("absence of", "absent") and i > 0 and words[i - 1] == "congenital":
+                i = after  # "congenital absence of the pericardium" is the anomaly
                 continue
             elif pre and (forward or not post):
                 scope = self._scope(range(after, min(len(words), after + PRE_SCOPE)), stop)
@@ -616,6 +656,12 @@ class Expander:
                     and not all(words[j] in PROTOCOL for j in scope)  # "CT without contrast, appendicitis or stone"
                 ):
                     scope += self._listed(words, scope[-1] + 1, stop)
+                if scope and words[scope[0]] in PROTOCOL:  # "CT without contrast stroke": what is sought follows
+                    n_protocol = next(
+                        (k for k, j in enumerate(scope) if words[j] not in PROTOCOL and words[j] not in ITEM_BREAKS),
+                        len(scope),
+                    )
+                    scope = scope[:n_protocol]
                 scope = self._without_signs(words, scope, forward=True)
                 if not scope:
                     i = after
@@ -728,7 +774,7 @@ class Expander:
         words = [t.low for t in toks]
         i = 0
         while i < len(toks):
-            if i > 0 and words[i - 1] == "non":
+            if i > 0 and (words[i - 1] == "non" or (words[i - 1] in ("no", "without", "w/o") and words[i] in PROTOCOL)):
                 i += 1  # "non contrast CT" is not "contrast CT": "non" written apart turns what follows around
                 continue
             for n in range(min(self.longest, len(toks) - i), 0, -1):

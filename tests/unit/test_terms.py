@@ -576,3 +576,32 @@ def test_an_inverted_mesh_heading_is_named_by_its_plain_entry_term():
     assert plain_name("Embolism, Air, Venous", ["Embolism, Gas"]) is None
     lexicon = load_lexicon()
     assert lexicon.phrases.get("lymphatic sarcoma") == ["non-hodgkin lymphoma"]
+
+
+def test_hedges_labels_verdicts_and_protocols_are_read_as_meant(expander):
+    # a hedge keeps the finding, uncertain: "cannot be ruled out" is not "ruled out"
+    for query, text in (
+        ("RLQ pain, appendicitis cannot be ruled out", "appendicitis"),
+        ("fracture can't be excluded, scaphoid", "fracture"),
+    ):
+        e = expander.expand(query)
+        assert e.negated == [] and [u["text"] for u in e.uncertain] == [text], query
+    # what a scan is done without ends there: what follows is sought ("without contrast stroke")
+    e = expander.expand("CT head without contrast stroke")
+    assert e.negated == [{"cue": "without", "text": "contrast"}] and "stroke" in e.neural_text
+    # "no contrast CT" is not the phrase "contrast CT" (contrast-enhanced)
+    assert all(
+        "contrast-enhanced" not in t
+        for p in expander.expand("no contrast CT abdomen stone").phrases
+        for t in p["terms"]
+    )
+    # a report's verdict against a diagnosis sets that diagnosis aside
+    assert expander.expand("RUQ ultrasound, not consistent with cholecystitis, gallstones").negated == [
+        {"cue": "not consistent with", "text": "cholecystitis"}
+    ]
+    # "negative" before what it describes labels a kind; after a finding, it negates
+    for query in ("ER positive HER2 negative breast cancer staging", "smear negative tuberculosis CT chest"):
+        assert expander.expand(query).negated == [], query
+    assert expander.expand("chest pain, D-dimer negative").negated == [{"cue": "negative", "text": "D-dimer"}]
+    # a congenital absence is the anomaly
+    assert expander.expand("congenital absence of the pericardium, chest xray").negated == []
