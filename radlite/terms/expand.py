@@ -614,11 +614,14 @@ class Expander:
                 or any(self._match(words, j, c) for c in (PRE_NEGATION, POST_NEGATION, UNCERTAIN))
             )
 
+        def before(i: int) -> list[int]:  # the scope of a cue at `i` that reads back ("X not seen"), ascending
+            return sorted(self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop))
+
         i = 0
         while i < len(words):
             hedge = self._match(words, i, HEDGES)
             if hedge and i not in named:
-                scope = sorted(self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop))
+                scope = before(i)
                 if scope:
                     unc_spans.append({"cue": hedge, "text": " ".join(toks[j].text for j in scope)})
                 i += len(hedge.split())
@@ -663,25 +666,21 @@ class Expander:
                     )
                     scope = scope[:n_protocol]
                 scope = self._without_signs(words, scope, forward=True)
-                if not scope:
+                if not scope:  # a cue that negates nothing (or only a normal sign) stays in the query as typed
                     i = after
                     continue
                 negated.update(scope)
                 cues.update(range(i, after))
-                if scope:
-                    text = re.sub(r"\s+(?=,)", "", " ".join(toks[j].text for j in scope))
-                    neg_spans.append({"cue": cue, "text": re.sub(r",(\s*,)+", ",", text)})
+                text = re.sub(r"\s+(?=,)", "", " ".join(toks[j].text for j in scope))
+                neg_spans.append({"cue": cue, "text": re.sub(r",(\s*,)+", ",", text)})
             else:
-                scope = self._without_signs(
-                    words, sorted(self._scope(range(i - 1, max(-1, i - 1 - POST_SCOPE), -1), stop))
-                )
-                if not scope:
+                scope = self._without_signs(words, before(i))
+                if not scope:  # as above
                     i = after
                     continue
                 negated.update(scope)
                 cues.update(range(i, after))
-                if scope:
-                    neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in sorted(scope))})
+                neg_spans.append({"cue": cue, "text": " ".join(toks[j].text for j in scope)})
             i = after
         return negated, cues, neg_spans, unc_spans
 
@@ -692,9 +691,13 @@ class Expander:
         its word before its first preposition when the scope follows the cue (`forward`: "no flow in the hepatic
         veins"), else its last word after any "is"/"was" ("the cremasteric reflex is absent"). The connectives left at
         either end go too; [] when nothing else was negated."""
+
+        def joins(j: int) -> bool:  # a comma or "or"/"and"/"nor": between items, part of none
+            return words[j] == "," or words[j] in ITEM_BREAKS
+
         items, item = [], []
         for j in scope:
-            if words[j] == "," or words[j] in ITEM_BREAKS:
+            if joins(j):
                 items.append(item)
                 item = []
             else:
@@ -714,9 +717,9 @@ class Expander:
         if not signs:
             return scope
         kept = [j for j in scope if j not in signs]
-        while kept and (words[kept[0]] == "," or words[kept[0]] in ITEM_BREAKS):
+        while kept and joins(kept[0]):
             kept.pop(0)
-        while kept and (words[kept[-1]] == "," or words[kept[-1]] in ITEM_BREAKS):
+        while kept and joins(kept[-1]):
             kept.pop()
         return kept
 
@@ -775,7 +778,8 @@ class Expander:
         i = 0
         while i < len(toks):
             if i > 0 and (words[i - 1] == "non" or (words[i - 1] in ("no", "without", "w/o") and words[i] in PROTOCOL)):
-                i += 1  # "non contrast CT" is not "contrast CT": "non" written apart turns what follows around
+                # "non contrast CT", "no contrast CT" are not "contrast CT": written apart, it turns what follows
+                i += 1
                 continue
             for n in range(min(self.longest, len(toks) - i), 0, -1):
                 span = range(i, i + n)

@@ -605,3 +605,13 @@ def test_hedges_labels_verdicts_and_protocols_are_read_as_meant(expander):
     assert expander.expand("chest pain, D-dimer negative").negated == [{"cue": "negative", "text": "D-dimer"}]
     # a congenital absence is the anomaly
     assert expander.expand("congenital absence of the pericardium, chest xray").negated == []
+
+
+def test_a_cue_that_negates_nothing_stays_in_the_query_as_typed(expander):
+    # "not showing" has nothing to negate before "on"; "negative" begins the query: both are part of what is asked
+    for query, kept in (
+        ("broken hip not showing on x ray, need an mri", "not showing on x ray"),
+        ("negative HU fat in kidney lesion", "negative HU"),
+    ):
+        e = expander.expand(query)
+        assert e.negated == [] and kept in e.neural_text, query
