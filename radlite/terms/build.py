@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from radlite.retrievers.bm25 import tokenize
-from radlite.terms.lexicon import FORMAT, LEXICON_FILE, LEXICON_VERSION, OWN_TERMS, phrase_key
+from radlite.terms.lexicon import FORMAT, LEXICON_FILE, LEXICON_VERSION, OWN_CONTEXT, OWN_TERMS, phrase_key
 
 ACRONYM = re.compile(r"^(?=(?:.*[A-Z]){2})[A-Za-z0-9][A-Za-z0-9-]{1,9}$")  # two capitals or more, short
 MESH_CATEGORIES = {"Diseases", "Anatomy", "Analytical, Diagnostic and Therapeutic Techniques, and Equipment"}
@@ -91,6 +91,28 @@ def own_terms(path: Path = OWN_TERMS) -> tuple[dict, dict]:
         target = abbreviations if kind == "abbreviation" else phrases
         target[term if kind == "abbreviation" else phrase_key(term)] = [e.strip() for e in expansions.split("|")]
     return abbreviations, phrases
+
+
+def own_context(path: Path = OWN_CONTEXT) -> dict[str, list[str]]:
+    """radlite's hand-written context words: {expansion (lower case): [stem, ...]}, the words a radiologist's query
+    uses with that meaning of an ambiguous abbreviation ("ctpa", "filling", "defect" with pulmonary embolism;
+    "layering", "costophrenic", "thoracentesis" with pleural effusion), stemmed as BM25 stems them."""
+    context: dict[str, list[str]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ValueError(f"{path}:{n}: expected 'expansion<TAB>word[|word...]'")
+        stems = []
+        for word in parts[1].split("|"):
+            found = tokenize(word.strip())
+            # a hyphenated word, and those of its parts that say something alone ("ground-glass": ground, glass;
+            # not "follow-up"'s "up" or "hla-b27"'s "b27", which other queries use for other things)
+            stems += found[:1] + [t for t in found[1:] if t.isalpha() and len(t) >= 4]
+        words = context.setdefault(parts[0].strip().lower(), [])
+        words += [s for s in stems if s not in words]
+    return context
 
 
 def plain_name(heading: str, synonyms: list[str]) -> str | None:
@@ -259,6 +281,12 @@ def build(data: Path) -> dict:
         own = [t for t in tokenize(" ".join([name, *synonyms_of.get(name, [])[:6]])) if t.isalpha()]
         base = list(dict.fromkeys(own + context.get(name, [])))[:30]
         contexts[name] = base + [t for t in found_with.get(name, []) if t not in base]
+    # radiology's own context (hand-written) first: public text rarely says what a radiologist's query says near a
+    # reading ("CTA chest for PE": "chest" is near pleural effusion in public text, nothing radiological near
+    # pulmonary embolism)
+    for name, words in own_context().items():
+        if name in contexts:
+            contexts[name] = list(dict.fromkeys(words + contexts[name]))
     return {
         "format": FORMAT,
         "version": LEXICON_VERSION,

@@ -25,10 +25,11 @@ from typing import Any
 from radlite.errors import CorpusError
 
 FORMAT = "radlite-lexicon"
-LEXICON_VERSION = "6"
+LEXICON_VERSION = "7"
 DATA = Path(__file__).resolve().parents[1] / "data" / "lexicon"
 LEXICON_FILE = DATA / "lexicon.json.gz"
 OWN_TERMS = DATA / "radiology_terms.tsv"
+OWN_CONTEXT = DATA / "radiology_context.tsv"
 MAX_GLOSSARY = 20_000
 WORD = re.compile(r"[^\W_]+(?:['’/.\-][^\W_]+)*")
 
