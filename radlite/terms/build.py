@@ -5,6 +5,9 @@
 reads
   * radlite/data/lexicon/radiology_terms.tsv: the project's own hand-checked list (imaging and reporting
     abbreviations, conditions radiologists abbreviate, imaging signs and eponyms, lay words);
+  * radlite/data/lexicon/radiology_context.tsv: the project's own context words for the expansions of ambiguous
+    abbreviations (the words a radiologist's query uses with each: "ctpa", "filling", "defect" with pulmonary
+    embolism), counted before those found in public text;
   * medical-abbreviations/ (Wikipedia's list of medical abbreviations, CC BY-SA 4.0): abbreviation -> expansions;
   * mesh/ (MeSH 2024, NLM): entry terms of descriptors under Diseases, Anatomy and Analytical, Diagnostic and
     Therapeutic Techniques -> their heading; their acronyms;
@@ -59,7 +62,8 @@ GENERIC = {  # words every definition uses: no help in telling expansions apart
 COOCCURRENCE_LIFT = 3.0
 COMMON_TEXTS = 0.05
 ATTRIBUTION = [
-    "radlite's own radiology list (radlite/data/lexicon/radiology_terms.tsv)",
+    "radlite's own radiology list (radlite/data/lexicon/radiology_terms.tsv) and context words "
+    "(radlite/data/lexicon/radiology_context.tsv)",
     "Wikipedia, List of medical abbreviations (CC BY-SA 4.0), via lisavirginia/clinical-abbreviations",
     "MeSH 2024, courtesy of the U.S. National Library of Medicine",
     "Human Disease Ontology (CC0)",
