@@ -200,6 +200,8 @@ TERMINATORS = {
     "within",
 }
 PRE_SCOPE, POST_SCOPE = 6, 4
+# clinical shorthand that a finding follows: after one, "pe" typed in lower case is PE ("r/o pe", "h/o mi", "? ms")
+SHORTHAND = {"r/o", "h/o", "s/p", "c/o", "?", "hx", "dx", "ddx"}
 # a roman numeral after one of these is a grade, a stage or a type, not an abbreviation ("grade IV VUR")
 ROMAN = re.compile(r"^(?=[ivx])i{0,3}(?:v|x)?i{0,3}[a-c]?$")
 GRADED = {
@@ -801,6 +803,11 @@ class Expander:
             if j in taken or t.text in PUNCT or j in cues or self._grade(words, j):
                 continue
             entries = self._abbreviation(t.text)
+            if entries is None and j > 0 and words[j - 1] in SHORTHAND and re.fullmatch(r"[a-z]{2}", t.text):
+                # after clinical shorthand a two-letter word in lower case is an abbreviation, in radiology's readings
+                # ("r/o pe", "h/o mi"); elsewhere it is not read ("5 mm", "ms" after a number)
+                if t.text not in _stopwords():
+                    entries = self._own(self.lexicon.abbreviations.get(t.text.upper(), []))
             if entries:
                 abbr_at[j] = entries
         kept_stems = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))

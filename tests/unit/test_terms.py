@@ -87,6 +87,15 @@ def test_lower_case_words_are_abbreviations_only_when_they_are_not_everyday_word
     assert top(expander.expand("heard a POP"), "POP")[0] == "pain on palpation"  # as a clinician writes it
 
 
+def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_shorthand(expander):
+    assert top(expander.expand("ct chest r/o pe"), "pe")[0] == "pulmonary embolism"
+    assert top(expander.expand("h/o mi, new wall motion abnormality"), "mi")[0] == "myocardial infarction"
+    assert top(expander.expand("? ms, periventricular lesions"), "ms")[0] == "multiple sclerosis"
+    # elsewhere two lower-case letters are a word or a unit, not an abbreviation
+    assert not {"ms", "pe"} & {a["text"] for a in expander.expand("TE 80 ms, pe class").abbreviations}
+    assert [a["text"] for a in expander.expand("r/o on").abbreviations] == ["r/o"]  # a stopword stays a word
+
+
 def test_two_sources_names_for_one_thing_are_one_reading(expander):
     # radlite's list reads ARDS as acute, the Disease Ontology as adult respiratory distress syndrome, its old name
     # (MeSH maps one to the other): one reading, not two splitting the weight
