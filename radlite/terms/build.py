@@ -5,6 +5,8 @@
 reads
   * radlite/data/lexicon/radiology_terms.tsv: the project's own hand-checked list (imaging and reporting
     abbreviations, conditions radiologists abbreviate, imaging signs and eponyms, lay words);
+  * British spellings of the words the terms use, made by rule ("haemorrhage", "oesophageal", "ischaemic",
+    "tumour"), read as their US forms;
   * radlite/data/lexicon/radiology_context.tsv: the project's own context words for the expansions of ambiguous
     abbreviations (the words a radiologist's query uses with each: "ctpa", "filling", "defect" with pulmonary
     embolism), counted before those found in public text;
@@ -190,6 +192,70 @@ def cooccurring(names: list[str], texts: list[str], window: int = 20, most: int 
     return out
 
 
+# British spellings of medical words (the US form -> the British), by rule: each applies where the word has the
+# part, and a British form is added only when it differs and is no word of the lexicon's terms already
+BRITISH_PREFIXES = [  # (US start, British start), not where the exception follows
+    ("hem", "haem", ("hemi", "hemp")),  # hemorrhage, hematoma, hemoglobin; not hemithorax, hemisphere
+    ("esophag", "oesophag", ()),
+    ("edem", "oedem", ()),
+    ("estr", "oestr", ("estrang",)),  # estrogen, estradiol
+    ("fet", "foet", ("fetch", "fetid", "fetish", "fett")),  # fetal, fetus
+    ("celia", "coelia", ()),  # celiac
+    ("pediatr", "paediatr", ()),
+    ("orthoped", "orthopaed", ()),
+    ("gyne", "gynae", ()),  # gynecology, gynecomastia
+    ("cec", "caec", ("cecil",)),  # cecum, cecal
+    ("anest", "anaest", ()),
+    ("etiolog", "aetiolog", ()),
+    ("leuko", "leuco", ()),
+    ("ameb", "amoeb", ()),
+    ("hyperem", "hyperaem", ()),
+]
+BRITISH_SUFFIXES = [  # (US end, British end, letters the US end must not follow)
+    ("emia", "aemia", "td"),  # anemia, ischemia, leukemia; not "systemia"
+    ("emias", "aemias", "td"),
+    ("emic", "aemic", "td"),  # ischemic, glycemic; not systemic, epidemic, endemic, academic
+    ("pnea", "pnoea", ""),  # dyspnea, apnea
+    ("pneic", "pnoeic", ""),
+    ("rrhea", "rrhoea", ""),  # diarrhea, amenorrhea
+    ("rrheal", "rrhoeal", ""),
+    ("ization", "isation", ""),  # catheterization, hospitalization
+    ("izations", "isations", ""),
+    ("yze", "yse", ""),  # analyze, paralyze
+    ("yzed", "ysed", ""),
+]
+BRITISH_WORDS = {  # whole words no rule covers safely ("-or" and "-er" endings are too common to take by rule)
+    "tumor": "tumour", "tumors": "tumours", "tumoral": "tumoural", "color": "colour", "labor": "labour",
+    "odor": "odour", "humor": "humour", "behavior": "behaviour", "behavioral": "behavioural", "center": "centre",
+    "centers": "centres", "fiber": "fibre", "fibers": "fibres", "liter": "litre", "milliliter": "millilitre",
+    "caliber": "calibre", "theater": "theatre", "gray": "grey", "maneuver": "manoeuvre", "sulfate": "sulphate",
+    "sulfur": "sulphur", "aluminum": "aluminium", "mold": "mould", "cesarean": "caesarean", "localized": "localised",
+    "generalized": "generalised", "organized": "organised", "characterized": "characterised",
+    "apnea": "apnoea", "catheterize": "catheterise", "immobilize": "immobilise", "visualize": "visualise", "visualized": "visualised",
+}  # fmt: skip
+
+
+def british_forms(word: str) -> set[str]:
+    """The British spellings of the US medical word `word` (lower case): "hemorrhage" -> {"haemorrhage"},
+    "ischemic" -> {"ischaemic"}, "tumor" -> {"tumour"}; empty when it has none."""
+    out = {BRITISH_WORDS[word]} if word in BRITISH_WORDS else set()
+    for us, uk, unless in BRITISH_PREFIXES:
+        if word.startswith(us) and not word.startswith(unless or ("\0",)):
+            out.add(uk + word[len(us) :])
+    # a suffix rule on the word and on its British starts ("hyperemia": hyperaemia either way)
+    for form in [word, *out]:
+        for us, uk, not_after in BRITISH_SUFFIXES:
+            if (
+                form.endswith(us)
+                and not form.endswith(uk)
+                and len(form) > len(us) + 2
+                and form[-len(us) - 1] not in not_after
+            ):
+                out.add(form[: -len(us)] + uk)
+    out.discard(word)
+    return out
+
+
 def build(data: Path) -> dict:
     """The lexicon as a JSON-able dict."""
     abbreviations: dict[str, list[dict]] = {}
@@ -291,6 +357,19 @@ def build(data: Path) -> dict:
     for name, words in own_context().items():
         if name in contexts:
             contexts[name] = list(dict.fromkeys(words + contexts[name]))
+    # British spellings of the words the lexicon's terms use, each to its US form ("haemorrhage" -> "hemorrhage"),
+    # where it is no phrase already: a query typed in British English finds US-spelled passages and terms (the
+    # British forms the terms themselves use, from MeSH and the Disease Ontology, too: "haemorrhage")
+    words = {w for terms in phrases.values() for t in terms for w in re.findall(r"[a-z]+", t.lower())}
+    words |= {
+        w for entries in abbreviations.values() for e in entries for w in re.findall(r"[a-z]+", e["text"].lower())
+    }
+    for word in sorted(words):
+        if len(word) < 4:
+            continue
+        for form in sorted(british_forms(word)):
+            if form not in phrases:
+                phrases[form] = [word]
     return {
         "format": FORMAT,
         "version": LEXICON_VERSION,

@@ -87,6 +87,19 @@ def test_lower_case_words_are_abbreviations_only_when_they_are_not_everyday_word
     assert top(expander.expand("heard a POP"), "POP")[0] == "pain on palpation"  # as a clinician writes it
 
 
+def test_british_spellings_are_read_as_their_us_forms(expander):
+    from radlite.terms.build import british_forms
+
+    assert british_forms("hemorrhage") == {"haemorrhage"}
+    assert british_forms("ischemic") == {"ischaemic"} and british_forms("hyperemia") == {"hyperaemia"}
+    assert british_forms("tumor") == {"tumour"} and british_forms("catheterization") == {"catheterisation"}
+    # not where the US part is no such part: hemi- is half, "systemic" and "epidemic" are no -emia
+    assert british_forms("hemithorax") == british_forms("systemic") == british_forms("epidemic") == set()
+    e = expander.expand("subarachnoid haemorrhage in a paediatric patient")
+    assert e.bm25_terms["hemorrhag"] == 1.0 and e.bm25_terms["pediatr"] == 1.0
+    assert "haemorrhage (hemorrhage)" in e.neural_text
+
+
 def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_shorthand(expander):
     assert top(expander.expand("ct chest r/o pe"), "pe")[0] == "pulmonary embolism"
     assert top(expander.expand("h/o mi, new wall motion abnormality"), "mi")[0] == "myocardial infarction"
