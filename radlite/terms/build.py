@@ -231,7 +231,8 @@ BRITISH_WORDS = {  # whole words no rule covers safely ("-or" and "-er" endings 
     "caliber": "calibre", "theater": "theatre", "gray": "grey", "maneuver": "manoeuvre", "sulfate": "sulphate",
     "sulfur": "sulphur", "aluminum": "aluminium", "mold": "mould", "cesarean": "caesarean", "localized": "localised",
     "generalized": "generalised", "organized": "organised", "characterized": "characterised",
-    "apnea": "apnoea", "catheterize": "catheterise", "immobilize": "immobilise", "visualize": "visualise", "visualized": "visualised",
+    "apnea": "apnoea", "catheterize": "catheterise", "immobilize": "immobilise", "visualize": "visualise",
+    "visualized": "visualised",
 }  # fmt: skip
 
 
@@ -364,10 +365,14 @@ def build(data: Path) -> dict:
     words |= {
         w for entries in abbreviations.values() for e in entries for w in re.findall(r"[a-z]+", e["text"].lower())
     }
+    british = {}
     for word in sorted(words):
         if len(word) < 4:
             continue
-        for form in sorted(british_forms(word)):
+        forms = sorted(british_forms(word))
+        if forms:
+            british[word] = forms
+        for form in forms:
             if form not in phrases:
                 phrases[form] = [word]
     return {
@@ -377,6 +382,8 @@ def build(data: Path) -> dict:
         "abbreviations": dict(sorted(abbreviations.items())),
         "phrases": dict(sorted(phrases.items())),
         "context": dict(sorted(contexts.items())),
+        # each US word's British forms: BM25 also looks for them where the indexed collection uses them
+        "british": british,
         # words of everyday English (frequent in definitions): a query typed in lower case is not read as an
         # abbreviation when its word is one of these ("men" is not MEN)
         "common_words": sorted(w for w, n in common.items() if n >= 3 and len(w) > 1),

@@ -874,6 +874,16 @@ class Expander:
             for term in pterms:
                 for s in set(tokenize(term)):
                     terms[s] = max(terms.get(s, 0.0), PHRASE_WEIGHT / len(pterms))
+        # a word's British spellings where the collection uses them ("tumor" finds "tumour"), as much as the word
+        if self.vocab is not None:
+            for j, t in enumerate(toks):
+                forms = self.lexicon.british.get(t.low) if j not in dropped else None
+                for form in forms or ():
+                    stems = [s for s in tokenize(form) if s in self.vocab and s not in terms]
+                    if stems:
+                        for s in stems:
+                            terms[s] = max(terms.get(s, 0.0), 1.0)
+                        phrases.append({"text": t.text, "terms": [form], "negated": False})
         # each negated span (a run of negated tokens) and the ways of naming it
         negated_items, run = [], []
         for j in [*sorted(negated), None]:

@@ -1,6 +1,8 @@
 """The lexicon radlite reads queries with: abbreviations (with every expansion and how likely each is), phrases
 mapped to the field's terms (synonyms, lay words, imaging signs), the words that tell an ambiguous abbreviation's
-expansions apart, and everyday words a lower-case query token is not mistaken for an abbreviation.
+expansions apart, everyday words a lower-case query token is not mistaken for an abbreviation, and the British
+spellings of the terms' words (read as the US word when typed; looked for beside a typed US word where the
+indexed collection uses them).
 
 It ships inside the package (radlite/data/lexicon/lexicon.json.gz, built by `python -m radlite.terms.build`) and
 is versioned; an index records the version and sha256 it was searched with, and may add a site glossary.
@@ -49,6 +51,7 @@ class Lexicon:
     sha256: str = ""
     glossary_entries: int = 0
     attribution: list = field(default_factory=list)
+    british: dict[str, list[str]] = field(default_factory=dict)  # "hemorrhage" -> ["haemorrhage"]
 
     @property
     def longest_phrase(self) -> int:
@@ -78,6 +81,7 @@ class Lexicon:
             self.sha256,
             len(glossary),
             self.attribution,
+            self.british,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -117,6 +121,7 @@ def load_lexicon(path: str | None = None) -> Lexicon:
         version=str(data.get("version", "?")),
         sha256=hashlib.sha256(blob).hexdigest(),
         attribution=data.get("attribution", []),
+        british=data.get("british", {}),
     )
 
 

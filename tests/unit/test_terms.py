@@ -100,6 +100,17 @@ def test_british_spellings_are_read_as_their_us_forms(expander):
     assert "haemorrhage (hemorrhage)" in e.neural_text
 
 
+def test_bm25_looks_for_a_us_words_british_spelling_where_the_collection_uses_it():
+    lexicon = load_lexicon()
+    british = Expander(lexicon, vocab={"tumour", "tumor", "brain", "haemorrhag"})
+    e = british.expand("brain tumor, no hemorrhage")
+    # as much as the typed word; not for what is negated
+    assert e.bm25_terms["tumour"] == e.bm25_terms["tumor"] == 1.0 and "haemorrhag" not in e.bm25_terms
+    assert {"text": "tumor", "terms": ["tumour"], "negated": False} in e.phrases  # shown with the other readings
+    us = Expander(lexicon, vocab={"tumor", "brain", "hemorrhag"})  # a collection that never writes "tumour"
+    assert "tumour" not in (us.expand("brain tumor").bm25_terms or {})
+
+
 def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_shorthand(expander):
     assert top(expander.expand("ct chest r/o pe"), "pe")[0] == "pulmonary embolism"
     assert top(expander.expand("h/o mi, new wall motion abnormality"), "mi")[0] == "myocardial infarction"
