@@ -117,7 +117,7 @@ def own_context(path: Path = OWN_CONTEXT) -> dict[str, list[str]]:
             # not "follow-up"'s "up" or "hla-b27"'s "b27", which other queries use for other things)
             stems += found[:1] + [t for t in found[1:] if t.isalpha() and len(t) >= 4]
         words = context.setdefault(parts[0].strip().lower(), [])
-        words += [s for s in stems if s not in words]
+        words += [s for s in dict.fromkeys(stems) if s not in words]
     return context
 
 
@@ -193,13 +193,12 @@ def cooccurring(names: list[str], texts: list[str], window: int = 20, most: int 
 
 
 # British spellings of medical words (the US form -> the British), by rule: each applies where the word has the
-# part, and a British form is added only when it differs and is no word of the lexicon's terms already
-BRITISH_PREFIXES = [  # (US start, British start), not where the exception follows
+# part; a form the rules give that is the word itself is dropped
+BRITISH_PREFIXES = [  # (US start, British start, starts it does not apply to)
     ("hem", "haem", ("hemi", "hemp")),  # hemorrhage, hematoma, hemoglobin; not hemithorax, hemisphere
-    ("esophag", "oesophag", ()),
-    ("edem", "oedem", ()),
     ("estr", "oestr", ("estrang",)),  # estrogen, estradiol
     ("fet", "foet", ("fetch", "fetid", "fetish", "fett")),  # fetal, fetus
+    ("fec", "faec", ("fecund",)),  # fecal, feces, fecalith
     ("celia", "coelia", ()),  # celiac
     ("pediatr", "paediatr", ()),
     ("orthoped", "orthopaed", ()),
@@ -209,52 +208,71 @@ BRITISH_PREFIXES = [  # (US start, British start), not where the exception follo
     ("etiolog", "aetiolog", ()),
     ("leuko", "leuco", ()),
     ("ameb", "amoeb", ()),
-    ("hyperem", "hyperaem", ()),
 ]
-BRITISH_SUFFIXES = [  # (US end, British end, letters the US end must not follow)
-    ("emia", "aemia", "td"),  # anemia, ischemia, leukemia; not "systemia"
-    ("emias", "aemias", "td"),
-    ("emic", "aemic", "td"),  # ischemic, glycemic; not systemic, epidemic, endemic, academic
-    ("pnea", "pnoea", ""),  # dyspnea, apnea
-    ("pneic", "pnoeic", ""),
-    ("rrhea", "rrhoea", ""),  # diarrhea, amenorrhea
-    ("rrheal", "rrhoeal", ""),
-    ("ization", "isation", ""),  # catheterization, hospitalization
-    ("izations", "isations", ""),
-    ("yze", "yse", ""),  # analyze, paralyze
-    ("yzed", "ysed", ""),
+BRITISH_PARTS = [  # (US part, British part) anywhere in a word: parts no everyday word holds
+    ("esophag", "oesophag"),  # esophageal, gastroesophageal, tracheoesophageal
+    ("edema", "oedema"),  # edema, lymphedema, papilledema, angioedema
+    ("edemat", "oedemat"),  # edematous
+    ("hemorrhag", "haemorrhag"),  # microhemorrhage, enterohemorrhagic
+    ("hematom", "haematom"),  # cephalhematoma
+    ("hemangi", "haemangi"),
+    ("hemosider", "haemosider"),
+    ("hemoly", "haemoly"),  # nonhemolytic
+    ("esthesi", "aesthesi"),  # paresthesia, hypoesthesia, esthesioneuroblastoma
 ]
-BRITISH_WORDS = {  # whole words no rule covers safely ("-or" and "-er" endings are too common to take by rule)
+BRITISH_SUFFIXES = [  # (US end, British end)
+    ("emia", "aemia"),  # anemia, ischemia, leukemia, uremia, hyperlipidemia
+    ("emias", "aemias"),
+    ("emic", "aemic"),  # ischemic, glycemic, uremic (not systemic, epidemic: NOT_EMIC)
+    ("pnea", "pnoea"),  # dyspnea, apnea
+    ("pneic", "pnoeic"),
+    ("rrhea", "rrhoea"),  # diarrhea, amenorrhea
+    ("rrheal", "rrhoeal"),
+    ("rrheic", "rrhoeic"),  # seborrheic
+    ("ization", "isation"),  # catheterization, hospitalization
+    ("izations", "isations"),
+    ("yze", "yse"),  # analyze, paralyze
+    ("yzed", "ysed"),
+]
+NOT_EMIC = {"academia", "systemic", "epidemic", "endemic", "pandemic", "academic", "polemic", "epidemics"}
+BRITISH_WORDS = {  # whole words no rule covers safely ("-or" and "-er" endings are too common to take by rule; not
+    # "gray", which is also the dose unit in British English)
     "tumor": "tumour", "tumors": "tumours", "tumoral": "tumoural", "color": "colour", "labor": "labour",
     "odor": "odour", "humor": "humour", "behavior": "behaviour", "behavioral": "behavioural", "center": "centre",
     "centers": "centres", "fiber": "fibre", "fibers": "fibres", "liter": "litre", "milliliter": "millilitre",
-    "caliber": "calibre", "theater": "theatre", "gray": "grey", "maneuver": "manoeuvre", "sulfate": "sulphate",
+    "caliber": "calibre", "theater": "theatre", "maneuver": "manoeuvre", "sulfate": "sulphate",
     "sulfur": "sulphur", "aluminum": "aluminium", "mold": "mould", "cesarean": "caesarean", "localized": "localised",
     "generalized": "generalised", "organized": "organised", "characterized": "characterised",
-    "apnea": "apnoea", "catheterize": "catheterise", "immobilize": "immobilise", "visualize": "visualise",
-    "visualized": "visualised",
+    "catheterize": "catheterise", "immobilize": "immobilise", "visualize": "visualise", "visualized": "visualised",
 }  # fmt: skip
 
 
 def british_forms(word: str) -> set[str]:
     """The British spellings of the US medical word `word` (lower case): "hemorrhage" -> {"haemorrhage"},
-    "ischemic" -> {"ischaemic"}, "tumor" -> {"tumour"}; empty when it has none."""
+    "ischemic" -> {"ischaemic"}, "lymphedema" -> {"lymphoedema"}, "tumor" -> {"tumour"}; empty when it has
+    none."""
     out = {BRITISH_WORDS[word]} if word in BRITISH_WORDS else set()
     for us, uk, unless in BRITISH_PREFIXES:
         if word.startswith(us) and not word.startswith(unless or ("\0",)):
             out.add(uk + word[len(us) :])
-    # a suffix rule on the word and on its British starts ("hyperemia": hyperaemia either way)
-    for form in [word, *out]:
-        for us, uk, not_after in BRITISH_SUFFIXES:
-            if (
-                form.endswith(us)
-                and not form.endswith(uk)
-                and len(form) > len(us) + 2
-                and form[-len(us) - 1] not in not_after
-            ):
-                out.add(form[: -len(us)] + uk)
+    for us, uk in BRITISH_PARTS:
+        for form in [word, *out]:
+            if us in form and uk not in form:
+                out.add(form.replace(us, uk))
+    # a suffix rule on the word and on the forms above ("hyperemia", "hemoglobinemia": haemoglobinaemia)
+    if word not in NOT_EMIC:
+        for form in [word, *out]:
+            for us, uk in BRITISH_SUFFIXES:
+                if form.endswith(us) and not form.endswith(uk) and len(form) >= len(us) + 2:
+                    out.add(form[: -len(us)] + uk)
     out.discard(word)
-    return out
+    # only the form with every rule applied, and the word's own: a half-British "haemoglobinemia" is nobody's
+    return {f for f in out if not any(f != g and len(g) > len(f) and _british_of(f, g) for g in out)}
+
+
+def _british_of(form: str, fuller: str) -> bool:
+    """Whether `fuller` is `form` with more British parts (it holds each of form's British parts and more)."""
+    return all(uk in fuller for _, uk, *_ in (*BRITISH_PREFIXES, *BRITISH_PARTS, *BRITISH_SUFFIXES) if uk in form)
 
 
 def build(data: Path) -> dict:

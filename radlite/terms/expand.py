@@ -534,6 +534,13 @@ class Expander:
             self._passages[text] = docs
         return docs
 
+    def _british(self, word: str) -> list[str]:
+        """The British spellings of the US word `word` (lower case), a plural's too ("tumors": tumours)."""
+        forms = self.lexicon.british.get(word)
+        if forms is None and len(word) > 4 and word.endswith("s"):
+            forms = [f + "s" for f in self.lexicon.british.get(word[:-1], ())]
+        return forms or []
+
     def _present(self, text: str) -> float:
         stems = tokenize(text)
         if self.vocab is None or not stems:
@@ -877,8 +884,7 @@ class Expander:
         # a word's British spellings where the collection uses them ("tumor" finds "tumour"), as much as the word
         if self.vocab is not None:
             for j, t in enumerate(toks):
-                forms = self.lexicon.british.get(t.low) if j not in dropped else None
-                for form in forms or ():
+                for form in self._british(t.low) if j not in dropped else ():
                     stems = [s for s in tokenize(form) if s in self.vocab and s not in terms]
                     if stems:
                         for s in stems:
@@ -895,7 +901,11 @@ class Expander:
             if run and not all(toks[k].low in PROTOCOL or toks[k].low in VAGUE for k in run):
                 # what a scan is done without names no passage to push down: "CT without contrast" looks for
                 # "Non-contrast CT"
-                item = [(frozenset(tokenize(" ".join(toks[k].text for k in run if toks[k].low not in VAGUE))), 1.0)]
+                named = [toks[k].low for k in run if toks[k].low not in VAGUE]
+                item = [(frozenset(tokenize(" ".join(named))), 1.0)]
+                british = [next(iter(self._british(w)), w) for w in named]
+                if british != named:  # "no tumor" pushes a "Tumour" title down too
+                    item.append((frozenset(tokenize(" ".join(british))), 1.0))
                 for k in run:
                     item += [(frozenset(tokenize(e["text"])), e["weight"]) for e in chosen.get(k, [])]
                 for k, (n, pterms) in phrase_at.items():

@@ -73,6 +73,8 @@ def test_the_hand_written_context_is_read_stemmed_and_checked(tmp_path):
     assert own_context(path) == {
         "pulmonary embolism": ["ctpa", "fill", "d-dimer", "dimer", "follow-up", "follow", "saddl"]
     }
+    # every expansion the shipped file names is an ambiguous reading the lexicon holds (a typo would be ignored)
+    assert set(own_context()) <= set(load_lexicon().context)
     path.write_text("pulmonary embolism ctpa\n")
     with pytest.raises(ValueError, match="expected 'expansion<TAB>word"):
         own_context(path)
@@ -95,6 +97,11 @@ def test_british_spellings_are_read_as_their_us_forms(expander):
     assert british_forms("tumor") == {"tumour"} and british_forms("catheterization") == {"catheterisation"}
     # not where the US part is no such part: hemi- is half, "systemic" and "epidemic" are no -emia
     assert british_forms("hemithorax") == british_forms("systemic") == british_forms("epidemic") == set()
+    # short stems and parts inside a word; never half-British forms; not what British English spells the same
+    assert british_forms("anemia") == {"anaemia"} and british_forms("uremic") == {"uraemic"}
+    assert british_forms("lymphedema") == {"lymphoedema"} and british_forms("paresthesia") == {"paraesthesia"}
+    assert british_forms("hemoglobinemia") == {"haemoglobinaemia"} and british_forms("fecal") == {"faecal"}
+    assert british_forms("hyperemesis") == british_forms("gray") == british_forms("chemotherapy") == set()
     e = expander.expand("subarachnoid haemorrhage in a paediatric patient")
     assert e.bm25_terms["hemorrhag"] == 1.0 and e.bm25_terms["pediatr"] == 1.0
     assert "haemorrhage (hemorrhage)" in e.neural_text
@@ -107,6 +114,9 @@ def test_bm25_looks_for_a_us_words_british_spelling_where_the_collection_uses_it
     # as much as the typed word; not for what is negated
     assert e.bm25_terms["tumour"] == e.bm25_terms["tumor"] == 1.0 and "haemorrhag" not in e.bm25_terms
     assert {"text": "tumor", "terms": ["tumour"], "negated": False} in e.phrases  # shown with the other readings
+    assert british.expand("brain tumors").bm25_terms["tumour"] == 1.0  # a plural too
+    # what is negated is pushed down however it is spelled
+    assert british.expand("brain tumor, no hemorrhage").about_negated("Subdural haemorrhage") == 1.0
     us = Expander(lexicon, vocab={"tumor", "brain", "hemorrhag"})  # a collection that never writes "tumour"
     assert "tumour" not in (us.expand("brain tumor").bm25_terms or {})
 
