@@ -541,6 +541,19 @@ class Expander:
             forms = [f + "s" for f in self.lexicon.british.get(word[:-1], ())]
         return forms or []
 
+    def _same_word(self, us: str | None, uk: str) -> float:
+        """BM25's weight for `uk`, a British spelling of the typed stem `us`: the ratio of their IDFs, so that a
+        passage that spells the word the British way scores as one spelling it the US way (the rarer spelling's
+        higher IDF would put it above); 1 without postings or where the collection never uses `us`."""
+        if self.postings is None or us is None:
+            return 1.0
+        n = self.postings.n_passages
+        df_us, df_uk = len(self.postings.postings(us)), len(self.postings.postings(uk))
+        if not df_us or not df_uk:
+            return 1.0
+        idf = lambda df: math.log(1 + (n - df + 0.5) / (df + 0.5))  # noqa: E731 (Lucene's, as BM25 scores)
+        return round(min(1.0, idf(df_us) / idf(df_uk)), 3)
+
     def _present(self, text: str) -> float:
         stems = tokenize(text)
         if self.vocab is None or not stems:
@@ -887,8 +900,9 @@ class Expander:
                 for form in self._british(t.low) if j not in dropped else ():
                     stems = [s for s in tokenize(form) if s in self.vocab and s not in terms]
                     if stems:
+                        typed = tokenize(t.text)
                         for s in stems:
-                            terms[s] = max(terms.get(s, 0.0), 1.0)
+                            terms[s] = max(terms.get(s, 0.0), self._same_word(typed[0] if typed else None, s))
                         phrases.append({"text": t.text, "terms": [form], "negated": False})
         # each negated span (a run of negated tokens) and the ways of naming it
         negated_items, run = [], []

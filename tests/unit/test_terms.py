@@ -121,6 +121,15 @@ def test_bm25_looks_for_a_us_words_british_spelling_where_the_collection_uses_it
     assert "tumour" not in (us.expand("brain tumor").bm25_terms or {})
 
 
+def test_a_british_spelling_scores_as_the_us_one_would():
+    """100 passages, 40 write "tumor", 4 "tumour". Lucene's IDF: ln(1 + 60.5 / 40.5) = 0.9138 and ln(1 + 96.5 /
+    4.5) = 3.1111; "tumour" weighs 0.9138 / 3.1111 = 0.294, so that a passage that spells it the rarer way does
+    not outscore one that spells it as typed."""
+    used = {"tumor": range(0, 40), "tumour": range(50, 54), "brain": range(0, 10)}
+    x = Expander(load_lexicon(), vocab=set(used), postings=FakePostings(100, used))
+    assert x.expand("brain tumor").bm25_terms["tumour"] == pytest.approx(0.294)
+
+
 def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_shorthand(expander):
     assert top(expander.expand("ct chest r/o pe"), "pe")[0] == "pulmonary embolism"
     assert top(expander.expand("h/o mi, new wall motion abnormality"), "mi")[0] == "myocardial infarction"
