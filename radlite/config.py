@@ -17,12 +17,12 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # The default: equal weights over the three first-stage signals, each z-scored over the candidates
 # (FusionConfig.normalization), chosen on radbench9 dev among rules that fit nothing, and measured on
 # collections nothing was fitted on (benchmarks/fusion_transfer.md): against the seed's first-stage
-# weights with min-max, +0.022 nDCG@10 on radbench9 test, +0.029 on medline, +0.016 on liveqa-med (queries read
+# weights with min-max, +0.023 nDCG@10 on radbench9 test, +0.029 on medline, +0.017 on liveqa-med (queries read
 # with radlite.terms, as an index built since issue 18 reads them; radlite's trained bi-encoder).
 DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
 # the default fusion's nDCG@10 with radlite's default models, on collections nothing was fitted on
-# (benchmarks/fusion_transfer.md, 2026-12-07, queries read with radlite.terms (lexicon 6), radbench9 with its abbrev and
+# (benchmarks/fusion_transfer.md, 2026-12-07, queries read with radlite.terms (lexicon 7), radbench9 with its abbrev and
 # negation queries, and radlite's trained bi-encoder; re-measure with `python benchmarks/fusion_transfer.py`)
 # the weights (sha256, radlite.models.resolve.weights_sha256) of radlite's default bi-encoder and ColBERT, and of
 # all-MiniLM-L6-v2 (`untrained`, the default bi-encoder before radlite trained its own): what the measured numbers
