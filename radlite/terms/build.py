@@ -208,6 +208,7 @@ BRITISH_PREFIXES = [  # (US start, British start, starts it does not apply to)
     ("etiolog", "aetiolog", ()),
     ("leuko", "leuco", ()),
     ("ameb", "amoeb", ()),
+    ("pheo", "phaeo", ()),  # pheochromocytoma
 ]
 BRITISH_PARTS = [  # (US part, British part) anywhere in a word: parts no everyday word holds
     ("esophag", "oesophag"),  # esophageal, gastroesophageal, tracheoesophageal
@@ -231,8 +232,7 @@ BRITISH_SUFFIXES = [  # (US end, British end)
     ("rrheic", "rrhoeic"),  # seborrheic
     ("ization", "isation"),  # catheterization, hospitalization
     ("izations", "isations"),
-    ("yze", "yse"),  # analyze, paralyze
-    ("yzed", "ysed"),
+    ("ocele", "ocoele"),  # hydrocele, varicocele (British texts write both)
 ]
 NOT_EMIC = {"academia", "systemic", "epidemic", "endemic", "pandemic", "academic", "polemic", "epidemics"}
 BRITISH_WORDS = {  # whole words no rule covers safely ("-or" and "-er" endings are too common to take by rule; not
@@ -243,7 +243,9 @@ BRITISH_WORDS = {  # whole words no rule covers safely ("-or" and "-er" endings 
     "caliber": "calibre", "theater": "theatre", "maneuver": "manoeuvre", "sulfate": "sulphate",
     "sulfur": "sulphur", "aluminum": "aluminium", "mold": "mould", "cesarean": "caesarean", "localized": "localised",
     "generalized": "generalised", "organized": "organised", "characterized": "characterised",
-    "catheterize": "catheterise", "immobilize": "immobilise", "visualize": "visualise", "visualized": "visualised",
+    "centimeter": "centimetre", "centimeters": "centimetres", "millimeter": "millimetre",
+    "millimeters": "millimetres", "aging": "ageing", "catheterize": "catheterise", "immobilize": "immobilise",
+    "visualize": "visualise", "visualized": "visualised",
 }  # fmt: skip
 
 
@@ -380,6 +382,7 @@ def build(data: Path) -> dict:
     # where it is no phrase already: a query typed in British English finds US-spelled passages and terms (the
     # British forms the terms themselves use, from MeSH and the Disease Ontology, too: "haemorrhage")
     words = {w for terms in phrases.values() for t in terms for w in re.findall(r"[a-z]+", t.lower())}
+    words |= {w for w, n in common.items() if n >= 2}  # and of the public medical text read above ("oedematous")
     words |= {
         w for entries in abbreviations.values() for e in entries for w in re.findall(r"[a-z]+", e["text"].lower())
     }

@@ -173,6 +173,11 @@ UNCERTAIN = [
     "suspected",
     "possible",
     "probable",
+    "likely",
+    # the hedges written before the finding ("cannot exclude PE"); after it they are HEDGES
+    "cannot exclude",
+    "can't exclude",
+    "could not exclude",
     "?",
 ]
 TERMINATORS = {
@@ -586,7 +591,16 @@ class Expander:
             if terms is not None:
                 # a term that is the typed phrase itself, written another way, adds nothing ("Kearns-Sayre syndrome")
                 return [t for t in terms if _fold(phrase_key(t)) != _fold(candidate)] or None
+        words = key.split()
+        if len(words) > 1 and any(w in self._american for w in words):
+            # a phrase with British spellings is the US one ("hypoxic ischaemic encephalopathy")
+            return self._phrase(" ".join(self._american.get(w, w) for w in words))
         return None
+
+    @cached_property
+    def _american(self) -> dict[str, str]:
+        """Each British spelling the lexicon knows, to its US word ("haemorrhage" -> "hemorrhage")."""
+        return {uk: us for us, forms in self.lexicon.british.items() for uk in forms}
 
     @cached_property
     def _bare(self) -> dict[str, list[str]]:
@@ -823,11 +837,14 @@ class Expander:
             if j in taken or t.text in PUNCT or j in cues or self._grade(words, j):
                 continue
             entries = self._abbreviation(t.text)
-            if entries is None and j > 0 and words[j - 1] in SHORTHAND and re.fullmatch(r"[a-z]{2}", t.text):
-                # after clinical shorthand a two-letter word in lower case is an abbreviation, in radiology's readings
-                # ("r/o pe", "h/o mi"); elsewhere it is not read ("5 mm", "ms" after a number)
+            if entries is None and j > 0 and words[j - 1] in SHORTHAND and re.fullmatch(r"[a-z]{2,6}", t.text):
+                # after clinical shorthand a word in lower case is an abbreviation ("r/o pe", "h/o mi", "s/p cabg",
+                # "h/o cva"), in radiology's readings where it has any, else in any unless it is an everyday word;
+                # two letters are read nowhere else ("5 mm", "ms" after a number)
                 if t.text not in _stopwords():
-                    entries = self._own(self.lexicon.abbreviations.get(t.text.upper(), []))
+                    found = self.lexicon.abbreviations.get(t.text.upper(), [])
+                    common = t.text in self.lexicon.common_words  # "s/p lap chole": "lap" is no LAP
+                    entries = self._own(found) or (found if len(t.text) > 2 and not common else None) or None
             if entries:
                 abbr_at[j] = entries
         kept_stems = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))

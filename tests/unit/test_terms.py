@@ -102,6 +102,9 @@ def test_british_spellings_are_read_as_their_us_forms(expander):
     assert british_forms("lymphedema") == {"lymphoedema"} and british_forms("paresthesia") == {"paraesthesia"}
     assert british_forms("hemoglobinemia") == {"haemoglobinaemia"} and british_forms("fecal") == {"faecal"}
     assert british_forms("hyperemesis") == british_forms("gray") == british_forms("chemotherapy") == set()
+    # a word the terms do not use but public medical text does, and a phrase written with British words
+    assert expander.expand("oedematous pancreas").phrases[0]["terms"] == ["edematous"]
+    assert expander.expand("hypoxic ischaemic encephalopathy").phrases[0]["text"] == "hypoxic ischaemic encephalopathy"
     e = expander.expand("subarachnoid haemorrhage in a paediatric patient")
     assert e.bm25_terms["hemorrhag"] == 1.0 and e.bm25_terms["pediatr"] == 1.0
     assert "haemorrhage (hemorrhage)" in e.neural_text
@@ -134,9 +137,19 @@ def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_short
     assert top(expander.expand("ct chest r/o pe"), "pe")[0] == "pulmonary embolism"
     assert top(expander.expand("h/o mi, new wall motion abnormality"), "mi")[0] == "myocardial infarction"
     assert top(expander.expand("? ms, periventricular lesions"), "ms")[0] == "multiple sclerosis"
+    # three letters or more after shorthand take any reading, not only radiology's own ("cabg" alone is not read)
+    assert top(expander.expand("s/p cabg, sternal wires"), "cabg")[0] == "coronary artery bypass graft surgery"
+    assert expander.expand("cabg").abbreviations == []
     # elsewhere two lower-case letters are a word or a unit, not an abbreviation
     assert not {"ms", "pe"} & {a["text"] for a in expander.expand("TE 80 ms, pe class").abbreviations}
     assert [a["text"] for a in expander.expand("r/o on").abbreviations] == ["r/o"]  # a stopword stays a word
+
+
+def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
+    for query, cue in (("cannot exclude small PE", "cannot exclude"), ("likely haemangioma, liver", "likely")):
+        e = expander.expand(query)
+        assert [u["cue"] for u in e.uncertain] == [cue] and not e.negated
+    assert "PE" in expander.expand("cannot exclude small PE").neural_text
 
 
 def test_two_sources_names_for_one_thing_are_one_reading(expander):
