@@ -28,6 +28,12 @@ def top(expansion, abbreviation):
     return a["expansions"][0]["text"], a["expansions"][0]["weight"]
 
 
+def assert_first_readings(expander, cases):
+    """Each (query, abbreviation, meant): the abbreviation's first reading in the query is `meant`."""
+    for query, abbreviation, meant in cases:
+        assert top(expander.expand(query), abbreviation)[0] == meant, query
+
+
 def test_an_abbreviation_is_expanded_for_each_retriever(expander):
     e = expander.expand("SAH on noncontrast CT head")
     assert top(e, "SAH") == ("subarachnoid hemorrhage", 1.0)
@@ -49,17 +55,19 @@ def test_ambiguity_is_settled_by_the_rest_of_the_query(expander):
 def test_radiology_context_settles_what_public_text_gets_wrong(expander):
     # public text puts "chest" near pleural effusion and "view" (under a microscope) near pilocytic astrocytoma; the
     # hand-written radiology context (radiology_context.tsv) says what a radiologist's query puts near each reading
-    for query, abbreviation, meant in (
-        ("CTA chest for PE", "PE", "pulmonary embolism"),
-        ("PA and lateral views", "PA", "posteroanterior"),
-        ("PA dilation", "PA", "pulmonary artery"),
-        ("MS rheumatic heart disease echo", "MS", "mitral stenosis"),
-        ("AS with syncope", "AS", "aortic stenosis"),
-        ("cervical LAD in child", "LAD", "lymphadenopathy"),
-        ("LAD stenosis CT coronary angiogram", "LAD", "left anterior descending artery"),
-        ("3D TOF MRA of the circle of Willis", "TOF", "time of flight"),
-    ):
-        assert top(expander.expand(query), abbreviation)[0] == meant, query
+    assert_first_readings(
+        expander,
+        (
+            ("CTA chest for PE", "PE", "pulmonary embolism"),
+            ("PA and lateral views", "PA", "posteroanterior"),
+            ("PA dilation", "PA", "pulmonary artery"),
+            ("MS rheumatic heart disease echo", "MS", "mitral stenosis"),
+            ("AS with syncope", "AS", "aortic stenosis"),
+            ("cervical LAD in child", "LAD", "lymphadenopathy"),
+            ("LAD stenosis CT coronary angiogram", "LAD", "left anterior descending artery"),
+            ("3D TOF MRA of the circle of Willis", "TOF", "time of flight"),
+        ),
+    )
 
 
 def test_the_hand_written_context_is_read_stemmed_and_checked(tmp_path):
@@ -591,24 +599,28 @@ def test_the_lexicon_build_is_reproducible(tmp_path):
 
 
 def test_radiology_physics_abbreviations_read_in_radiologys_sense(expander):
-    for query, abbreviation, meant in (
-        ("grid cutoff at short SID", "SID", "source-to-image distance"),  # not "once daily"
-        ("chemical shift artifact, increase the receiver BW", "BW", "bandwidth"),  # not "blood work"
-        ("grainy image, raise NSA", "NSA", "number of signal averages"),  # not "no significant abnormality"
-    ):
-        assert top(expander.expand(query), abbreviation)[0] == meant, query
+    assert_first_readings(
+        expander,
+        (
+            ("grid cutoff at short SID", "SID", "source-to-image distance"),  # not "once daily"
+            ("chemical shift artifact, increase the receiver BW", "BW", "bandwidth"),  # not "blood work"
+            ("grainy image, raise NSA", "NSA", "number of signal averages"),  # not "no significant abnormality"
+        ),
+    )
 
 
 def test_cardiac_valve_and_pet_shorthand_read_by_the_rest_of_the_query(expander):
     # lexicon 5: AV was only arteriovenous or atrioventricular, NAC never PET's non-attenuation-corrected images
-    for query, abbreviation, meant in (
-        ("AV calcium score in severe aortic stenosis", "AV", "aortic valve"),
-        ("AV fistula, arteriovenous shunt for dialysis", "AV", "arteriovenous"),
-        ("PET/CT CTAC misregistration, check the NAC images", "NAC", "non-attenuation-corrected"),
-        ("transcatheter PVR for a failing pulmonary valve conduit", "PVR", "pulmonary valve replacement"),
-        ("PVR of 300 mL after voiding, bladder outlet obstruction", "PVR", "post-void residual"),
-    ):
-        assert top(expander.expand(query), abbreviation)[0] == meant, query
+    assert_first_readings(
+        expander,
+        (
+            ("AV calcium score in severe aortic stenosis", "AV", "aortic valve"),
+            ("AV fistula, arteriovenous shunt for dialysis", "AV", "arteriovenous"),
+            ("PET/CT CTAC misregistration, check the NAC images", "NAC", "non-attenuation-corrected"),
+            ("transcatheter PVR for a failing pulmonary valve conduit", "PVR", "pulmonary valve replacement"),
+            ("PVR of 300 mL after voiding, bladder outlet obstruction", "PVR", "post-void residual"),
+        ),
+    )
     # where AV is atrioventricular in a name, the name is a phrase and AV is not read on its own
     e = expander.expand("AV canal defect in Down syndrome")
     assert e.phrases[0]["terms"] == ["atrioventricular septal defect"] and not e.abbreviations
@@ -645,12 +657,14 @@ def test_the_words_medical_text_uses_near_an_expansion_tell_it_apart():
     # what the shipped lexicon learnt so: without these words the lexicon read craniocaudal, common bile duct and
     # barium enema here
     reader = Expander(load_lexicon())
-    for query, abbreviation, meant in (
-        ("CC agenesis with colpocephaly and parallel lateral ventricles", "CC", "corpus callosum"),
-        ("CBD with asymmetric perirolandic atrophy and alien limb", "CBD", "corticobasal degeneration"),
-        ("long segment BE, new focal esophageal wall thickening, r/o adenocarcinoma", "BE", "Barrett esophagus"),
-    ):
-        assert top(reader.expand(query), abbreviation)[0] == meant, query
+    assert_first_readings(
+        reader,
+        (
+            ("CC agenesis with colpocephaly and parallel lateral ventricles", "CC", "corpus callosum"),
+            ("CBD with asymmetric perirolandic atrophy and alien limb", "CBD", "corticobasal degeneration"),
+            ("long segment BE, new focal esophageal wall thickening, r/o adenocarcinoma", "BE", "Barrett esophagus"),
+        ),
+    )
 
 
 def test_a_passage_shows_which_expansions_it_matches(expander):
