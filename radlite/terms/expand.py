@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from radlite.retrievers.bm25 import _stopwords, tokenize
+from radlite.retrievers.bm25 import _stopwords, lucene_idf, tokenize
 from radlite.terms.lexicon import Lexicon, phrase_key
 
 # an abbreviation's expansions weigh 0.6 x their share in BM25: on radbench9 train and dev (lexicon 4), 0.4, 0.8 and 1.0
@@ -463,7 +463,7 @@ class Expander:
         self.longest = min(lexicon.longest_phrase, 6)
 
     # -- pieces --------------------------------------------------------------------------------
-    def _abbreviation(self, tok: str) -> list[dict] | None:
+    def _abbreviation(self, tok: str, after_shorthand: bool = False) -> list[dict] | None:
         entries = self.lexicon.abbreviations.get(tok)
         if entries and tok.islower() and (tok in self.lexicon.common_words or tok in _stopwords()):
             # "on" is not o.n. (every night): an everyday word is read as an abbreviation only where radlite's
@@ -480,6 +480,13 @@ class Expander:
                     # in lower case (or capitalised, "Pop"), only radiology's own readings: "pop" is a word, not POP
                     # (pain on palpation)
                     entries = self._own(entries)
+        if entries is None and after_shorthand and re.fullmatch(r"[a-z]{2,6}", tok) and tok not in _stopwords():
+            # after clinical shorthand a word in lower case is an abbreviation ("r/o pe", "h/o mi", "s/p cabg", "h/o
+            # cva"), in radiology's readings where it has any, else in any unless it is an everyday word ("s/p lap
+            # chole": "lap" is no LAP); two letters are read nowhere else ("5 mm", "ms" after a number)
+            found = self.lexicon.abbreviations.get(tok.upper(), [])
+            everyday = tok in self.lexicon.common_words
+            entries = self._own(found) or (found if len(tok) > 2 and not everyday else None)
         return entries
 
     @staticmethod
@@ -556,8 +563,7 @@ class Expander:
         df_us, df_uk = len(self.postings.postings(us)), len(self.postings.postings(uk))
         if not df_us or not df_uk:
             return 1.0
-        idf = lambda df: math.log(1 + (n - df + 0.5) / (df + 0.5))  # noqa: E731 (Lucene's, as BM25 scores)
-        return round(min(1.0, idf(df_us) / idf(df_uk)), 3)
+        return round(min(1.0, float(lucene_idf(n, df_us) / lucene_idf(n, df_uk))), 3)
 
     def _present(self, text: str) -> float:
         stems = tokenize(text)
@@ -836,15 +842,7 @@ class Expander:
         for j, t in enumerate(toks):
             if j in taken or t.text in PUNCT or j in cues or self._grade(words, j):
                 continue
-            entries = self._abbreviation(t.text)
-            if entries is None and j > 0 and words[j - 1] in SHORTHAND and re.fullmatch(r"[a-z]{2,6}", t.text):
-                # after clinical shorthand a word in lower case is an abbreviation ("r/o pe", "h/o mi", "s/p cabg",
-                # "h/o cva"), in radiology's readings where it has any, else in any unless it is an everyday word;
-                # two letters are read nowhere else ("5 mm", "ms" after a number)
-                if t.text not in _stopwords():
-                    found = self.lexicon.abbreviations.get(t.text.upper(), [])
-                    common = t.text in self.lexicon.common_words  # "s/p lap chole": "lap" is no LAP
-                    entries = self._own(found) or (found if len(t.text) > 2 and not common else None) or None
+            entries = self._abbreviation(t.text, after_shorthand=j > 0 and words[j - 1] in SHORTHAND)
             if entries:
                 abbr_at[j] = entries
         kept_stems = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))
