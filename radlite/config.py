@@ -18,9 +18,12 @@ SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # (FusionConfig.normalization), chosen on radbench9 dev among rules that fit nothing, and measured on
 # collections nothing was fitted on (benchmarks/fusion_transfer.md): against the seed's first-stage
 # weights with min-max, +0.023 nDCG@10 on radbench9 test, +0.029 on medline, +0.017 on liveqa-med (queries read
-# with radlite.terms, as an index built since issue 18 reads them; radlite's trained bi-encoder).
+# with radlite.terms, as an index built since issue 18 reads them; radlite's trained bi-encoder). Pseudo-relevance
+# feedback (FusionConfig.prf) adds +0.021 on radbench9 test, +0.004 on medline, +0.007 on liveqa-med.
 DEFAULT_WEIGHTS = {BM25: 1 / 3, BIENCODER: 1 / 3, COLBERT: 1 / 3, CROSSENCODER: 0.0}
 SEED_TEMPERATURE = 1.5
+# the weight of the default fusion's pseudo-relevance feedback (FusionConfig.prf)
+DEFAULT_PRF = 0.5
 # the default fusion's nDCG@10 with radlite's default models, on collections nothing was fitted on
 # (benchmarks/fusion_transfer.md, 2026-12-07, queries read with radlite.terms (lexicon 7), radbench9 with its abbrev and
 # negation queries, and radlite's trained bi-encoder; re-measure with `python benchmarks/fusion_transfer.py`)
@@ -35,12 +38,12 @@ MINILM_SHA256 = "5076c6045d315992ac1325636e50a5a084335f5edad94d16747e5d4370a0fb0
 DEFAULT_FUSION_MEASURED = {
     "models": "radlite's default models",
     "source": "benchmarks/fusion_transfer.md",
-    "ndcg@10": {"radbench9 test": 0.840, "medline test": 0.804, "liveqa-med test": 0.690},
+    "ndcg@10": {"radbench9 test": 0.861, "medline test": 0.808, "liveqa-med test": 0.695},
 }
 NORMALIZATIONS = ("zscore", "minmax")
 # named fusions a search can ask for instead of the index's own (`radlite search --fusion NAME`, the API's `fusion`)
 FUSION_PRESETS = {
-    "seed": {"weights": dict(SEED_WEIGHTS), "method": "weighted", "normalization": "minmax"},  # the RadLITE card's
+    "seed": {"weights": dict(SEED_WEIGHTS), "method": "weighted", "normalization": "minmax", "prf": 0.0},  # the card's
     "rrf": {"method": "rrf", "weights": {BM25: 1.0, BIENCODER: 1.0, COLBERT: 1.0, CROSSENCODER: 0.0}},
 }
 
@@ -115,6 +118,10 @@ class FusionConfig:
     rrf_k: int = 60
     # an index written before this setting existed has none in its manifest: it keeps min-max (IndexConfig.from_json)
     normalization: str = "zscore"
+    # pseudo-relevance feedback, under weighted fusion with the bi-encoder and another first-stage signal: each
+    # candidate gains `prf` times its normalised bi-encoder similarity to the candidate fused first (0: none). Chosen on
+    # radbench9 train and dev (benchmarks/fusion_transfer.md); an index written before it existed keeps 0 (from_json)
+    prf: float = DEFAULT_PRF
     # what this setting was fitted on and how it scored there (None: radlite's default, fitted on nothing), and the
     # setting it replaced, which `radlite tune --rollback` restores
     fitted: Optional[dict] = None
@@ -130,6 +137,7 @@ def default_fusion_quality(fusion: dict[str, Any], biencoder_sha256: Optional[st
         not fusion.get("fitted")
         and fusion.get("method") == default.method
         and fusion.get("normalization", "minmax") == default.normalization
+        and abs(float(fusion.get("prf", 0.0)) - default.prf) < 1e-9
         and all(abs(float(fusion.get("weights", {}).get(s, 0.0)) - w) < 1e-9 for s, w in default.weights.items())
     )
     if not same:
@@ -180,6 +188,6 @@ class IndexConfig:
             chunking=build(ChunkingConfig, obj.get("chunking")),
             bm25=build(BM25Config, obj.get("bm25")),
             colbert=build(ColbertIndexConfig, obj.get("colbert")),
-            fusion=build(FusionConfig, {"normalization": "minmax", **(obj.get("fusion") or {})}),
+            fusion=build(FusionConfig, {"normalization": "minmax", "prf": 0.0, **(obj.get("fusion") or {})}),
             vocabulary=build(VocabularyConfig, {"expand": False, **(obj.get("vocabulary") or {})}),
         )

@@ -34,6 +34,7 @@ RESULT_ORDER = [
     "signals",
     "expansions",
     "negation_penalty",
+    "prf",
 ]
 
 TINY_DOCS = [

@@ -106,6 +106,12 @@ class Backend(ABC):
     def score(self, index: SearchIndex, q: QueryVectors, signal: str, pids: np.ndarray) -> np.ndarray:
         """Raw score (float32) of each passage of `pids` under one signal, exact."""
 
+    def biencoder_vectors(self, index: SearchIndex, pids: np.ndarray) -> np.ndarray:
+        """The bi-encoder vectors ((len(pids), dim) float32, unit length) of the passages `pids`: the search's
+        pseudo-relevance feedback compares candidates with its first result by them. A backend that cannot read
+        them back raises NotImplementedError, and its searches go without that feedback."""
+        raise NotImplementedError(f"the {self.kind} backend cannot read bi-encoder vectors back")
+
     def query_signals(self, active: Sequence[str]) -> list[str]:
         """The query encodings a search over the signals `active` needs (some backends take
         ColBERT's candidates from the bi-encoder)."""

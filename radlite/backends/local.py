@@ -134,6 +134,11 @@ class LocalBackend(Backend):
             return self.dense.scores_of(q.biencoder, pids)
         raise ValueError(f"unknown first-stage signal {signal!r}")
 
+    def biencoder_vectors(self, index, pids) -> np.ndarray:
+        if self.dense is None:
+            raise ValueError("this index has no bi-encoder signal")
+        return np.asarray(np.take(self.dense.embeddings, np.asarray(pids, dtype=np.int64), axis=0), dtype=np.float32)
+
     def colbert_tokens(self) -> int | None:
         return self.colbert.n_tokens if self.colbert is not None else None
 

@@ -411,6 +411,14 @@ class QdrantBackend(Backend):
                 out[where[p]] = s
         return out
 
+    def biencoder_vectors(self, index, pids) -> np.ndarray:
+        """Read back from Qdrant (the points of the passages `pids`)."""
+        pids = np.asarray(pids, dtype=np.int64)
+        ids = [passage_point(index, int(p)) for p in pids]
+        points = self.client.retrieve(self.collection, ids=ids, with_vectors=[BIENCODER])
+        by_id = {str(pt.id): np.asarray(pt.vector[BIENCODER], dtype=np.float32) for pt in points}
+        return np.stack([by_id[str(i)] for i in ids])
+
     def _sparse_query(self, q):
         from qdrant_client import models as m
 

@@ -180,6 +180,9 @@ class ShardedBackend(Backend):
             )
         return out
 
+    def biencoder_vectors(self, index, pids) -> np.ndarray:
+        return self.whole.biencoder_vectors(index, pids)  # the whole collection's vectors are kept as they are
+
     def _bm25_all(self, q) -> list[np.ndarray]:
         """Two phases: gather the collection's statistics for the query's terms, then score. The
         last query's scores are kept: a search asks for them twice (retrieve, then score)."""

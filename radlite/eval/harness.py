@@ -50,7 +50,7 @@ def configurations(engine) -> dict[str, dict[str, Any]]:
         }
     out["fused (seed weights)"] = {"signals": None, **fusion_preset("seed")}
     fusion = engine.index.config.fusion
-    if fusion.weights != SEED_WEIGHTS or fusion.method != "weighted" or fusion.normalization != "minmax":
+    if fusion.weights != SEED_WEIGHTS or fusion.method != "weighted" or fusion.normalization != "minmax" or fusion.prf:
         out["fused (index weights)"] = {"signals": None}
     return out
 

@@ -25,19 +25,21 @@ from radlite.errors import QueryError
 from radlite.eval import metrics
 from radlite.eval.datasets import Dataset
 from radlite.search import fusion
-from radlite.signals import CROSSENCODER, FIRST_STAGE, SIGNALS
+from radlite.signals import BIENCODER, CROSSENCODER, FIRST_STAGE, SIGNALS
 
 
 @dataclass
 class Table:
-    """One query's candidates: their ids, every signal's raw scores and ranks, and how far the search pushed each
-    down for naming what the query negates (`negation_penalty`; None: none recorded)."""
+    """One query's candidates: their ids, every signal's raw scores and ranks, how far the search pushed each
+    down for naming what the query negates (`negation_penalty`; None: none recorded), and the bi-encoder similarity
+    of each candidate's passage to each other's (`similarity`, for pseudo-relevance feedback; None: not recorded)."""
 
     qid: str
     docs: list[str]
     raw: dict[str, np.ndarray]
     ranks: dict[str, np.ndarray]
     penalty: np.ndarray | None = None
+    similarity: np.ndarray | None = None
 
 
 def candidate_tables(
@@ -61,10 +63,23 @@ def candidate_tables(
             for s in signals
         }
         penalty = np.array([h["negation_penalty"] for h in hits], dtype=np.float64)
-        tables.append(Table(q.id, [h["id"] for h in hits], raw, ranks, penalty))
+        tables.append(Table(q.id, [h["id"] for h in hits], raw, ranks, penalty, similarity(engine.index, hits)))
         if progress:
             progress(i + 1, len(dataset.queries))
     return tables
+
+
+def similarity(index, hits) -> np.ndarray | None:
+    """The bi-encoder similarity of the hits' passages to each other ((n, n) float32; None: no bi-encoder, or a
+    backend that cannot read its vectors back)."""
+    if not hits or BIENCODER not in index.signals:
+        return None
+    pids = [int(index.doc_passages(np.array([h.corpus_index]))[h.passage_index]) for h in hits]
+    try:
+        vectors = index.backend.biencoder_vectors(index, np.array(pids, dtype=np.int64))
+    except NotImplementedError:
+        return None
+    return (vectors @ vectors.T).astype(np.float32)
 
 
 def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
@@ -80,6 +95,9 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
         scores = fusion.weighted(norm, w)
         if table.penalty is not None:  # as the search does under weighted fusion (not RRF)
             scores = scores - table.penalty
+        if cfg.prf and table.similarity is not None and len(scores) > 1:  # as RadLITESearch._like_first
+            first = int(np.argmax(scores))
+            scores = scores + cfg.prf * fusion.normalise(table.similarity[first], cfg.normalization)
     return dict(zip(table.docs, scores.tolist()))
 
 
@@ -128,6 +146,7 @@ def tune(tables: list[Table], qrels, start: FusionConfig, step: float = 0.1) -> 
             temperature=temperature,
             rrf_k=start.rrf_k,
             normalization=start.normalization,
+            prf=start.prf,
         )
         score = mean_ndcg(tables, qrels, cfg)
         tried += 1
@@ -323,8 +342,8 @@ def rollback_index(index_dir: str | Path) -> FusionConfig:
         previous = updated.config.fusion.previous
         if not previous:
             raise QueryError("this index's fusion replaced no earlier one: nothing to roll back to")
-        updated.config.fusion = FusionConfig(
-            **{k: v for k, v in previous.items() if k in FusionConfig.__dataclass_fields__}
+        updated.config.fusion = FusionConfig(  # a setting saved before prf existed had none
+            **{"prf": 0.0, **{k: v for k, v in previous.items() if k in FusionConfig.__dataclass_fields__}}
         )
         updated.save(index_dir)
     return updated.config.fusion

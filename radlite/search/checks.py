@@ -40,6 +40,13 @@ def check_weights(weights: dict) -> dict[str, float]:
     return {k: float(v) for k, v in weights.items()}
 
 
+def check_prf(prf) -> float:
+    """The pseudo-relevance feedback weight (FusionConfig.prf): a finite number >= 0, as a float."""
+    if isinstance(prf, bool) or not isinstance(prf, (int, float)) or not np.isfinite(prf) or prf < 0:
+        raise QueryError(f"prf (the pseudo-relevance feedback weight) must be a number >= 0, got {prf!r}")
+    return float(prf)
+
+
 def check_signals(signals: Sequence[str] | str | None, allowed: Sequence[str]) -> list[str]:
     """Signal names (a list or a comma-separated string), each one of `allowed`, in `allowed` order."""
     if signals is None:

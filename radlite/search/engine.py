@@ -25,7 +25,7 @@ from radlite.models.encoders import encode_query_pair
 from radlite.models.resolve import default_that_built
 from radlite.models.trust import check_manifest_model, check_modules
 from radlite.search import fusion
-from radlite.search.checks import check_query, check_signals, check_weights
+from radlite.search.checks import check_prf, check_query, check_signals, check_weights
 from radlite.search.relevance import RelevanceModel, fitted_for
 from radlite.search.results import SearchResult, build_result
 from radlite.search.stages import QueryVectors, Timer, best_per_doc, rank_in, retrieve, score_passages, unique_docs
@@ -291,13 +291,15 @@ class RadLITESearch:
         category: str | None = None,
         normalization: str | None = None,
         expand: bool | None = None,
+        prf: float | None = None,
     ) -> list[SearchResult]:
         """Best documents for the query, each with its matched passage and every signal's scores.
         `weights`, `method` ("weighted" or "rrf") and `normalization` ("zscore" or "minmax") override
-        the index's fusion for this query; `expand=False` searches the query as typed (no abbreviations,
+        the index's fusion for this query, and `prf` its pseudo-relevance feedback weight (FusionConfig.prf; 0: none);
+        `expand=False` searches the query as typed (no abbreviations,
         synonyms or negation: radlite.terms), `None` does what the index says. The stage times (ms) are left in
         `last_timings`; `search_run` returns them, with how it read the query, instead."""
-        run = self.search_run(query, top_k, candidates, signals, weights, method, category, normalization, expand)
+        run = self.search_run(query, top_k, candidates, signals, weights, method, category, normalization, expand, prf)
         self.last_timings = run.timings
         return run.results
 
@@ -312,6 +314,7 @@ class RadLITESearch:
         category: str | None = None,
         normalization: str | None = None,
         expand: bool | None = None,
+        prf: float | None = None,
     ) -> SearchRun:
         """`search`, returning its results, stage times and how it read the query (`SearchRun`), all from one
         snapshot of the index: safe beside concurrent searches and add/delete (writes swap in a new one)."""
@@ -326,6 +329,7 @@ class RadLITESearch:
         if norm_of not in NORMALIZATIONS:
             raise QueryError(f"unknown normalization {norm_of!r}; use 'zscore' or 'minmax'")
         weights = {**fcfg.weights, **check_weights(weights or {})}
+        prf = check_prf(fcfg.prf if prf is None else prf)
         encode = index.backend.query_signals(active)
         for kind in encode:  # load models before timing: stage times are query work only
             if kind in ENCODED:
@@ -386,6 +390,10 @@ class RadLITESearch:
         if method == "weighted" and understood is not None and understood.negated_items:
             penalty = NEGATION_WEIGHT * np.array([self._about(index, int(pool[d]), understood) for d in keep])
             fused = fused - penalty
+        like_first = np.zeros(len(fused))
+        if method == "weighted" and prf > 0 and BIENCODER in first and len(first) > 1 and len(keep) > 1:
+            like_first = self._like_first(index, best_pid[keep], fused, prf, norm_of)
+            fused = fused + like_first
         order = np.argsort(-fused, kind="stable")[:top_k]
         untrained = {k for k, m in self.models.items() if m.trained is False}
         relevance = self.relevance_model()
@@ -410,11 +418,24 @@ class RadLITESearch:
                 if understood is not None and understood.changed
                 else (),
                 float(penalty[i]),
+                float(like_first[i]),
             )
             for rank, i in enumerate(order, start=1)
         ]
         t.lap("fusion")
         return SearchRun(results, t.done(), understood)
+
+    @staticmethod
+    def _like_first(index, pids: np.ndarray, fused: np.ndarray, prf: float, norm_of: str) -> np.ndarray:
+        """Pseudo-relevance feedback: each candidate's bi-encoder similarity to the candidate fused first (its best
+        passage's vector against theirs), normalised like the signals and times `prf`; zeros where the backend cannot
+        read vectors back. The first result stays first (it is most like itself); the rest move towards it."""
+        try:
+            vectors = index.backend.biencoder_vectors(index, pids)
+        except NotImplementedError:
+            return np.zeros(len(fused))
+        first = int(np.argmax(fused))
+        return prf * fusion.normalise(vectors @ vectors[first], norm_of)
 
     @staticmethod
     def _about(index, doc_i: int, understood: Expansion) -> float:
@@ -464,9 +485,10 @@ class RadLITESearch:
         weights: dict[str, float] | None = None,
         method: str | None = None,
         normalization: str | None = None,
+        prf: float | None = None,
     ) -> dict[str, Any]:
         """The fusion a search with these arguments uses: method, the active signals' weights, rrf_k,
-        temperature (what a client needs to show each signal's contribution)."""
+        temperature, prf (what a client needs to show each signal's contribution)."""
         fcfg = self.require_index().config.fusion
         active = self._active_signals(signals)
         merged = {**fcfg.weights, **check_weights(weights or {})}
@@ -476,6 +498,7 @@ class RadLITESearch:
             "normalization": normalization or fcfg.normalization,
             "rrf_k": fcfg.rrf_k,
             "temperature": fcfg.temperature,
+            "prf": fcfg.prf if prf is None else prf,
         }
 
     def _active_signals(self, signals: Sequence[str] | None) -> list[str]:

@@ -73,6 +73,9 @@ class SearchResult(Mapping):
     expansions: tuple[str, ...] = ()
     # subtracted from the fused score for what the query negates (0: nothing negated, or not under weighted fusion)
     negation_penalty: float = 0.0
+    # added to the fused score by pseudo-relevance feedback: FusionConfig.prf times how like the result fused first
+    # this one is (its normalised bi-encoder similarity; 0: no feedback)
+    prf: float = 0.0
 
     def signal_score(self, signal: str) -> float | None:
         """The value `<signal>_score` reports: raw for a first-stage signal, calibrated for the
@@ -104,6 +107,7 @@ class SearchResult(Mapping):
         out["signals"] = {s: v.to_dict(s) for s, v in self.signals.items()}
         out["expansions"] = list(self.expansions)
         out["negation_penalty"] = self.negation_penalty
+        out["prf"] = self.prf
         return out
 
     @functools.cached_property
@@ -131,6 +135,7 @@ def build_result(
     relevance: float | None = None,
     expansions: tuple[str, ...] = (),
     negation_penalty: float = 0.0,
+    prf: float = 0.0,
 ) -> SearchResult:
     """The result for document `doc_i` of `index` shown by passage `pid`, with each signal's
     (raw, fused value, rank) in `signals` (NaN: none); `untrained` names signals whose model is untrained."""
@@ -159,6 +164,7 @@ def build_result(
         relevance=relevance,
         expansions=tuple(expansions),
         negation_penalty=negation_penalty,
+        prf=prf,
     )
 
 

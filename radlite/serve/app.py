@@ -335,6 +335,7 @@ def create_app(config: ServeConfig | None = None):
             category=req.category,
             normalization=normalization,
             expand=req.expand,
+            prf=preset.get("prf"),
         )
         results, understood = run.results, run.expansion
         return {
@@ -344,7 +345,7 @@ def create_app(config: ServeConfig | None = None):
             "results": [r.to_dict() for r in results],
             # whether the best result is a confident match (null: no estimate for these models)
             "confident": search.confident(results),
-            "fusion": search.fusion_settings(req.signals, weights, method, normalization),
+            "fusion": search.fusion_settings(req.signals, weights, method, normalization, preset.get("prf")),
             "timings": run.timings,
             "took_ms": (time.perf_counter() - t) * 1000,
         }

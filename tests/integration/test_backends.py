@@ -58,6 +58,9 @@ def assert_same(local, other, queries):
         b = other.search(query, top_k=10, candidates=20)
         assert [r["id"] for r in a] == [r["id"] for r in b], query
         np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-4, atol=1e-6)
+        # pseudo-relevance feedback reads the same bi-encoder vectors back from every backend
+        np.testing.assert_allclose([r["prf"] for r in a], [r["prf"] for r in b], rtol=1e-4, atol=1e-5)
+        assert a[0]["prf"] == max(r["prf"] for r in a) > 0, query  # the first result is most like itself
         for s in (*SIGNALS, "crossencoder"):
             np.testing.assert_allclose(
                 [r["signals"][s]["raw"] for r in a], [r["signals"][s]["raw"] for r in b], rtol=1e-4, atol=1e-5
@@ -78,6 +81,15 @@ def test_every_backend_is_a_backend_named_in_its_manifest(built, kind):
 @pytest.mark.parametrize("kind", [k for k in kinds() if k != "local"])
 def test_every_backend_ranks_and_fuses_as_the_local_index(built, kind):
     assert_same(built["local"][1], built[kind][1], sample_query_texts())
+
+
+@pytest.mark.parametrize("kind", kinds())
+def test_every_backend_reads_back_the_biencoder_vectors_it_was_given(built, kind):
+    local, engine = built["local"][1], built[kind][1]
+    pids = np.array([5, 0, 3], dtype=np.int64)
+    got = engine.index.backend.biencoder_vectors(engine.index, pids)
+    assert got.shape == (3, local.index.backend.dense.embeddings.shape[1]) and got.dtype == np.float32
+    np.testing.assert_allclose(got, np.asarray(local.index.backend.dense.embeddings)[pids], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", kinds())

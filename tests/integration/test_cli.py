@@ -358,11 +358,13 @@ def test_fusion_presets_and_normalisation(tiny_index):
         card = (
             0.5 * s["biencoder"]["normalized"] + 0.3 * s["bm25"]["normalized"] + 0.2 * s["crossencoder"]["calibrated"]
         )
-        assert r["score"] == pytest.approx(card)
+        assert r["score"] == pytest.approx(card) and r["prf"] == 0.0  # the card has no pseudo-relevance feedback
     own = results()
-    for r in own:
+    for r in own:  # the fused score decomposes: each signal's share, plus the feedback for being like the first
         s = r["signals"]
-        assert r["score"] == pytest.approx(sum(s[x]["normalized"] for x in ("bm25", "biencoder", "colbert")) / 3)
+        third = sum(s[x]["normalized"] for x in ("bm25", "biencoder", "colbert")) / 3
+        assert r["score"] == pytest.approx(third + r["prf"])
+    assert own[0]["prf"] == max(r["prf"] for r in own) > 0
     assert max(s["normalized"] for r in own for s in [r["signals"]["bm25"]]) > 1  # z-scores are not capped at 1
     rrf = results("--fusion", "rrf")
     assert rrf[0]["signals"]["bm25"]["normalized"] is None

@@ -40,6 +40,20 @@ def test_an_index_written_before_zscore_keeps_min_max():
     assert IndexConfig.from_json(IndexConfig().to_json()).fusion.normalization == "zscore"
 
 
+def test_an_index_written_before_feedback_keeps_none_and_bad_weights_are_refused():
+    from radlite.config import DEFAULT_PRF, IndexConfig
+    from radlite.errors import QueryError
+    from radlite.search.checks import check_prf
+
+    assert IndexConfig.from_json({"fusion": {"method": "weighted"}}).fusion.prf == 0.0
+    assert IndexConfig().fusion.prf == DEFAULT_PRF > 0
+    assert IndexConfig.from_json(IndexConfig().to_json()).fusion.prf == DEFAULT_PRF
+    assert check_prf(1) == 1.0
+    for bad in (-0.1, float("nan"), float("inf"), True, "0.5", None):
+        with pytest.raises(QueryError, match="prf"):
+            check_prf(bad)
+
+
 def test_calibration_is_sigmoid_of_logit_over_temperature():
     assert fusion.calibrate(np.array([0.0]), 1.5)[0] == 0.5
     assert math.isclose(fusion.calibrate(np.array([3.0]), 1.5)[0], 1 / (1 + math.exp(-2.0)))

@@ -175,3 +175,27 @@ def test_tuning_refits_with_the_negation_penalty_the_search_applies():
     assert np.allclose([fused[d] for d in "abc"], [2.405 - 4, 1.604, 0], atol=1e-3)
     rrf = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}, method="rrf"))
     assert max(rrf, key=rrf.get) == "a"
+
+
+def test_tuning_refits_with_the_pseudo_relevance_feedback_the_search_applies():
+    """Worked by hand: BM25 3, 2, 0 gives shifted z-scores 2.405, 1.604, 0 and "a" is fused first. Its bi-encoder
+    similarities to a, b, c are 1, 0, 0.9: shifted z-scores 2.224, 0, 2.001. With prf 1 they are added: a 4.629,
+    b 1.604, c 2.001, so "c", like the first, passes "b". prf 0 and RRF leave the order as BM25 gives it."""
+    import numpy as np
+
+    from radlite.config import FusionConfig
+    from radlite.eval import tune as tuning
+
+    raw = {"bm25": np.array([3.0, 2.0, 0.0])}
+    sim = np.array([[1.0, 0.0, 0.9], [0.0, 1.0, 0.1], [0.9, 0.1, 1.0]])
+    table = tuning.Table("q", ["a", "b", "c"], raw, {"bm25": tuning.fusion.ranks_of(raw["bm25"])}, None, sim)
+    fused = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}, prf=1.0))
+    assert np.allclose([fused[d] for d in "abc"], [4.629, 1.604, 2.001], atol=1e-3)
+    plain = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}, prf=0.0))
+    assert sorted(plain, key=plain.get, reverse=True) == ["a", "b", "c"]
+    rrf = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}, method="rrf", prf=1.0))
+    assert sorted(rrf, key=rrf.get, reverse=True) == ["a", "b", "c"]
+    # the feedback follows whichever candidate is fused first: with "b" first, "c" (0.1 like b) stays below "a"
+    table.raw["bm25"] = np.array([2.0, 3.0, 0.0])
+    fused = tuning.fuse(table, FusionConfig(weights={"bm25": 1.0}, prf=1.0))
+    assert sorted(fused, key=fused.get, reverse=True) == ["b", "a", "c"]

@@ -51,6 +51,7 @@ def test_a_hand_made_result_gives_the_pinned_json():
         },
         "expansions": [],
         "negation_penalty": 0.0,
+        "prf": 0.0,
     }
     assert list(r.to_dict()) == TOP and r["bm25_score"] == 3.5 and r.signal_score("colbert") is None
 

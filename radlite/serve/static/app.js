@@ -2,7 +2,8 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const SIGNALS = ["bm25", "biencoder", "colbert", "crossencoder"];
-const LABELS = {bm25: "BM25", biencoder: "bi-encoder", colbert: "ColBERT", crossencoder: "cross-encoder"};
+const LABELS = {bm25: "BM25", biencoder: "bi-encoder", colbert: "ColBERT", crossencoder: "cross-encoder",
+                prf: "like #1"};
 let info = null;
 let lastQuery = "";
 
@@ -70,13 +71,14 @@ function contributions(result, fusion) {
     if (fusion.method === "rrf") out[s] = sig.rank ? w / (fusion.rrf_k + sig.rank) : 0;
     else out[s] = w * ((s === "crossencoder" ? sig.calibrated : sig.normalized) ?? 0);
   }
+  if (result.prf) out.prf = result.prf;  // pseudo-relevance feedback: how like the first result this one is
   return out;
 }
 
 function renderBars(result, fusion, scale) {
   const parts = contributions(result, fusion);
   const box = el("div", {class: "bars"});
-  for (const s of SIGNALS) {
+  for (const s of [...SIGNALS, "prf"]) {
     if (!(s in parts)) continue;
     const sig = result.signals[s] || {};
     const raw = sig.raw == null ? "-" : Number(sig.raw).toFixed(3);
