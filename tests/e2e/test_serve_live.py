@@ -164,7 +164,9 @@ def test_search_page_shows_the_expected_first_result_and_why_it_matched(tiny_ind
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results li.result"))
             first = browser.find_elements(By.CSS_SELECTOR, "#results li.result")[0]
             assert first.get_attribute("data-id") == "pe" and "Pulmonary embolism" in first.text
-            assert len(first.find_elements(By.CSS_SELECTOR, ".bar")) == 4
+            # a bar per signal, and one for the pseudo-relevance feedback (the first result is most like itself)
+            assert len(first.find_elements(By.CSS_SELECTOR, ".bar")) == 5
+            assert first.find_elements(By.CSS_SELECTOR, ".bar-prf")
             first.find_element(By.CSS_SELECTOR, "button.why").click()
             wait.until(lambda d: first.find_elements(By.CSS_SELECTOR, ".explanation .explained .hl-colbert"))
             colbert = first.find_elements(By.CSS_SELECTOR, ".explanation .explained .hl-colbert")

@@ -42,11 +42,12 @@ def test_result_carries_every_signal(minilm_engine, sample_queries):
         x["id"] for x in minilm_engine.search(sample_queries[0]["text"], top_k=3)
     ]
     # default weights: a third for each first-stage signal (z-scored), and the cross-encoder at the 0 it earned
-    # (its score is kept)
+    # (its score is kept), plus the pseudo-relevance feedback: the first result is the most like itself
     first = sum(r["signals"][s]["normalized"] / 3 for s in ("biencoder", "bm25", "colbert"))
-    assert r["score"] == pytest.approx(first)
+    assert r["score"] == pytest.approx(first + r["prf"]) and r["prf"] > 0
+    assert minilm_engine.search(sample_queries[0]["text"], top_k=1, prf=0)[0]["score"] == pytest.approx(first)
     # the seed card's 0.2 for the cross-encoder adds 0.2 x its calibrated score to the same document
-    seed = minilm_engine.search(sample_queries[0]["text"], top_k=50, weights={"crossencoder": 0.2})
+    seed = minilm_engine.search(sample_queries[0]["text"], top_k=50, weights={"crossencoder": 0.2}, prf=0)
     same = next(x for x in seed if x["id"] == r["id"])
     assert same["score"] == pytest.approx(first + 0.2 * same["signals"]["crossencoder"]["calibrated"])
     assert r["passage"] in r["document"] and r["biencoder_score"] == r["signals"]["biencoder"]["raw"]
