@@ -74,9 +74,9 @@ def similarity(index, hits) -> np.ndarray | None:
     backend that cannot read its vectors back)."""
     if not hits or BIENCODER not in index.signals:
         return None
-    pids = [int(index.doc_passages(np.array([h.corpus_index]))[h.passage_index]) for h in hits]
+    pids = index.first_passages[[h.corpus_index for h in hits]] + np.array([h.passage_index for h in hits])
     try:
-        vectors = index.backend.biencoder_vectors(index, np.array(pids, dtype=np.int64))
+        vectors = index.backend.biencoder_vectors(index, pids.astype(np.int64))
     except NotImplementedError:
         return None
     return (vectors @ vectors.T).astype(np.float32)
@@ -95,9 +95,8 @@ def fuse(table: Table, cfg: FusionConfig) -> dict[str, float]:
         scores = fusion.weighted(norm, w)
         if table.penalty is not None:  # as the search does under weighted fusion (not RRF)
             scores = scores - table.penalty
-        if cfg.prf and table.similarity is not None and len(scores) > 1:  # as RadLITESearch._like_first
-            first = int(np.argmax(scores))
-            scores = scores + cfg.prf * fusion.normalise(table.similarity[first], cfg.normalization)
+        if cfg.prf and table.similarity is not None and len(scores) > 1:  # as the search does
+            scores = scores + fusion.like_first(scores, lambda i: table.similarity[i], cfg.prf, cfg.normalization)
     return dict(zip(table.docs, scores.tolist()))
 
 

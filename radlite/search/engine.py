@@ -427,15 +427,13 @@ class RadLITESearch:
 
     @staticmethod
     def _like_first(index, pids: np.ndarray, fused: np.ndarray, prf: float, norm_of: str) -> np.ndarray:
-        """Pseudo-relevance feedback: each candidate's bi-encoder similarity to the candidate fused first (its best
-        passage's vector against theirs), normalised like the signals and times `prf`; zeros where the backend cannot
-        read vectors back. The first result stays first (it is most like itself); the rest move towards it."""
+        """Pseudo-relevance feedback (fusion.like_first) by the bi-encoder vectors of the candidates' best passages;
+        zeros where the backend cannot read vectors back."""
         try:
             vectors = index.backend.biencoder_vectors(index, pids)
         except NotImplementedError:
             return np.zeros(len(fused))
-        first = int(np.argmax(fused))
-        return prf * fusion.normalise(vectors @ vectors[first], norm_of)
+        return fusion.like_first(fused, lambda i: vectors @ vectors[i], prf, norm_of)
 
     @staticmethod
     def _about(index, doc_i: int, understood: Expansion) -> float:

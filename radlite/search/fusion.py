@@ -43,6 +43,13 @@ def normalise(scores: np.ndarray, method: str) -> np.ndarray:
     raise ValueError(f"unknown normalization {method!r}: use 'zscore' or 'minmax'")
 
 
+def like_first(scores: np.ndarray, similarity_to, weight: float, method: str) -> np.ndarray:
+    """Pseudo-relevance feedback (FusionConfig.prf): `weight` times each candidate's similarity to the candidate that
+    `scores` put first (`similarity_to(i)`: every candidate's similarity to candidate i), normalised by `method`
+    like the signals. The first stays first (it is most like itself); the rest move towards it."""
+    return weight * normalise(similarity_to(int(np.argmax(scores))), method)
+
+
 def calibrate(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature-scaled probability of relevance: sigmoid(logit / T)."""
     if temperature <= 0:
