@@ -53,6 +53,9 @@ LIFT = 2.0
 COMMON_SHARE = 0.05
 TOKEN = re.compile(r"[^\W_]+(?:['’/.\-][^\W_]+)*|[.,;:!?()\[\]]")
 PUNCT = set(".,;:!?()[]")
+# two letters in lower case that are words or Latin shorthand, never read as an abbreviation (Expander._lower_pair):
+# "vs" is versus, not vestibular schwannoma; "eg", "ie" are e.g., i.e.
+PAIR_WORDS = {"vs", "us", "eg", "ie", "ok", "oh", "hi", "id", "ex", "re", "am", "pm", "mr", "st", "nd", "rd", "th"}
 PRE_NEGATION = [
     "no evidence of",
     "no signs of",
@@ -489,6 +492,19 @@ class Expander:
             entries = self._own(found) or (found if len(tok) > 2 and not everyday else None)
         return entries
 
+    def _lower_pair(self, words: list[str], j: int) -> bool:
+        """Whether `words[j]` is two letters in lower case that may be an abbreviation ("ms brain mri", "ra hand
+        xray"): not a stop-word or one of PAIR_WORDS, and not a unit after a number ("90 ms", "6-8 mm"). Everyday
+        words count ("pe", "ra", "us" are among MedQuAD's): the reading must still find a word of the query that
+        points to it."""
+        tok = words[j]
+        return (
+            re.fullmatch(r"[a-z]{2}", tok) is not None
+            and tok not in _stopwords()
+            and tok not in PAIR_WORDS
+            and not (j > 0 and any(c.isdigit() for c in words[j - 1]))
+        )
+
     @staticmethod
     def _own(entries: list[dict]) -> list[dict] | None:
         """The readings from radlite's own list or the site's glossary (None: there are none)."""
@@ -839,10 +855,15 @@ class Expander:
             negated, cues, neg_spans = set(), set(), []
         dropped = negated | cues
         abbr_at = {}
+        tentative: set[int] = set()  # two letters in lower case: read only where another query word points to a reading
         for j, t in enumerate(toks):
             if j in taken or t.text in PUNCT or j in cues or self._grade(words, j):
                 continue
             entries = self._abbreviation(t.text, after_shorthand=j > 0 and words[j - 1] in SHORTHAND)
+            if entries is None and t.text.islower() and self._lower_pair(words, j):
+                entries = self._own(self.lexicon.abbreviations.get(t.text.upper(), []))
+                if entries:
+                    tentative.add(j)
             if entries:
                 abbr_at[j] = entries
         kept_stems = Counter(tokenize(" ".join(t.text for j, t in enumerate(toks) if j not in dropped)))
@@ -871,6 +892,8 @@ class Expander:
                 # each other word of the query that points to it (by its context words or by the collection) counts once
                 pool = set(pointers) | (associated[k] if associated else set())
                 hits = sum(1 for m, unit in units.items() if m != j and unit & pool)
+                if j in tentative and hits == 0:
+                    continue  # "ms" is multiple sclerosis beside "plaques", not in "TE 90 ms" or "dr"
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
                 names = self._names(e["text"])
                 # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory

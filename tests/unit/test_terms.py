@@ -141,7 +141,7 @@ def test_a_british_spelling_scores_as_the_us_one_would():
     assert x.expand("brain tumor").bm25_terms["tumour"] == pytest.approx(0.294)
 
 
-def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_shorthand(expander):
+def test_two_letters_in_lower_case_are_an_abbreviation_after_shorthand_or_beside_a_word_for_a_reading(expander):
     assert top(expander.expand("ct chest r/o pe"), "pe")[0] == "pulmonary embolism"
     assert top(expander.expand("h/o mi, new wall motion abnormality"), "mi")[0] == "myocardial infarction"
     assert top(expander.expand("? ms, periventricular lesions"), "ms")[0] == "multiple sclerosis"
@@ -151,6 +151,23 @@ def test_two_letters_in_lower_case_are_an_abbreviation_only_after_clinical_short
     # elsewhere two lower-case letters are a word or a unit, not an abbreviation
     assert not {"ms", "pe"} & {a["text"] for a in expander.expand("TE 80 ms, pe class").abbreviations}
     assert [a["text"] for a in expander.expand("r/o on").abbreviations] == ["r/o"]  # a stopword stays a word
+    # without shorthand, only where another word of the query points to one of radiology's readings
+    assert_first_readings(
+        expander,
+        [
+            ("mri for ms plaques", "ms", "multiple sclerosis"),
+            ("ms on echo, mitral valve area", "ms", "mitral stenosis"),
+            ("ra hand erosions", "ra", "rheumatoid arthritis"),
+            ("pe ctpa filling defect", "pe", "pulmonary embolism"),
+            ("large pe layering in dependent pleural space", "pe", "pleural effusion"),
+            ("mm lytic lesions skull", "mm", "multiple myeloma"),
+        ],
+    )
+    words = ("ms brain", "pe class", "tell us about ct", "lytic lesion vs mets", "6-8 mm lytic lesion", "eg skull")
+    for query in words:
+        # nothing points to a reading; a word ("us", "vs" is versus, not vestibular schwannoma); a unit after a number
+        assert not {"ms", "pe", "us", "vs", "mm", "eg"} & {a["text"] for a in expander.expand(query).abbreviations}
+    assert "Ms" not in {a["text"] for a in expander.expand("Ms Jones, mitral valve").abbreviations}
 
 
 def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
