@@ -182,6 +182,7 @@ UNCERTAIN = [
     "can't exclude",
     "could not exclude",
     "?",
+    "query",  # British clinical shorthand for "?": "query appendicitis", "query scaphoid fracture"
 ]
 TERMINATORS = {
     "but",

@@ -175,6 +175,9 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
         e = expander.expand(query)
         assert [u["cue"] for u in e.uncertain] == [cue] and not e.negated
     assert "PE" in expander.expand("cannot exclude small PE").neural_text
+    # British shorthand: "query" is "?"
+    e = expander.expand("query scaphoid fracture, normal x-ray")
+    assert e.uncertain == [{"cue": "query", "text": "scaphoid fracture"}] and not e.negated
 
 
 def test_two_sources_names_for_one_thing_are_one_reading(expander):
