@@ -283,7 +283,8 @@ def build(data: Path) -> dict:
 
     def add_abbreviation(abbr: str, text: str, prior: float, source: str) -> None:
         text = text.strip()
-        if len(abbr) < 2 or not text or text.lower() == abbr.lower():
+        # one character only from radlite's own list ("#" for fracture): the general lists' single letters are noise
+        if (len(abbr) < 2 and source != "radlite") or not text or text.lower() == abbr.lower():
             return
         entries = abbreviations.setdefault(abbr, [])
         if all(e["text"].lower() != text.lower() for e in entries):

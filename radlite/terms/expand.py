@@ -51,7 +51,9 @@ CONTEXT_GAIN = 1.5
 # COMMON_SHARE of all passages are not counted
 LIFT = 2.0
 COMMON_SHARE = 0.05
-TOKEN = re.compile(r"[^\W_]+(?:['’/.\-][^\W_]+)*|[.,;:!?()\[\]]")
+# "#" before or after a word is British shorthand for fracture ("#NOF", "# distal radius", "scaphoid #"); before a
+# number it is one ("#3", "issue #42")
+TOKEN = re.compile(r"[^\W_]+(?:['’/.\-][^\W_]+)*|[.,;:!?()\[\]]|#(?=\s?[^\W\d_]|\s*[.,;:!?)]|\s*$)")
 PUNCT = set(".,;:!?()[]")
 # two letters in lower case that are words or Latin shorthand, never read as an abbreviation (Expander._lower_pair):
 # "vs" is versus, not vestibular schwannoma; "eg", "ie" are e.g., i.e.
@@ -842,7 +844,7 @@ class Expander:
                 continue
             for n in range(min(self.longest, len(toks) - i), 0, -1):
                 span = range(i, i + n)
-                if any(words[j] in PUNCT for j in span):
+                if any(words[j] in PUNCT or words[j] == "#" for j in span):
                     continue
                 terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)))
                 if terms:
@@ -977,6 +979,8 @@ class Expander:
             last = t.end
             if j in chosen and chosen[j][0]["weight"] >= 0.5:
                 pieces.append(f" ({chosen[j][0]['text']})")
+                if query[t.end : t.end + 1].isalnum():  # "#NOF": "# (fracture) NOF"
+                    pieces.append(" ")
             end_of_phrase = next((k for k, (n, _) in phrase_at.items() if k + n - 1 == j), None)
             if end_of_phrase is not None and not any(k in dropped for k in range(end_of_phrase, j + 1)):
                 pieces.append(f" ({phrase_at[end_of_phrase][1][0]})")
