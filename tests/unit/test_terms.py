@@ -180,6 +180,9 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
     assert expander.expand("scaphoid #, no displacement").neural_text == "scaphoid # (fracture)"
     assert expander.expand("#NOF elderly fall").neural_text.startswith("# (fracture) NOF")
     assert all(expander.expand(q).abbreviations == [] for q in ("issue #42", "#1 cause of stroke"))
+    # "CP angle" is cerebellopontine, blunted it is costophrenic
+    assert expander.expand("left CP angle blunting on CXR").phrases[0]["terms"] == ["costophrenic angle blunting"]
+    assert expander.expand("CP angle mass on MRI").phrases[0]["terms"] == ["cerebellopontine angle"]
     # British shorthand: "query" is "?"
     e = expander.expand("query scaphoid fracture, normal x-ray")
     assert e.uncertain == [{"cue": "query", "text": "scaphoid fracture"}] and not e.negated
