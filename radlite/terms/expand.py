@@ -896,7 +896,7 @@ class Expander:
                 pool = set(pointers) | (associated[k] if associated else set())
                 hits = sum(1 for m, unit in units.items() if m != j and unit & pool)
                 if j in tentative and hits == 0:
-                    continue  # "ms" is multiple sclerosis beside "plaques", not in "TE 90 ms" or "dr"
+                    continue  # "ms" is multiple sclerosis beside "plaques"; in "ms brain" nothing points to a reading
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
                 names = self._names(e["text"])
                 # two sources' names for one thing (ARDS: radlite's "acute", Disease Ontology's "adult respiratory
