@@ -334,6 +334,17 @@ CLOSES_BEFORE |= set(
 )
 
 
+IRREGULAR = {"feet": "foot", "teeth": "tooth"}
+
+
+def _irregular(key: str) -> str:
+    """`key` with an irregular plural last word made singular ("club feet" -> "club foot"); else `key`."""
+    head, _, last = key.rpartition(" ")
+    if last not in IRREGULAR:
+        return key
+    return f"{head} {IRREGULAR[last]}" if head else IRREGULAR[last]
+
+
 @dataclass
 class Expansion:
     """How one query was read (see the module docstring). `bm25_terms` is None when nothing was changed."""
@@ -606,7 +617,7 @@ class Expander:
         stemming. A hyphen or an apostrophe does not tell phrases apart, either way ("tree in bud sign" finds
         "tree-in-bud sign", "pins-and-needles" finds "pins and needles"), nor do articles and possessive pronouns
         ("blood in my urine" finds "blood in the urine")."""
-        for candidate in (key, *_singulars(key)):
+        for candidate in dict.fromkeys((key, *_singulars(key), _irregular(key))):
             terms = self.lexicon.phrases.get(candidate)
             if terms is None:
                 terms = self._folded.get(_fold(candidate)) or self.lexicon.phrases.get(_fold(candidate))
@@ -620,6 +631,14 @@ class Expander:
         if len(words) > 1 and any(w in self._american for w in words):
             # a phrase with British spellings is the US one ("hypoxic ischaemic encephalopathy")
             return self._phrase(" ".join(self._american.get(w, w) for w in words))
+        if len(words) == 1 and len(key) >= 7 and key.isalpha():
+            # a compound written closed that the lexicon writes open ("bellybutton": belly button; "clubfeet")
+            for i in range(3, len(key) - 2):
+                spaced = f"{key[:i]} {key[i:]}"
+                if any(f in self.lexicon.phrases for f in (spaced, *_singulars(spaced), _irregular(spaced))):
+                    # not a term that is the word itself ("gallbladder" finds "gall bladder": gallbladder)
+                    terms = [t for t in self._phrase(spaced) or [] if _fold(phrase_key(t)).replace(" ", "") != key]
+                    return terms or None
         return None
 
     @cached_property

@@ -180,6 +180,11 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
     assert expander.expand("scaphoid #, no displacement").neural_text == "scaphoid # (fracture)"
     assert expander.expand("#NOF elderly fall").neural_text.startswith("# (fracture) NOF")
     assert all(expander.expand(q).abbreviations == [] for q in ("issue #42", "#1 cause of stroke"))
+    # a compound written closed finds the phrase written open, an irregular plural its singular
+    assert expander.expand("lump near my bellybutton").phrases[-1]["terms"] == ["umbilicus"]
+    assert expander.expand("club feet on ultrasound").phrases[0]["terms"] == ["congenital talipes equinovarus"]
+    assert expander.expand("clubfeet on ultrasound").phrases[0]["terms"] == ["congenital talipes equinovarus"]
+    assert expander.expand("gallbladder wall").phrases == []  # "gall bladder" names the word itself
     # "CP angle" is cerebellopontine, blunted it is costophrenic
     assert expander.expand("left CP angle blunting on CXR").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("CP angle mass on MRI").phrases[0]["terms"] == ["cerebellopontine angle"]
