@@ -633,13 +633,24 @@ class Expander:
             return self._phrase(" ".join(self._american.get(w, w) for w in words))
         if len(words) == 1 and len(key) >= 7 and key.isalpha():
             # a compound written closed that the lexicon writes open ("bellybutton": belly button; "clubfeet")
-            for i in range(3, len(key) - 2):
-                spaced = f"{key[:i]} {key[i:]}"
-                if any(f in self.lexicon.phrases for f in (spaced, *_singulars(spaced), _irregular(spaced))):
-                    # not a term that is the word itself ("gallbladder" finds "gall bladder": gallbladder)
-                    terms = [t for t in self._phrase(spaced) or [] if _fold(phrase_key(t)).replace(" ", "") != key]
-                    return terms or None
+            irregular = next((key[: -len(p)] + s for p, s in IRREGULAR.items() if key.endswith(p)), key)
+            spaced = next((self._closed[f] for f in (key, *_singulars(key), irregular) if f in self._closed), None)
+            if spaced is not None:
+                # not a term that is the word itself ("gallbladder" finds "gall bladder": gallbladder)
+                terms = [t for t in self._phrase(spaced) or [] if _fold(phrase_key(t)).replace(" ", "") != key]
+                return terms or None
         return None
+
+    @cached_property
+    def _closed(self) -> dict[str, str]:
+        """The lexicon's phrases of two words of three letters or more, by the two written as one (the first wins):
+        "bellybutton" -> "belly button"."""
+        out: dict[str, str] = {}
+        for key in self.lexicon.phrases:
+            parts = key.split()
+            if len(parts) == 2 and all(len(w) >= 3 and w.isalpha() for w in parts):
+                out.setdefault("".join(parts), key)
+        return out
 
     @cached_property
     def _american(self) -> dict[str, str]:
