@@ -338,11 +338,9 @@ IRREGULAR = {"feet": "foot", "teeth": "tooth"}
 
 
 def _irregular(key: str) -> str:
-    """`key` with an irregular plural last word made singular ("club feet" -> "club foot"); else `key`."""
-    head, _, last = key.rpartition(" ")
-    if last not in IRREGULAR:
-        return key
-    return f"{head} {IRREGULAR[last]}" if head else IRREGULAR[last]
+    """`key` with an irregular plural at its end made singular ("club feet" -> "club foot", "clubfeet" ->
+    "clubfoot"); else `key`."""
+    return next((key[: -len(plural)] + one for plural, one in IRREGULAR.items() if key.endswith(plural)), key)
 
 
 @dataclass
@@ -633,8 +631,8 @@ class Expander:
             return self._phrase(" ".join(self._american.get(w, w) for w in words))
         if len(words) == 1 and len(key) >= 7 and key.isalpha():
             # a compound written closed that the lexicon writes open ("bellybutton": belly button; "clubfeet")
-            irregular = next((key[: -len(p)] + s for p, s in IRREGULAR.items() if key.endswith(p)), key)
-            spaced = next((self._closed[f] for f in (key, *_singulars(key), irregular) if f in self._closed), None)
+            forms = (key, *_singulars(key), _irregular(key))
+            spaced = next((self._closed[f] for f in forms if f in self._closed), None)
             if spaced is not None:
                 # not a term that is the word itself ("gallbladder" finds "gall bladder": gallbladder)
                 terms = [t for t in self._phrase(spaced) or [] if _fold(phrase_key(t)).replace(" ", "") != key]
