@@ -424,6 +424,7 @@ def _absent_in(text: str) -> list[set[str]]:
 
 
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
+SIDES = frozenset({"left", "right", "bilateral"})
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
 
 
@@ -626,6 +627,11 @@ class Expander:
                 # a term that is the typed phrase itself, written another way, adds nothing ("Kearns-Sayre syndrome")
                 return [t for t in terms if _fold(phrase_key(t)) != _fold(candidate)] or None
         words = key.split()
+        if len(words) > 2 and any(w in SIDES for w in words[1:-1]):
+            # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
+            # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep
+            # theirs, so that "enlarged right atrium" is never read as an entry on the left one
+            return self._phrase(" ".join([words[0], *(w for w in words[1:-1] if w not in SIDES), words[-1]]))
         if len(words) > 1 and any(w in self._american for w in words):
             # a phrase with British spellings is the US one ("hypoxic ischaemic encephalopathy")
             return self._phrase(" ".join(self._american.get(w, w) for w in words))
@@ -915,14 +921,18 @@ class Expander:
             best: dict[str, float] = {}  # each reading's text -> its score
             readings: list[tuple[str, str, set[str]]] = []  # (text, source, names)
             associated = self._associated([e["text"] for e in entries], ctx) if len(entries) > 1 else None
+            # the most query words that point to a reading the collection never uses, and to one it uses
+            absent_hits, present_hits = 0, 0
             for k, e in enumerate(entries):
-                present = self._present(e["text"])
-                if present == 0:
-                    continue  # the collection never uses its words
                 pointers = self.lexicon.context.get(e["text"].lower()) or tokenize(e["text"])
                 # each other word of the query that points to it (by its context words or by the collection) counts once
                 pool = set(pointers) | (associated[k] if associated else set())
                 hits = sum(1 for m, unit in units.items() if m != j and unit & pool)
+                present = self._present(e["text"])
+                if present == 0:
+                    absent_hits = max(absent_hits, hits)
+                    continue  # the collection never uses its words
+                present_hits = max(present_hits, hits)
                 if j in tentative and hits == 0:
                     continue  # "ms" is multiple sclerosis beside "plaques"; in "ms brain" nothing points to a reading
                 score = math.log(max(e["prior"], 1e-3)) + CONTEXT_GAIN * hits + math.log(present)
@@ -936,7 +946,9 @@ class Expander:
                 else:
                     best[same] = max(best[same], score)
             scored = list(best.items())
-            if not scored:
+            if not scored or absent_hits > present_hits:
+                # nothing to read, or the query points to a reading this collection never writes ("HD pt on dialysis"
+                # where no passage says hemodialysis): the typed words say it better than another reading would
                 continue
             top = max(s for _, s in scored)
             weights = [(text, math.exp(s - top)) for text, s in scored]

@@ -188,6 +188,13 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
     # "CP angle" is cerebellopontine, blunted it is costophrenic
     assert expander.expand("left CP angle blunting on CXR").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("CP angle mass on MRI").phrases[0]["terms"] == ["cerebellopontine angle"]
+    # a side inside a phrase does not tell it apart; at its edge it is a word of its own
+    assert expander.expand("blunting of the left CP angle").phrases[0]["terms"] == ["costophrenic angle blunting"]
+    assert expander.expand("left CP angle mass").phrases[0] == {
+        "text": "CP angle",
+        "terms": ["cerebellopontine angle"],
+        "negated": False,
+    }
     # British shorthand: "query" is "?"
     e = expander.expand("query scaphoid fracture, normal x-ray")
     assert e.uncertain == [{"cue": "query", "text": "scaphoid fracture"}] and not e.negated
@@ -570,6 +577,16 @@ def test_expansions_the_collection_never_uses_are_dropped():
     vocab = {"pulmonari": 1, "embol": 2}
     e = Expander(load_lexicon(), vocab).expand("PE")
     assert [x["text"] for x in e.abbreviations[0]["expansions"]] == ["pulmonary embolism"]
+
+
+def test_an_abbreviation_the_query_points_to_a_reading_the_collection_never_uses_is_left_as_typed():
+    # the collection writes Huntington and Hodgkin disease, never hemodialysis: "dialysis" points to hemodialysis,
+    # so HD is not read as another disease; without such a word it reads as the collection's
+    vocab = dict.fromkeys(tokenize("Huntington disease Hodgkin caudate dialysis"), 1)
+    on_dialysis = Expander(load_lexicon(), vocab).expand("HD pt on dialysis")
+    assert on_dialysis.abbreviations == [] and not on_dialysis.changed and on_dialysis.bm25_terms is None
+    assert top(Expander(load_lexicon(), vocab).expand("HD caudate atrophy"), "HD")[0] == "Huntington disease"
+    assert top(Expander(load_lexicon()).expand("HD pt on dialysis"), "HD")[0] == "hemodialysis"
 
 
 def test_the_site_glossary_comes_first(tmp_path):
