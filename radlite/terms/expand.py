@@ -424,6 +424,38 @@ def _absent_in(text: str) -> list[set[str]]:
 
 
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
+# a participle before a noun and the noun it makes after one: "swollen brain" is "brain swelling" (lay words are written
+# either way; the lexicon holds one)
+_TURNS = {
+    "swollen": ["swelling"],
+    "bulging": ["bulge"],
+    "bulged": ["bulge"],
+    "narrowed": ["narrowing", "stenosis"],
+    "enlarged": ["enlargement"],
+    "thickened": ["thickening"],
+    "inflamed": ["inflammation"],
+    "blocked": ["blockage", "obstruction"],
+    "obstructed": ["obstruction"],
+    "torn": ["tear"],
+    "ruptured": ["rupture"],
+    "burst": ["rupture"],
+    "collapsed": ["collapse"],
+    "infected": ["infection"],
+    "fractured": ["fracture"],
+    "broken": ["fracture"],
+    "calcified": ["calcification"],
+    "herniated": ["herniation"],
+    "displaced": ["displacement"],
+    "perforated": ["perforation"],
+    "dilated": ["dilatation", "dilation"],
+    "compressed": ["compression"],
+}
+PARTICIPLES = _TURNS
+NOMINALS: dict[str, list[str]] = {}
+for _p, _nouns in _TURNS.items():
+    for _n in _nouns:
+        if _p not in ("burst", "broken", "bulging"):  # "hip fracture" is not "broken hip" written the other way round
+            NOMINALS.setdefault(_n, []).append(_p)
 SIDES = frozenset({"left", "right", "bilateral"})
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
 
@@ -610,6 +642,24 @@ class Expander:
         # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
+    def _turned(self, words: list[str]) -> list[str] | None:
+        """The terms of two typed words with a participle before the noun written as the noun after it, or the other
+        way, where the lexicon has that phrase: "swollen brain" finds "brain swelling", "appendix rupture" finds
+        "ruptured appendix"."""
+        first, last = words
+        if first in PARTICIPLES:
+            for noun in (last, *_singulars(last)):
+                for form in PARTICIPLES[first]:
+                    terms = self.lexicon.phrases.get(f"{noun} {form}")
+                    if terms:
+                        return terms
+        if last in NOMINALS:
+            for form in NOMINALS[last]:
+                terms = self.lexicon.phrases.get(f"{form} {first}")
+                if terms:
+                    return terms
+        return None
+
     def _phrase(self, key: str) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
@@ -627,6 +677,10 @@ class Expander:
                 # a term that is the typed phrase itself, written another way, adds nothing ("Kearns-Sayre syndrome")
                 return [t for t in terms if _fold(phrase_key(t)) != _fold(candidate)] or None
         words = key.split()
+        if len(words) == 2:
+            turned = self._turned(words)
+            if turned:
+                return [t for t in turned if _fold(phrase_key(t)) != _fold(key)] or None
         if len(words) > 2 and any(w in SIDES for w in words[1:-1]):
             # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
             # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep

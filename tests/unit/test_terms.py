@@ -188,6 +188,10 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
     # "CP angle" is cerebellopontine, blunted it is costophrenic
     assert expander.expand("left CP angle blunting on CXR").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("CP angle mass on MRI").phrases[0]["terms"] == ["cerebellopontine angle"]
+    # a participle before the noun is the noun after it, and back: "swollen brain" finds "brain swelling"
+    assert expander.expand("ct shows a swollen brain after cardiac arrest").phrases[0]["terms"][0] == "cerebral edema"
+    assert expander.expand("appendix rupture on ct").phrases[0]["terms"] == ["perforated appendicitis"]
+    assert expander.expand("swollen brain").phrases[0]["text"] == "swollen brain"
     # a side inside a phrase does not tell it apart; at its edge it is a word of its own
     assert expander.expand("blunting of the left CP angle").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("left CP angle mass").phrases[0] == {
