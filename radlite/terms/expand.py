@@ -423,10 +423,9 @@ def _absent_in(text: str) -> list[set[str]]:
     ]
 
 
-# words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
-# a participle before a noun and the noun it makes after one: "swollen brain" is "brain swelling" (lay words are written
-# either way; the lexicon holds one)
-_TURNS = {
+# a participle before a noun and the nouns it makes after one: "swollen brain" is "brain swelling" (lay words are
+# written either way; the lexicon holds one)
+PARTICIPLES = {
     "swollen": ["swelling"],
     "bulging": ["bulge"],
     "bulged": ["bulge"],
@@ -450,13 +449,16 @@ _TURNS = {
     "dilated": ["dilatation", "dilation"],
     "compressed": ["compression"],
 }
-PARTICIPLES = _TURNS
-NOMINALS: dict[str, list[str]] = {}
-for _p, _nouns in _TURNS.items():
-    for _n in _nouns:
-        if _p not in ("burst", "broken", "bulging"):  # "hip fracture" is not "broken hip" written the other way round
-            NOMINALS.setdefault(_n, []).append(_p)
+# participles read one way only: "hip fracture" is not "broken hip" written the other way round
+ONE_WAY = {"burst", "broken", "bulging"}
+# each noun after a word, to the participles that put it before the word ("rupture" -> "ruptured")
+NOMINALS = {
+    noun: [p for p, made in PARTICIPLES.items() if noun in made and p not in ONE_WAY]
+    for nouns in PARTICIPLES.values()
+    for noun in nouns
+}
 SIDES = frozenset({"left", "right", "bilateral"})
+# words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
 
 
@@ -468,6 +470,12 @@ def _bare(key: str) -> str:
 def _fold(key: str) -> str:
     """A phrase key without hyphens and apostrophes: "tree-in-bud sign" -> "tree in bud sign", "bull's" -> "bulls"."""
     return " ".join(key.replace("-", " ").replace("'", "").split())
+
+
+def _besides(terms: list[str], typed: str) -> list[str] | None:
+    """`terms` without the typed phrase itself written another way, which adds nothing ("Kearns-Sayre syndrome" for
+    "kearns sayre syndrome"); None if nothing is left."""
+    return [t for t in terms if _fold(phrase_key(t)) != _fold(typed)] or None
 
 
 def _singulars(key: str) -> list[str]:
@@ -674,13 +682,12 @@ class Expander:
             if terms is None and words[0] not in DETERMINERS and words[-1] not in DETERMINERS:
                 terms = self._bare.get(_bare(candidate))  # inside only: "a heart attack" is "a" + "heart attack"
             if terms is not None:
-                # a term that is the typed phrase itself, written another way, adds nothing ("Kearns-Sayre syndrome")
-                return [t for t in terms if _fold(phrase_key(t)) != _fold(candidate)] or None
+                return _besides(terms, candidate)
         words = key.split()
         if len(words) == 2:
             turned = self._turned(words)
             if turned:
-                return [t for t in turned if _fold(phrase_key(t)) != _fold(key)] or None
+                return _besides(turned, key)
         if len(words) > 2 and any(w in SIDES for w in words[1:-1]):
             # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
             # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep

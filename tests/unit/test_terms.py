@@ -175,11 +175,20 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
         e = expander.expand(query)
         assert [u["cue"] for u in e.uncertain] == [cue] and not e.negated
     assert "PE" in expander.expand("cannot exclude small PE").neural_text
-    # British shorthand: "#" is a fracture before or after a word, a number before one
+    # British shorthand: "query" is "?"
+    e = expander.expand("query scaphoid fracture, normal x-ray")
+    assert e.uncertain == [{"cue": "query", "text": "scaphoid fracture"}] and not e.negated
+
+
+def test_hash_is_british_shorthand_for_a_fracture(expander):
+    # before or after a word; before a number it is one
     assert top(expander.expand("# distal radius child"), "#") == ("fracture", 1.0)
     assert expander.expand("scaphoid #, no displacement").neural_text == "scaphoid # (fracture)"
     assert expander.expand("#NOF elderly fall").neural_text.startswith("# (fracture) NOF")
     assert all(expander.expand(q).abbreviations == [] for q in ("issue #42", "#1 cause of stroke"))
+
+
+def test_a_phrase_is_found_written_another_way(expander):
     # a compound written closed finds the phrase written open, an irregular plural its singular
     assert expander.expand("lump near my bellybutton").phrases[-1]["terms"] == ["umbilicus"]
     assert expander.expand("club feet on ultrasound").phrases[0]["terms"] == ["congenital talipes equinovarus"]
@@ -199,9 +208,6 @@ def test_a_hedge_before_the_finding_marks_it_uncertain_and_keeps_it(expander):
         "terms": ["cerebellopontine angle"],
         "negated": False,
     }
-    # British shorthand: "query" is "?"
-    e = expander.expand("query scaphoid fracture, normal x-ray")
-    assert e.uncertain == [{"cue": "query", "text": "scaphoid fracture"}] and not e.negated
 
 
 def test_two_sources_names_for_one_thing_are_one_reading(expander):
