@@ -12,8 +12,9 @@ from radlite.signals import BIENCODER, BM25, COLBERT, CROSSENCODER, FIRST_STAGE
 SEED_WEIGHTS = {BIENCODER: 0.5, CROSSENCODER: 0.2, BM25: 0.3, COLBERT: 0.0}
 # The default: the seed's first-stage weights, and the cross-encoder at the weight it earns. On radbench9 dev
 # (benchmarks/crossencoder_weight.md) no weight from 0.05 to 0.8 beat weight 0 (best p = 0.28), nor on test,
-# medline or liveqa-med, so it counts 0: like ColBERT, it is still run and its score kept on every result
-# (`--no-rerank` skips it), and `--fusion`/`weights` or `radlite tune` give it a weight.
+# medline or liveqa-med, so it counts 0: its score is still kept on every result returned (at weight 0 only those
+# are scored: it cannot change the order), `--no-rerank` skips it, and `--fusion`/`weights` or `radlite tune` give
+# it a weight.
 # The default: equal weights over the three first-stage signals, each z-scored over the candidates
 # (FusionConfig.normalization), chosen on radbench9 dev among rules that fit nothing, and measured on
 # collections nothing was fitted on (benchmarks/fusion_transfer.md): against the seed's first-stage

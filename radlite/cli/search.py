@@ -40,7 +40,9 @@ def search_cmd(
     index: Path = typer.Argument(..., help="Index directory."),
     query: str = typer.Argument(..., help="What to search for."),
     k: int = typer.Option(10, "-k", "--top-k", help="Results to return."),
-    candidates: int = typer.Option(50, help="Documents passed to the cross-encoder."),
+    candidates: int = typer.Option(
+        50, help="Documents fused (the cross-encoder reads them all at a weight above 0, else the results shown)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
     signals: Optional[str] = typer.Option(
         None, help="Signals to use, e.g. 'bm25' or 'bm25,biencoder,colbert,crossencoder'."

@@ -369,22 +369,20 @@ class RadLITESearch:
         keep = np.argsort(-doc_prelim, kind="stable")[:candidates]
         t.lap("pool")
 
-        # 3. rerank the best `candidates` documents' passages with the cross-encoder
+        # 3. rerank the best `candidates` documents' passages with the cross-encoder. At weight 0 (the default
+        #    fusion) its scores cannot change the order: only the results returned are scored, after fusion (5.)
         norm: dict[str, np.ndarray] = {s: fusion.normalise(doc_raw[s][keep], norm_of) for s in first}
         ranks: dict[str, np.ndarray] = {s: doc_rank[s][keep] for s in first}
         raws: dict[str, np.ndarray] = {s: doc_raw[s][keep] for s in first}
-        if CROSSENCODER in active:
-            texts = [index.encoder_input(int(p)) for p in best_pid[keep]]
-            logits = self.encoder(CROSSENCODER).score(neural, texts)
-            raws[CROSSENCODER] = logits
-            norm[CROSSENCODER] = fusion.calibrate(logits, fcfg.temperature)
-            ranks[CROSSENCODER] = fusion.ranks_of(logits)
+        w_all = fusion.active_weights(weights, active)
+        rerank_all = CROSSENCODER in active and w_all[CROSSENCODER] > 0
+        if rerank_all:
+            self._rerank(index, neural, best_pid[keep], np.arange(len(keep)), fcfg.temperature, raws, norm, ranks)
             t.lap("rerank")
 
         # 4. fuse and order; under weighted fusion a result is pushed down by how much it is about what the query
         #    negates ("no pneumothorax"): how much its title names one of the negated things (_about), times
         #    NEGATION_WEIGHT
-        w_all = fusion.active_weights(weights, active)
         fused = fusion.rrf(ranks, w_all, fcfg.rrf_k) if method == "rrf" else fusion.weighted(norm, w_all)
         penalty = np.zeros(len(fused))
         if method == "weighted" and understood is not None and understood.negated_items:
@@ -395,6 +393,9 @@ class RadLITESearch:
             like_first = self._like_first(index, best_pid[keep], fused, prf, norm_of)
             fused = fused + like_first
         order = np.argsort(-fused, kind="stable")[:top_k]
+        if CROSSENCODER in active and not rerank_all:  # 5. the cross-encoder's column on the results returned
+            self._rerank(index, neural, best_pid[keep], order, fcfg.temperature, raws, norm, ranks)
+            t.lap("rerank")
         untrained = {k for k, m in self.models.items() if m.trained is False}
         relevance = self.relevance_model()
         q_tokens = len(q.colbert) if q.colbert is not None else 0
@@ -424,6 +425,26 @@ class RadLITESearch:
         ]
         t.lap("fusion")
         return SearchRun(results, t.done(), understood)
+
+    def _rerank(
+        self,
+        index,
+        query: str,
+        pids: np.ndarray,
+        which: np.ndarray,
+        temperature: float,
+        raws: dict[str, np.ndarray],
+        norm: dict[str, np.ndarray],
+        ranks: dict[str, np.ndarray],
+    ) -> None:
+        """Score candidates `which` (positions in `pids`, the candidates' best passages) with the cross-encoder into
+        `raws`, `norm` (calibrated) and `ranks` (its rank among the candidates it scored); NaN for the rest."""
+        logits = np.full(len(pids), np.nan)
+        texts = [index.encoder_input(int(p)) for p in pids[which]]
+        logits[which] = self.encoder(CROSSENCODER).score(query, texts)
+        raws[CROSSENCODER] = logits
+        norm[CROSSENCODER] = fusion.calibrate(logits, temperature)
+        ranks[CROSSENCODER] = fusion.ranks_of(logits)
 
     @staticmethod
     def _like_first(index, pids: np.ndarray, fused: np.ndarray, prf: float, norm_of: str) -> np.ndarray:

@@ -6,7 +6,8 @@ logit); `normalized` is the value over the reranked candidates that weighted fus
 shifted so the lowest candidate is 0 by default, unbounded above; min-max in [0, 1] for an index or
 query that asks for it);
 the cross-encoder's fused value is `calibrated`, sigmoid(logit / temperature); `rank` is the
-1-based rank among the candidates (None where the signal did not rank the document).
+1-based rank among the candidates (None where the signal did not rank the document; the cross-encoder's among the
+candidates it read: at weight 0 only the results returned).
 """
 
 from __future__ import annotations

@@ -122,6 +122,9 @@ def test_a_damaged_built_default_is_found_by_its_checksums_and_rebuilt(radlite_h
 @pytest.mark.slow
 def test_saved_and_reloaded_index_gives_identical_results(minilm_engine, sample_queries):
     loaded = RadLITESearch.load(minilm_engine.saved_path)
+    # int8 cross-encoder logits depend slightly on the batch they are scored in (one activation scale per batch):
+    # scored afresh, the same results make the same batch in both engines
+    minilm_engine.encoder("crossencoder")._cache.clear()
     for q in sample_queries[:3]:
         a = minilm_engine.search(q["text"], top_k=5)
         b = loaded.search(q["text"], top_k=5)
@@ -318,3 +321,27 @@ def test_nonsense_and_off_topic_queries_have_no_confident_match(minilm_engine, s
     assert said.exit_code == 0 and "no confident match" in said.output
     sure = CliRunner().invoke(app, ["search", str(minilm_engine.saved_path), sample_queries[0]["text"], "-k", "2"])
     assert sure.exit_code == 0 and "no confident match" not in sure.output
+
+
+def test_a_cross_encoder_at_weight_0_scores_only_the_results_returned(tiny_models, tiny_index):
+    """At weight 0 (the default fusion) the cross-encoder cannot change the order, so it reads only the top_k
+    results' passages: the same results, scores and cross-encoder values as reranking every candidate; at a weight
+    above 0 it reads every candidate."""
+    engine = RadLITESearch.load(tiny_index)
+    ce = engine.encoder("crossencoder")
+    pairs = []
+    predict = ce.predict
+    ce.predict = lambda batch: pairs.append(len(batch)) or predict(batch)
+    query = "odontoid fracture c-spine"
+    few = engine.search(query, top_k=2, candidates=8, prf=0)
+    assert pairs == [2] and "rerank" in engine.last_timings
+    ce._cache.clear()
+    every = engine.search(query, top_k=8, candidates=8, prf=0)
+    assert pairs[1] == len(every) > 2  # top_k = candidates: every candidate is scored, as when it counts
+    assert [r["id"] for r in few] == [r["id"] for r in every[:2]]
+    assert [r["score"] for r in few] == pytest.approx([r["score"] for r in every[:2]])
+    assert [r["signals"]["crossencoder"]["rank"] for r in few] in ([1, 2], [2, 1])  # among the results it scored
+    ce._cache.clear()
+    weighted = engine.search(query, top_k=2, candidates=8, prf=0, weights={"crossencoder": 0.5})
+    assert pairs[2] == len(every)
+    assert {r["signals"]["crossencoder"]["rank"] for r in weighted} <= set(range(1, len(every) + 1))
