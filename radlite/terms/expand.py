@@ -457,6 +457,8 @@ NOMINALS = {
     for nouns in PARTICIPLES.values()
     for noun in nouns
 }
+# past tenses that are not the participle, to it: "my knee swelled up" is a swollen knee
+PAST = {"swelled": "swollen", "broke": "broken", "tore": "torn"}
 SIDES = frozenset({"left", "right", "bilateral"})
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
@@ -653,8 +655,16 @@ class Expander:
     def _turned(self, words: list[str]) -> list[str] | None:
         """The terms of two typed words with a participle before the noun written as the noun after it, or the other
         way, where the lexicon has that phrase: "swollen brain" finds "brain swelling", "appendix rupture" finds
-        "ruptured appendix"."""
+        "ruptured appendix"; a participle or past tense after the noun too, as a sentence says it ("appendix
+        ruptured", "knee swelled": a swollen knee)."""
         first, last = words
+        after = PAST.get(last, last)
+        if after in PARTICIPLES and first not in PARTICIPLES:
+            for noun in (first, *_singulars(first)):
+                for key in (f"{after} {noun}", *(f"{noun} {form}" for form in PARTICIPLES[after])):
+                    terms = self.lexicon.phrases.get(key)
+                    if terms:
+                        return terms
         if first in PARTICIPLES:
             for noun in (last, *_singulars(last)):
                 for form in PARTICIPLES[first]:
@@ -688,6 +698,8 @@ class Expander:
             turned = self._turned(words)
             if turned:
                 return _besides(turned, key)
+        if len(words) == 3 and words[2] == "up" and PAST.get(words[1], words[1]) in PARTICIPLES:
+            return self._phrase(" ".join(words[:2]))  # "knee swelled up", "nose blocked up"
         if len(words) > 2 and any(w in SIDES for w in words[1:-1]):
             # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
             # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep

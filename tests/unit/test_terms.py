@@ -201,6 +201,12 @@ def test_a_phrase_is_found_written_another_way(expander):
     assert expander.expand("ct shows a swollen brain after cardiac arrest").phrases[0]["terms"][0] == "cerebral edema"
     assert expander.expand("appendix rupture on ct").phrases[0]["terms"] == ["perforated appendicitis"]
     assert expander.expand("swollen brain").phrases[0]["text"] == "swollen brain"
+    # and a participle or past tense after the noun, as a sentence says it ("up" and all)
+    assert expander.expand("appendix ruptured on ct").phrases[0]["terms"] == ["perforated appendicitis"]
+    knee = expander.expand("my knee swelled up after a fall").phrases[0]
+    assert knee["text"] == "knee swelled up" and knee["terms"][0] == "knee joint effusion"
+    assert expander.expand("heart enlarged on cxr").phrases[0]["terms"] == ["cardiomegaly"]
+    assert expander.expand("swollen enlarged").phrases == []  # two participles are no noun and its state
     # a side inside a phrase does not tell it apart; at its edge it is a word of its own
     assert expander.expand("blunting of the left CP angle").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("left CP angle mass").phrases[0] == {
