@@ -678,6 +678,20 @@ class Expander:
                     return terms
         return None
 
+    def _within(self, words: list[str]) -> list[str] | None:
+        """The terms of a phrase written with a shorter phrase of two words or more in it that the lexicon reads as one
+        term, where the lexicon has the phrase with that term instead: "throwing up blood" is "vomiting blood"
+        (hematemesis), "main bile tube" "main bile duct" (common bile duct). Only at the start or the end."""
+        phrases = self.lexicon.phrases
+        for k in range(2, len(words)):  # the shorter phrase's words; at least one word is left
+            for part, rest, front in ((words[:k], words[k:], True), (words[-k:], words[:-k], False)):
+                terms = phrases.get(" ".join(part))
+                if terms and len(terms) == 1:
+                    found = phrases.get(" ".join([terms[0], *rest] if front else [*rest, terms[0]]))
+                    if found:
+                        return found
+        return None
+
     def _phrase(self, key: str) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
@@ -700,6 +714,10 @@ class Expander:
                 return _besides(turned, key)
         if len(words) == 3 and words[2] == "up" and PAST.get(words[1], words[1]) in PARTICIPLES:
             return self._phrase(" ".join(words[:2]))  # "knee swelled up", "nose blocked up"
+        if len(words) > 2:
+            within = self._within(words)
+            if within:
+                return _besides(within, key)
         if len(words) > 2 and any(w in SIDES for w in words[1:-1]):
             # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
             # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep

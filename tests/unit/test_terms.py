@@ -207,6 +207,13 @@ def test_a_phrase_is_found_written_another_way(expander):
     assert knee["text"] == "knee swelled up" and knee["terms"][0] == "knee joint effusion"
     assert expander.expand("heart enlarged on cxr").phrases[0]["terms"] == ["cardiomegaly"]
     assert expander.expand("swollen enlarged").phrases == []  # two participles are no noun and its state
+    # a lay phrase inside a longer one, where the lexicon has the longer one with its term: "throwing up" is vomiting
+    assert expander.expand("throwing up blood after drinking").phrases[0] == {
+        "text": "throwing up blood",
+        "terms": ["hematemesis"],
+        "negated": False,
+    }
+    assert expander.expand("throwing up after drinking").phrases[0]["terms"] == ["vomiting"]
     # a side inside a phrase does not tell it apart; at its edge it is a word of its own
     assert expander.expand("blunting of the left CP angle").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("left CP angle mass").phrases[0] == {
