@@ -394,6 +394,7 @@ class RadLITESearch:
             fused = fused + like_first
         order = np.argsort(-fused, kind="stable")[:top_k]
         if CROSSENCODER in active and not rerank_all:  # 5. the cross-encoder's column on the results returned
+            t.lap("fusion")
             self._rerank(index, neural, best_pid[keep], order, fcfg.temperature, raws, norm, ranks)
             t.lap("rerank")
         untrained = {k for k, m in self.models.items() if m.trained is False}

@@ -459,6 +459,13 @@ NOMINALS = {
 }
 # past tenses that are not the participle, to it: "my knee swelled up" is a swollen knee
 PAST = {"swelled": "swollen", "broke": "broken", "tore": "torn"}
+# what may follow a participle read after its noun ("appendix ruptured on CT", "knee swelled up after a fall"): where
+# another word follows it, the participle more likely goes with that ("liver enlarged spleen", "brain swollen lymph
+# nodes": an enlarged spleen, swollen lymph nodes)
+AFTER_PARTICIPLE = frozenset(
+    "up after on in at with and but or since from following for of to when while so then by during over"
+    " overnight badly again last yesterday today fast quickly suddenly".split()
+)
 SIDES = frozenset({"left", "right", "bilateral"})
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
@@ -652,14 +659,16 @@ class Expander:
         # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
-    def _turned(self, words: list[str]) -> list[str] | None:
+    def _turned(self, words: list[str], then: str | None = None) -> list[str] | None:
         """The terms of two typed words with a participle before the noun written as the noun after it, or the other
         way, where the lexicon has that phrase: "swollen brain" finds "brain swelling", "appendix rupture" finds
         "ruptured appendix"; a participle or past tense after the noun too, as a sentence says it ("appendix
-        ruptured", "knee swelled": a swollen knee)."""
+        ruptured", "knee swelled": a swollen knee), where nothing but punctuation or a word of AFTER_PARTICIPLE follows
+        (`then`: the query's next word; None at its end)."""
         first, last = words
         after = PAST.get(last, last)
-        if after in PARTICIPLES and first not in PARTICIPLES:
+        alone = then is None or then in PUNCT or then in AFTER_PARTICIPLE  # nothing after it that it could go with
+        if after in PARTICIPLES and first not in PARTICIPLES and alone:
             for noun in (first, *_singulars(first)):
                 for key in (f"{after} {noun}", *(f"{noun} {form}" for form in PARTICIPLES[after])):
                     terms = self.lexicon.phrases.get(key)
@@ -692,12 +701,13 @@ class Expander:
                         return found
         return None
 
-    def _phrase(self, key: str) -> list[str] | None:
+    def _phrase(self, key: str, then: str | None = None) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
         stemming. A hyphen or an apostrophe does not tell phrases apart, either way ("tree in bud sign" finds
         "tree-in-bud sign", "pins-and-needles" finds "pins and needles"), nor do articles and possessive pronouns
-        ("blood in my urine" finds "blood in the urine")."""
+        ("blood in my urine" finds "blood in the urine"). `then`: the query's word after the phrase (None at its end),
+        which a participle after its noun needs (_turned)."""
         for candidate in dict.fromkeys((key, *_singulars(key), _irregular(key))):
             terms = self.lexicon.phrases.get(candidate)
             if terms is None:
@@ -709,11 +719,11 @@ class Expander:
                 return _besides(terms, candidate)
         words = key.split()
         if len(words) == 2:
-            turned = self._turned(words)
+            turned = self._turned(words, then)
             if turned:
                 return _besides(turned, key)
         if len(words) == 3 and words[2] == "up" and PAST.get(words[1], words[1]) in PARTICIPLES:
-            return self._phrase(" ".join(words[:2]))  # "knee swelled up", "nose blocked up"
+            return self._phrase(" ".join(words[:2]), "up")  # "knee swelled up", "nose blocked up"
         if len(words) > 2:
             within = self._within(words)
             if within:
@@ -722,10 +732,10 @@ class Expander:
             # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
             # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep
             # theirs, so that "enlarged right atrium" is never read as an entry on the left one
-            return self._phrase(" ".join([words[0], *(w for w in words[1:-1] if w not in SIDES), words[-1]]))
+            return self._phrase(" ".join([words[0], *(w for w in words[1:-1] if w not in SIDES), words[-1]]), then)
         if len(words) > 1 and any(w in self._american for w in words):
             # a phrase with British spellings is the US one ("hypoxic ischaemic encephalopathy")
-            return self._phrase(" ".join(self._american.get(w, w) for w in words))
+            return self._phrase(" ".join(self._american.get(w, w) for w in words), then)
         if len(words) == 1 and len(key) >= 7 and key.isalpha():
             # a compound written closed that the lexicon writes open ("bellybutton": belly button; "clubfeet")
             forms = (key, *_singulars(key), _irregular(key))
@@ -971,7 +981,8 @@ class Expander:
                 span = range(i, i + n)
                 if any(words[j] in PUNCT or words[j] == "#" for j in span):
                     continue
-                terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)))
+                then = words[i + n] if i + n < len(words) else None
+                terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)), then)
                 if terms:
                     phrase_at[i] = (n, terms)
                     taken.update(span)

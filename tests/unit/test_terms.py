@@ -207,6 +207,9 @@ def test_a_phrase_is_found_written_another_way(expander):
     assert knee["text"] == "knee swelled up" and knee["terms"][0] == "knee joint effusion"
     assert expander.expand("heart enlarged on cxr").phrases[0]["terms"] == ["cardiomegaly"]
     assert expander.expand("swollen enlarged").phrases == []  # two participles are no noun and its state
+    # but where another word follows, the participle goes with that: an enlarged spleen, not an enlarged liver
+    assert [p["terms"][0] for p in expander.expand("liver enlarged spleen").phrases] == ["splenomegaly"]
+    assert expander.expand("knee mri ligament torn meniscus").phrases[0]["terms"] == ["meniscal tear"]
     # a lay phrase inside a longer one, where the lexicon has the longer one with its term: "throwing up" is vomiting
     assert expander.expand("throwing up blood after drinking").phrases[0] == {
         "text": "throwing up blood",
