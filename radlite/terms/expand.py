@@ -459,13 +459,14 @@ NOMINALS = {
 }
 # past tenses that are not the participle, to it: "my knee swelled up" is a swollen knee
 PAST = {"swelled": "swollen", "broke": "broken", "tore": "torn"}
-# what may follow a participle read after its noun ("appendix ruptured on CT", "knee swelled up after a fall"): where
-# another word follows it, the participle more likely goes with that ("liver enlarged spleen", "brain swollen lymph
-# nodes": an enlarged spleen, swollen lymph nodes)
-AFTER_PARTICIPLE = frozenset(
+# what may follow a phrase read with a shorter lay phrase's term in it (Expander._within): "throwing up blood after
+# drinking" is hematemesis, but in "throwing up blood pressure pills" the blood is another phrase's
+AFTER_PHRASE = frozenset(
     "up after on in at with and but or since from following for of to when while so then by during over"
     " overnight badly again last yesterday today fast quickly suddenly".split()
 )
+# before a noun, what makes something else the subject of a participle after it: in "screw in hip broke" the screw broke
+INSIDE = frozenset({"in", "inside", "within", "into", "through", "of"})
 SIDES = frozenset({"left", "right", "bilateral"})
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
@@ -659,21 +660,26 @@ class Expander:
         # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
-    def _turned(self, words: list[str], then: str | None = None) -> list[str] | None:
+    def _turned(self, words: list[str], around: tuple[str | None, str | None] = (None, None)) -> list[str] | None:
         """The terms of two typed words with a participle before the noun written as the noun after it, or the other
         way, where the lexicon has that phrase: "swollen brain" finds "brain swelling", "appendix rupture" finds
         "ruptured appendix"; a participle or past tense after the noun too, as a sentence says it ("appendix
-        ruptured", "knee swelled": a swollen knee), where nothing but punctuation or a word of AFTER_PARTICIPLE follows
-        (`then`: the query's next word; None at its end)."""
-        first, last = words
+        ruptured", "knee swelled": a swollen knee; "rotator cuff torn"), unless the participle starts a lexicon phrase
+        with the word after it ("liver enlarged spleen": an enlarged spleen) or the noun is inside something else
+        ("screw in hip broke"). `around`: the query's words before and after `words` (None at its ends)."""
+        before, then = around
+        *nouns, last = words
+        first = " ".join(nouns)
         after = PAST.get(last, last)
-        alone = then is None or then in PUNCT or then in AFTER_PARTICIPLE  # nothing after it that it could go with
-        if after in PARTICIPLES and first not in PARTICIPLES and alone:
+        taken = then is not None and (f"{after} {then}" in self._starts or f"{last} {then}" in self._starts)
+        if after in PARTICIPLES and not set(nouns) & PARTICIPLES.keys() and not taken and before not in INSIDE:
             for noun in (first, *_singulars(first)):
                 for key in (f"{after} {noun}", *(f"{noun} {form}" for form in PARTICIPLES[after])):
                     terms = self.lexicon.phrases.get(key)
                     if terms:
                         return terms
+        if len(words) > 2:
+            return None
         if first in PARTICIPLES:
             for noun in (last, *_singulars(last)):
                 for form in PARTICIPLES[first]:
@@ -701,13 +707,13 @@ class Expander:
                         return found
         return None
 
-    def _phrase(self, key: str, then: str | None = None) -> list[str] | None:
+    def _phrase(self, key: str, around: tuple[str | None, str | None] = (None, None)) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
         stemming. A hyphen or an apostrophe does not tell phrases apart, either way ("tree in bud sign" finds
         "tree-in-bud sign", "pins-and-needles" finds "pins and needles"), nor do articles and possessive pronouns
-        ("blood in my urine" finds "blood in the urine"). `then`: the query's word after the phrase (None at its end),
-        which a participle after its noun needs (_turned)."""
+        ("blood in my urine" finds "blood in the urine"). `around`: the query's words before and after the phrase (None
+        at its ends), which a participle after its noun (_turned) and a lay phrase inside a phrase (_within) read."""
         for candidate in dict.fromkeys((key, *_singulars(key), _irregular(key))):
             terms = self.lexicon.phrases.get(candidate)
             if terms is None:
@@ -718,13 +724,13 @@ class Expander:
             if terms is not None:
                 return _besides(terms, candidate)
         words = key.split()
-        if len(words) == 2:
-            turned = self._turned(words, then)
+        if 2 <= len(words) <= 4:
+            turned = self._turned(words, around)
             if turned:
                 return _besides(turned, key)
         if len(words) == 3 and words[2] == "up" and PAST.get(words[1], words[1]) in PARTICIPLES:
-            return self._phrase(" ".join(words[:2]), "up")  # "knee swelled up", "nose blocked up"
-        if len(words) > 2:
+            return self._phrase(" ".join(words[:2]), (around[0], "up"))  # "knee swelled up", "nose blocked up"
+        if len(words) > 2 and (around[1] is None or around[1] in PUNCT or around[1] in AFTER_PHRASE):
             within = self._within(words)
             if within:
                 return _besides(within, key)
@@ -732,10 +738,10 @@ class Expander:
             # a side inside a phrase does not tell it apart ("blunting of the left CP angle"); at its edge it is a word
             # of its own ("left CP angle" is "left" and "CP angle"). Only in what is typed: the lexicon's own keys keep
             # theirs, so that "enlarged right atrium" is never read as an entry on the left one
-            return self._phrase(" ".join([words[0], *(w for w in words[1:-1] if w not in SIDES), words[-1]]), then)
+            return self._phrase(" ".join([words[0], *(w for w in words[1:-1] if w not in SIDES), words[-1]]), around)
         if len(words) > 1 and any(w in self._american for w in words):
             # a phrase with British spellings is the US one ("hypoxic ischaemic encephalopathy")
-            return self._phrase(" ".join(self._american.get(w, w) for w in words), then)
+            return self._phrase(" ".join(self._american.get(w, w) for w in words), around)
         if len(words) == 1 and len(key) >= 7 and key.isalpha():
             # a compound written closed that the lexicon writes open ("bellybutton": belly button; "clubfeet")
             forms = (key, *_singulars(key), _irregular(key))
@@ -756,6 +762,11 @@ class Expander:
             if len(parts) == 2 and all(len(w) >= 3 and w.isalpha() for w in parts):
                 out.setdefault("".join(parts), key)
         return out
+
+    @cached_property
+    def _starts(self) -> set[str]:
+        """The first two words of the lexicon's phrases of two words or more ("enlarged spleen", "swollen lymph")."""
+        return {" ".join(key.split()[:2]) for key in self.lexicon.phrases if " " in key}
 
     @cached_property
     def _american(self) -> dict[str, str]:
@@ -981,8 +992,8 @@ class Expander:
                 span = range(i, i + n)
                 if any(words[j] in PUNCT or words[j] == "#" for j in span):
                     continue
-                then = words[i + n] if i + n < len(words) else None
-                terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)), then)
+                around = (words[i - 1] if i > 0 else None, words[i + n] if i + n < len(words) else None)
+                terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)), around)
                 if terms:
                     phrase_at[i] = (n, terms)
                     taken.update(span)

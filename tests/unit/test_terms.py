@@ -207,9 +207,13 @@ def test_a_phrase_is_found_written_another_way(expander):
     assert knee["text"] == "knee swelled up" and knee["terms"][0] == "knee joint effusion"
     assert expander.expand("heart enlarged on cxr").phrases[0]["terms"] == ["cardiomegaly"]
     assert expander.expand("swollen enlarged").phrases == []  # two participles are no noun and its state
-    # but where another word follows, the participle goes with that: an enlarged spleen, not an enlarged liver
+    # but where it starts a phrase with the next word, it goes with that (an enlarged spleen, not an enlarged liver);
+    # a noun of several words is read whole, and a noun inside something else is not what broke
     assert [p["terms"][0] for p in expander.expand("liver enlarged spleen").phrases] == ["splenomegaly"]
     assert expander.expand("knee mri ligament torn meniscus").phrases[0]["terms"] == ["meniscal tear"]
+    assert expander.expand("heart enlarged lungs clear").phrases[0]["terms"] == ["cardiomegaly"]
+    assert expander.expand("rotator cuff torn").phrases[0]["terms"] == ["rotator cuff tear"]
+    assert expander.expand("screw in hip broke").phrases == []
     # a lay phrase inside a longer one, where the lexicon has the longer one with its term: "throwing up" is vomiting
     assert expander.expand("throwing up blood after drinking").phrases[0] == {
         "text": "throwing up blood",
@@ -217,6 +221,9 @@ def test_a_phrase_is_found_written_another_way(expander):
         "negated": False,
     }
     assert expander.expand("throwing up after drinking").phrases[0]["terms"] == ["vomiting"]
+    # not where the phrase goes on into another word: the blood of "blood thinner" is not what is thrown up
+    thinner = expander.expand("throwing up blood thinner").phrases
+    assert [p["terms"][0] for p in thinner] == ["vomiting", "anticoagulation"]
     # a side inside a phrase does not tell it apart; at its edge it is a word of its own
     assert expander.expand("blunting of the left CP angle").phrases[0]["terms"] == ["costophrenic angle blunting"]
     assert expander.expand("left CP angle mass").phrases[0] == {
