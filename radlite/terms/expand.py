@@ -448,6 +448,23 @@ PARTICIPLES = {
     "perforated": ["perforation"],
     "dilated": ["dilatation", "dilation"],
     "compressed": ["compression"],
+    "dislocated": ["dislocation"],
+    "twisted": ["torsion"],
+    "detached": ["detachment"],
+    "sprained": ["sprain"],
+    "bruised": ["bruising"],
+    "cracked": ["crack"],
+    "scarred": ["scarring"],
+    "hardened": ["hardening"],
+    "impacted": ["impaction"],
+    "trapped": ["entrapment"],
+    # after a noun only ("nerve pinched": a pinched nerve); no noun of their own
+    "pinched": [],
+    "slipped": [],
+    "clogged": [],
+    "punctured": [],
+    "shrunken": [],
+    "bloated": [],
 }
 # participles read one way only: "hip fracture" is not "broken hip" written the other way round
 ONE_WAY = {"burst", "broken", "bulging"}

@@ -214,6 +214,7 @@ def test_a_phrase_is_found_written_another_way(expander):
     assert expander.expand("heart enlarged lungs clear").phrases[0]["terms"] == ["cardiomegaly"]
     assert expander.expand("rotator cuff torn").phrases[0]["terms"] == ["rotator cuff tear"]
     assert expander.expand("screw in hip broke").phrases == []
+    assert expander.expand("nerve pinched in neck").phrases[0]["terms"][0] == "radiculopathy"  # no noun of its own
     # a lay phrase inside a longer one, where the lexicon has the longer one with its term: "throwing up" is vomiting
     assert expander.expand("throwing up blood after drinking").phrases[0] == {
         "text": "throwing up blood",
