@@ -688,27 +688,32 @@ class Expander:
         *nouns, last = words
         first = " ".join(nouns)
         after = PAST.get(last, last)
-        taken = then is not None and (f"{after} {then}" in self._starts or f"{last} {then}" in self._starts)
-        if after in PARTICIPLES and not set(nouns) & PARTICIPLES.keys() and not taken and before not in INSIDE:
-            for noun in (first, *_singulars(first)):
-                for key in (f"{after} {noun}", *(f"{noun} {form}" for form in PARTICIPLES[after])):
-                    terms = self.lexicon.phrases.get(key)
-                    if terms:
-                        return terms
+        if (
+            after in PARTICIPLES
+            and not set(nouns) & PARTICIPLES.keys()
+            and before not in INSIDE
+            and not (then is not None and {f"{after} {then}", f"{last} {then}"} & self._starts)
+        ):
+            terms = self._first_phrase(
+                key
+                for noun in (first, *_singulars(first))
+                for key in (f"{after} {noun}", *(f"{noun} {form}" for form in PARTICIPLES[after]))
+            )
+            if terms:
+                return terms
         if len(words) > 2:
             return None
         if first in PARTICIPLES:
-            for noun in (last, *_singulars(last)):
-                for form in PARTICIPLES[first]:
-                    terms = self.lexicon.phrases.get(f"{noun} {form}")
-                    if terms:
-                        return terms
-        if last in NOMINALS:
-            for form in NOMINALS[last]:
-                terms = self.lexicon.phrases.get(f"{form} {first}")
-                if terms:
-                    return terms
-        return None
+            terms = self._first_phrase(
+                f"{noun} {form}" for noun in (last, *_singulars(last)) for form in PARTICIPLES[first]
+            )
+            if terms:
+                return terms
+        return self._first_phrase(f"{form} {first}" for form in NOMINALS.get(last, ()))
+
+    def _first_phrase(self, keys) -> list[str] | None:
+        """The terms of the first of `keys` (phrase keys, tried in order) that the lexicon has; None if none."""
+        return next((terms for key in keys if (terms := self.lexicon.phrases.get(key))), None)
 
     def _within(self, words: list[str]) -> list[str] | None:
         """The terms of a phrase written with a shorter phrase of two words or more in it that the lexicon reads as one
