@@ -484,6 +484,8 @@ AFTER_PHRASE = frozenset(
 )
 # before a noun, what makes something else the subject of a participle after it: in "screw in hip broke" the screw broke
 INSIDE = frozenset({"in", "inside", "within", "into", "through", "of"})
+# after a noun, words that say it looks as it should: in "spleen enlarged liver normal" the liver is not enlarged
+STATED_NORMAL = frozenset({"normal", "nl", "wnl", "unremarkable", "clear", "fine", "ok"})
 SIDES = frozenset({"left", "right", "bilateral"})
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
@@ -677,14 +679,15 @@ class Expander:
         # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
-    def _turned(self, words: list[str], around: tuple[str | None, str | None] = (None, None)) -> list[str] | None:
+    def _turned(self, words: list[str], around: tuple[str | None, ...] = (None, None)) -> list[str] | None:
         """The terms of two typed words with a participle before the noun written as the noun after it, or the other
         way, where the lexicon has that phrase: "swollen brain" finds "brain swelling", "appendix rupture" finds
         "ruptured appendix"; a participle or past tense after the noun too, as a sentence says it ("appendix
         ruptured", "knee swelled": a swollen knee; "rotator cuff torn"), unless the participle starts a lexicon phrase
-        with the word after it ("liver enlarged spleen": an enlarged spleen) or the noun is inside something else
-        ("screw in hip broke"). `around`: the query's words before and after `words` (None at its ends)."""
-        before, then = around
+        with the word after it ("liver enlarged spleen": an enlarged spleen) and that word is not said to be normal
+        ("spleen enlarged liver normal": an enlarged spleen), or the noun is inside something else ("screw in hip
+        broke"). `around`: the query's words before and after `words`, and the one after that (None at its ends)."""
+        before, then, beyond = (*around, None)[:3]
         *nouns, last = words
         first = " ".join(nouns)
         after = PAST.get(last, last)
@@ -692,7 +695,11 @@ class Expander:
             after in PARTICIPLES
             and not set(nouns) & PARTICIPLES.keys()
             and before not in INSIDE
-            and not (then is not None and {f"{after} {then}", f"{last} {then}"} & self._starts)
+            and not (
+                then is not None
+                and {f"{after} {then}", f"{last} {then}"} & self._starts
+                and beyond not in STATED_NORMAL
+            )
         ):
             terms = self._first_phrase(
                 key
@@ -729,13 +736,14 @@ class Expander:
                         return found
         return None
 
-    def _phrase(self, key: str, around: tuple[str | None, str | None] = (None, None)) -> list[str] | None:
+    def _phrase(self, key: str, around: tuple[str | None, ...] = (None, None)) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
         stemming. A hyphen or an apostrophe does not tell phrases apart, either way ("tree in bud sign" finds
         "tree-in-bud sign", "pins-and-needles" finds "pins and needles"), nor do articles and possessive pronouns
-        ("blood in my urine" finds "blood in the urine"). `around`: the query's words before and after the phrase (None
-        at its ends), which a participle after its noun (_turned) and a lay phrase inside a phrase (_within) read."""
+        ("blood in my urine" finds "blood in the urine"). `around`: the query's words before and after the phrase and
+        the one after that (None at its ends), which a participle after its noun (_turned) and a lay phrase inside a
+        phrase (_within) read."""
         for candidate in dict.fromkeys((key, *_singulars(key), _irregular(key))):
             terms = self.lexicon.phrases.get(candidate)
             if terms is None:
@@ -1014,7 +1022,7 @@ class Expander:
                 span = range(i, i + n)
                 if any(words[j] in PUNCT or words[j] == "#" for j in span):
                     continue
-                around = (words[i - 1] if i > 0 else None, words[i + n] if i + n < len(words) else None)
+                around = tuple(words[k] if 0 <= k < len(words) else None for k in (i - 1, i + n, i + n + 1))
                 terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)), around)
                 if terms:
                     phrase_at[i] = (n, terms)

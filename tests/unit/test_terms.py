@@ -210,6 +210,9 @@ def test_a_phrase_is_found_written_another_way(expander):
     # but where it starts a phrase with the next word, it goes with that (an enlarged spleen, not an enlarged liver);
     # a noun of several words is read whole, and a noun inside something else is not what broke
     assert [p["terms"][0] for p in expander.expand("liver enlarged spleen").phrases] == ["splenomegaly"]
+    # unless that noun is said to be normal: in "spleen enlarged liver normal" the liver is not enlarged
+    assert [p["terms"][0] for p in expander.expand("spleen enlarged liver normal").phrases] == ["splenomegaly"]
+    assert [p["terms"][0] for p in expander.expand("liver enlarged spleen unremarkable").phrases] == ["hepatomegaly"]
     assert expander.expand("knee mri ligament torn meniscus").phrases[0]["terms"] == ["meniscal tear"]
     assert expander.expand("heart enlarged lungs clear").phrases[0]["terms"] == ["cardiomegaly"]
     assert expander.expand("rotator cuff torn").phrases[0]["terms"] == ["rotator cuff tear"]
