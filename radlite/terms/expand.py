@@ -285,6 +285,14 @@ AUXILIARIES = {
     "must",
 }
 ACTION_CUES = {"not"}
+# "not" before a state of the patient negates that state only, not the words after it: "pelvic pain not pregnant
+# ovarian torsion" sets pregnancy aside and looks for ovarian torsion. Only these words: before most adjectives "not"
+# negates what they describe too ("not obstructive HCM" sets the HCM aside)
+PATIENT_STATES = frozenset(
+    "pregnant lactating breastfeeding postmenopausal premenopausal febrile diabetic hypertensive anticoagulated"
+    " immunocompromised immunosuppressed intubated sedated vaccinated immunized circumcised ambulatory"
+    " symptomatic".split()
+)
 # what the body normally shows or does: its absence is the finding ("absent lung sliding", "no flow on color Doppler",
 # "absent ureteric jet", "no bowel sounds", "loss of corticomedullary differentiation"), not a condition set aside.
 # A negated item whose head is one of these words, as written (not "visual" for visualization, not "pulsatile"), and
@@ -799,6 +807,13 @@ class Expander:
         return {" ".join(key.split()[:2]) for key in self.lexicon.phrases if " " in key}
 
     @cached_property
+    def _state_terms(self) -> set[str]:
+        """The first two words of the lexicon's terms that start with a state of the patient ("diabetic foot")."""
+        terms = {t for ts in self.lexicon.phrases.values() for t in ts}
+        keys = (phrase_key(t) for t in terms if t.split(" ", 1)[0].lower() in PATIENT_STATES)
+        return {" ".join(k.split()[:2]) for k in keys if " " in k}
+
+    @cached_property
     def _american(self) -> dict[str, str]:
         """Each British spelling the lexicon knows, to its US word ("haemorrhage" -> "hemorrhage")."""
         return {uk: us for us, forms in self.lexicon.british.items() for uk in forms}
@@ -902,6 +917,8 @@ class Expander:
                         len(scope),
                     )
                     scope = scope[:n_protocol]
+                if cue == "not" and len(scope) > 1 and scope[0] == after and self._predicate(words, after):
+                    scope = scope[:1]
                 scope = self._without_signs(words, scope, forward=True)
                 if not scope:  # a cue that negates nothing (or only a normal sign) stays in the query as typed
                     i = after
@@ -959,6 +976,19 @@ class Expander:
         while kept and joins(kept[-1]):
             kept.pop()
         return kept
+
+    def _predicate(self, words: list[str], j: int) -> bool:
+        """Whether words[j], after "not", is a state of the patient (PATIENT_STATES: "pregnant", "febrile") that "not"
+        negates alone; not where it starts a lexicon phrase or term with the next word ("not diabetic foot") nor where a
+        list goes on from it ("not febrile or tachycardic")."""
+        w, nxt = words[j], words[j + 1] if j + 1 < len(words) else ""
+        return (
+            w in PATIENT_STATES
+            and nxt not in ITEM_BREAKS
+            and nxt != ","
+            and f"{w} {nxt}" not in self._starts
+            and f"{w} {nxt}" not in self._state_terms
+        )
 
     def _action(self, words: list[str], i: int) -> bool:
         """Whether the "not" at `i` negates an action (ACTION_CUES), which describes the finding."""

@@ -399,6 +399,13 @@ def test_negation_scope_cues_before_and_after_and_its_end(expander):
     assert "embol" in post.negated_terms  # a negated abbreviation's expansions are negated too
     # the scope ends at "but": the effusion is present
     assert expander.expand("no fracture but a joint effusion").negated == [{"cue": "no", "text": "fracture"}]
+    # "not" before a state of the patient negates that state alone: the torsion is what is sought
+    torsion = expander.expand("pelvic pain not pregnant ovarian torsion")
+    assert torsion.negated == [{"cue": "not", "text": "pregnant"}]
+    assert torsion.neural_text == "pelvic pain ovarian torsion" and "torsion" in torsion.bm25_terms
+    # but a list of states goes on, and before other adjectives "not" negates what they describe too
+    assert expander.expand("not febrile or tachycardic, pneumonia").negated[0]["text"] == "febrile or tachycardic"
+    assert expander.expand("syncope, no SAM, not obstructive HCM").negated[-1]["text"] == "obstructive HCM"
 
 
 def test_a_negated_list_goes_on_past_its_commas(expander):
