@@ -287,11 +287,11 @@ AUXILIARIES = {
 ACTION_CUES = {"not"}
 # "not" before a state of the patient negates that state only, not the words after it: "pelvic pain not pregnant
 # ovarian torsion" sets pregnancy aside and looks for ovarian torsion. Only these words: before most adjectives "not"
-# negates what they describe too ("not obstructive HCM" sets the HCM aside)
+# negates what they describe too ("not obstructive HCM" sets the HCM aside), and states that name diseases with the
+# next word are left out ("not diabetic mastopathy", "not hypertensive encephalopathy", "not febrile neutropenia")
 PATIENT_STATES = frozenset(
-    "pregnant lactating breastfeeding postmenopausal premenopausal febrile diabetic hypertensive anticoagulated"
-    " immunocompromised immunosuppressed intubated sedated vaccinated immunized circumcised ambulatory"
-    " symptomatic".split()
+    "pregnant postmenopausal premenopausal anticoagulated immunocompromised immunosuppressed intubated sedated"
+    " vaccinated immunized circumcised symptomatic".split()
 )
 # what the body normally shows or does: its absence is the finding ("absent lung sliding", "no flow on color Doppler",
 # "absent ureteric jet", "no bowel sounds", "loss of corticomedullary differentiation"), not a condition set aside.
@@ -808,7 +808,8 @@ class Expander:
 
     @cached_property
     def _state_terms(self) -> set[str]:
-        """The first two words of the lexicon's terms that start with a state of the patient ("diabetic foot")."""
+        """The first two words of the lexicon's terms that start with a state of the patient ("postmenopausal
+        bleeding")."""
         terms = {t for ts in self.lexicon.phrases.values() for t in ts}
         keys = (phrase_key(t) for t in terms if t.split(" ", 1)[0].lower() in PATIENT_STATES)
         return {" ".join(k.split()[:2]) for k in keys if " " in k}
@@ -978,9 +979,9 @@ class Expander:
         return kept
 
     def _predicate(self, words: list[str], j: int) -> bool:
-        """Whether words[j], after "not", is a state of the patient (PATIENT_STATES: "pregnant", "febrile") that "not"
-        negates alone; not where it starts a lexicon phrase or term with the next word ("not diabetic foot") nor where a
-        list goes on from it ("not febrile or tachycardic")."""
+        """Whether words[j], after "not", is a state of the patient (PATIENT_STATES: "pregnant", "anticoagulated") that
+        "not" negates alone; not where it starts a lexicon phrase or term with the next word ("not postmenopausal
+        bleeding") nor where a list goes on from it ("not anticoagulated or thrombocytopenic")."""
         w, nxt = words[j], words[j + 1] if j + 1 < len(words) else ""
         return (
             w in PATIENT_STATES

@@ -403,9 +403,15 @@ def test_negation_scope_cues_before_and_after_and_its_end(expander):
     torsion = expander.expand("pelvic pain not pregnant ovarian torsion")
     assert torsion.negated == [{"cue": "not", "text": "pregnant"}]
     assert torsion.neural_text == "pelvic pain ovarian torsion" and "torsion" in torsion.bm25_terms
-    # but a list of states goes on, and before other adjectives "not" negates what they describe too
-    assert expander.expand("not febrile or tachycardic, pneumonia").negated[0]["text"] == "febrile or tachycardic"
+    # but a list of states goes on, and before other adjectives "not" negates what they describe too, as it does a
+    # state that names a disease with the next word
+    listed = expander.expand("subdural, not anticoagulated or thrombocytopenic, trauma")
+    assert listed.negated[0]["text"] == "anticoagulated or thrombocytopenic"
     assert expander.expand("syncope, no SAM, not obstructive HCM").negated[-1]["text"] == "obstructive HCM"
+    assert (
+        expander.expand("headache not hypertensive encephalopathy").negated[0]["text"] == "hypertensive encephalopathy"
+    )
+    assert expander.expand("bleeding not postmenopausal bleeding").negated[0]["text"] == "postmenopausal bleeding"
 
 
 def test_a_negated_list_goes_on_past_its_commas(expander):
