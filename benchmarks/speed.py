@@ -14,7 +14,7 @@ Sections (python benchmarks/speed.py --out benchmarks/speed.md):
      bi-encoder and ColBERT vectors are built from real encoded passages, see `synthetic_index`),
      in a child process so its peak RSS is the serving cost.
   G. opening the medline index with and without checksum verification (benchmarks/load_verify.py);
-     `--rerun-f` measures it again and keeps A-E from speed.json (section F, reranking, is written by
+     `--rerun-f` measures G again and keeps A-E from speed.json (section F, reranking, is written by
      benchmarks/reranker.py).
 The ColBERT index at 50k passages, with its own baseline, is benchmarks/colbert_index.py.
 """
@@ -593,7 +593,7 @@ def main() -> None:
     ap.add_argument("--sections", default="ABCDE", help="a quick check: run only these sections (no report)")
     ap.add_argument("--compose", action="store_true", help="only rewrite the report from its .json and speed_limits.md")
     ap.add_argument("--rerun-e", action="store_true", help="measure section E again, keep A-D from speed.partial.json")
-    ap.add_argument("--rerun-f", action="store_true", help="measure section F again, keep A-E from speed.json")
+    ap.add_argument("--rerun-f", action="store_true", help="measure section G again, keep A-E from speed.json")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -678,11 +678,19 @@ def main() -> None:
 
 
 def reranker_part(old: str) -> str:
-    """Section F of an earlier report, as benchmarks/reranker.py wrote it (this script does not measure it)."""
-    begin, end = "## F. Reranking 50 candidates", "<!-- reranker:end -->"
-    if begin in old and end in old:
-        return old[old.index(begin) : old.index(end) + len(end)] + "\n"
-    return ""
+    """Section F of an earlier report, as benchmarks/reranker.py wrote it (this script does not measure it): its
+    markers and what is between them, with the heading just before them."""
+    begin, end = "<!-- reranker:begin -->", "<!-- reranker:end -->"
+    if begin not in old:
+        return ""
+    start, stop = old.index(begin), old.find(end, old.index(begin))
+    if stop < 0:
+        print(f"warning: {begin} without {end} after it; section F is not kept", file=sys.stderr)
+        return ""
+    heading = old.rfind("\n## ", 0, start)
+    if heading >= 0 and not old[heading + 1 : start].strip().startswith("## F"):
+        heading = -1  # the heading before the markers is another section's
+    return old[heading + 1 if heading >= 0 else start : stop + len(end)] + "\n"
 
 
 def finish(args, r: dict, limits: Path) -> None:
