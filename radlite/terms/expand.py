@@ -492,11 +492,35 @@ AFTER_PHRASE = frozenset(
 )
 # before a noun, what makes something else the subject of a participle after it: in "screw in hip broke" the screw broke
 INSIDE = frozenset({"in", "inside", "within", "into", "through", "of"})
+# words that lead into a phrase rather than name what a participle after them describes (_described_before)
+LEADS_IN = frozenset(
+    "with and or of in on at for to from by into without no not the a an his her their its my your very has have had"
+    " shows showing show seen noted see".split()
+)
 # after a noun, words that say it looks as it should: in "spleen enlarged liver normal" the liver is not enlarged
 STATED_NORMAL = frozenset({"normal", "nl", "wnl", "unremarkable", "clear", "fine", "ok"})
 SIDES = frozenset({"left", "right", "bilateral"})
 # words a lay phrase is written with or without ("fluid on my knee", "fluid on the knee")
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
+
+
+def _described_before(words: list[str], i: int, n: int) -> bool:
+    """Whether the phrase of words[i:i+n] starts with a participle that describes the word before it in a list of
+    findings, because the phrase's own noun is said to be normal after it: "kidney enlarged spleen normal" (an
+    enlarged kidney, a normal spleen). The word before must be a noun of its own, not a word such as "with" or
+    "mildly" ("with enlarged spleen normal liver" is an enlarged spleen)."""
+    before = words[i - 1] if i > 0 else ""
+    then = words[i + n] if i + n < len(words) else None
+    return (
+        words[i] in PARTICIPLES
+        and then in STATED_NORMAL
+        and before.isalpha()
+        and len(before) >= 3
+        and not before.endswith("ly")
+        and before not in LEADS_IN
+        and before not in PERSONS
+        and before not in PARTICIPLES
+    )
 
 
 def _bare(key: str) -> str:
@@ -1054,6 +1078,8 @@ class Expander:
                 if any(words[j] in PUNCT or words[j] == "#" for j in span):
                     continue
                 around = tuple(words[k] if 0 <= k < len(words) else None for k in (i - 1, i + n, i + n + 1))
+                if n > 1 and _described_before(words, i, n):
+                    continue  # "kidney enlarged spleen normal": the spleen is normal, not enlarged
                 terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)), around)
                 if terms:
                     phrase_at[i] = (n, terms)

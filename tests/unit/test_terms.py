@@ -213,6 +213,9 @@ def test_a_phrase_is_found_written_another_way(expander):
     # unless that noun is said to be normal: in "spleen enlarged liver normal" the liver is not enlarged
     assert [p["terms"][0] for p in expander.expand("spleen enlarged liver normal").phrases] == ["splenomegaly"]
     assert [p["terms"][0] for p in expander.expand("liver enlarged spleen unremarkable").phrases] == ["hepatomegaly"]
+    # where the first noun has no phrase with it, the second's is not read either; after a lead-in word it is
+    assert expander.expand("kidney enlarged spleen normal").phrases == []
+    assert expander.expand("with enlarged spleen normal liver").phrases[0]["terms"] == ["splenomegaly"]
     assert expander.expand("knee mri ligament torn meniscus").phrases[0]["terms"] == ["meniscal tear"]
     assert expander.expand("heart enlarged lungs clear").phrases[0]["terms"] == ["cardiomegaly"]
     assert expander.expand("rotator cuff torn").phrases[0]["terms"] == ["rotator cuff tear"]
