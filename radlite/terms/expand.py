@@ -504,6 +504,10 @@ SIDES = frozenset({"left", "right", "bilateral"})
 DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", "our", "its"})
 
 
+# the query's words before a phrase, after it, and after that (None past its ends)
+Around = tuple[str | None, str | None, str | None]
+
+
 def _described_before(words: list[str], i: int, n: int) -> bool:
     """Whether the phrase of words[i:i+n] starts with a participle that describes the word before it in a list of
     findings, because the phrase's own noun is said to be normal after it: "kidney enlarged spleen normal" (an
@@ -711,7 +715,7 @@ class Expander:
         # a chain must start from a grading word: "type II or IV", but not "IA or IV thrombolysis"
         return before in GRADED or (before in ("or", "and", "to") and j >= 2 and Expander._grade(words, j - 2))
 
-    def _turned(self, words: list[str], around: tuple[str | None, ...] = (None, None)) -> list[str] | None:
+    def _turned(self, words: list[str], around: Around = (None, None, None)) -> list[str] | None:
         """The terms of two typed words with a participle before the noun written as the noun after it, or the other
         way, where the lexicon has that phrase: "swollen brain" finds "brain swelling", "appendix rupture" finds
         "ruptured appendix"; a participle or past tense after the noun too, as a sentence says it ("appendix
@@ -719,7 +723,7 @@ class Expander:
         with the word after it ("liver enlarged spleen": an enlarged spleen) and that word is not said to be normal
         ("spleen enlarged liver normal": an enlarged spleen), or the noun is inside something else ("screw in hip
         broke"). `around`: the query's words before and after `words`, and the one after that (None at its ends)."""
-        before, then, beyond = (*around, None)[:3]
+        before, then, beyond = around
         *nouns, last = words
         first = " ".join(nouns)
         after = PAST.get(last, last)
@@ -768,7 +772,7 @@ class Expander:
                         return found
         return None
 
-    def _phrase(self, key: str, around: tuple[str | None, ...] = (None, None)) -> list[str] | None:
+    def _phrase(self, key: str, around: Around = (None, None, None)) -> list[str] | None:
         """The terms the lexicon maps the phrase `key` to, or, where it has no entry and its last word is plural,
         those of its singular ("slipped discs" finds "slipped disc"): the lexicon's phrases are matched without
         stemming. A hyphen or an apostrophe does not tell phrases apart, either way ("tree in bud sign" finds
@@ -791,7 +795,8 @@ class Expander:
             if turned:
                 return _besides(turned, key)
         if len(words) == 3 and words[2] == "up" and PAST.get(words[1], words[1]) in PARTICIPLES:
-            return self._phrase(" ".join(words[:2]), (around[0], "up"))  # "knee swelled up", "nose blocked up"
+            # "knee swelled up", "nose blocked up"
+            return self._phrase(" ".join(words[:2]), (around[0], "up", around[1]))
         if len(words) > 2 and (around[1] is None or around[1] in PUNCT or around[1] in AFTER_PHRASE):
             within = self._within(words)
             if within:
