@@ -39,6 +39,9 @@ from radlite.eval.datasets import load_dataset  # noqa: E402
 from radlite.models import CrossEncoderReranker, resolve_model  # noqa: E402
 from radlite.search.engine import RadLITESearch  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))  # _sections, beside this script
+from _sections import SPEED_RERANKER_HEADING, put_section  # noqa: E402
+
 SHARED = Path(os.environ.get("RADLITE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WORK = Path(os.environ.get("RADLITE_RERANKER_WORK", "/tmp/radlite-reranker"))
 SETS = {
@@ -329,8 +332,6 @@ def results_block(results: list[dict], lat: dict, meta: dict) -> str:
 
 def update_block(path: Path, text: str, heading: str) -> None:
     """Replace the text between `<!-- reranker:begin -->` and `<!-- reranker:end -->` (appended if absent)."""
-    from _sections import put_section
-
     put_section(path, "<!-- reranker:begin -->", "<!-- reranker:end -->", text, heading=heading)
 
 
@@ -371,9 +372,7 @@ def main() -> None:
         json.dumps({"meta": meta, "latency": lat, "sets": results}, indent=1, default=float), encoding="utf-8"
     )
     if a.speed_md:
-        update_block(
-            Path(a.speed_md), latency_block(lat, meta), "## F. Reranking 50 candidates (the cross-encoder of issue 14)"
-        )
+        update_block(Path(a.speed_md), latency_block(lat, meta), SPEED_RERANKER_HEADING)
     if a.results_md:
         update_block(
             Path(a.results_md), results_block(results, lat, meta), "## The cross-encoder, before and after (issue 14)"

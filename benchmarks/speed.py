@@ -36,7 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))  # load_verify (section F)
+sys.path.insert(0, str(ROOT / "benchmarks"))  # load_verify (section G), _sections
+
+from _sections import SPEED_RERANKER_HEADING, owned_sections  # noqa: E402
 
 from radlite.corpus import load_corpus  # noqa: E402
 from radlite.search.engine import RadLITESearch  # noqa: E402
@@ -604,10 +606,8 @@ def main() -> None:
     if args.compose:
         r = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
         r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
-        old = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
-        args.out.write_text(
-            report(r, r.get("command", "python benchmarks/speed.py")) + reranker_part(old), encoding="utf-8"
-        )
+        text = report(r, r.get("command", "python benchmarks/speed.py")) + reranker_part(args.out)
+        args.out.write_text(text, encoding="utf-8")
         print(args.out.read_text())
         return
     args.work.mkdir(parents=True, exist_ok=True)
@@ -635,7 +635,7 @@ def main() -> None:
         r.setdefault("date", re.search(r"\(date (\d{4}-\d\d-\d\d)\)", old).group(1))
         r["load"] = load_section(args.work)
         r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
-        args.out.write_text(report(r, r["command"]) + reranker_part(old), encoding="utf-8")
+        args.out.write_text(report(r, r["command"]) + reranker_part(args.out), encoding="utf-8")
         args.out.with_suffix(".json").write_text(
             json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
         )
@@ -677,20 +677,14 @@ def main() -> None:
     finish(args, r, limits)
 
 
-def reranker_part(old: str) -> str:
-    """Section F of an earlier report, as benchmarks/reranker.py wrote it (this script does not measure it): its
-    markers and what is between them, with the heading just before them."""
-    begin, end = "<!-- reranker:begin -->", "<!-- reranker:end -->"
-    if begin not in old:
-        return ""
-    start, stop = old.index(begin), old.find(end, old.index(begin))
-    if stop < 0:
-        print(f"warning: {begin} without {end} after it; section F is not kept", file=sys.stderr)
-        return ""
-    heading = old.rfind("\n## ", 0, start)
-    if heading >= 0 and not old[heading + 1 : start].strip().startswith("## F"):
-        heading = -1  # the heading before the markers is another section's
-    return old[heading + 1 if heading >= 0 else start : stop + len(end)] + "\n"
+def reranker_part(path: Path) -> str:
+    """Section F of the report at `path`, as benchmarks/reranker.py wrote it (this script does not measure it), under
+    its heading; "" where there is none."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    kept = [s for s in owned_sections(old) if s.startswith("<!-- reranker:")]
+    if not kept and "<!-- reranker:" in old:
+        print("warning: section F's markers in the old report are not a pair; it is not kept", file=sys.stderr)
+    return "".join(f"{SPEED_RERANKER_HEADING}\n\n{section}\n" for section in kept)
 
 
 def finish(args, r: dict, limits: Path) -> None:
@@ -702,8 +696,7 @@ def finish(args, r: dict, limits: Path) -> None:
     if args.rerun_e:  # the report wraps the command in backticks
         command += f"` for sections A-D, then `{command} --rerun-e"
     r["command"] = command
-    old = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
-    args.out.write_text(report(r, command) + reranker_part(old), encoding="utf-8")
+    args.out.write_text(report(r, command) + reranker_part(args.out), encoding="utf-8")
     args.out.with_suffix(".json").write_text(
         json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
     )
