@@ -12,6 +12,7 @@ radlite.search.fusion.weighted, the function the pipeline itself uses.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -65,6 +66,9 @@ def sweep(key: str) -> dict[float, tuple]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "crossencoder_weight.md")
+    args = ap.parse_args()
     keys = built_sets()
     out = {k: sweep(k) for k in keys}
     best = max(WEIGHTS, key=lambda w: out["radbench9-dev"][w][0])
@@ -84,7 +88,7 @@ def main() -> None:
             for k in keys
         ]
         lines.append(f"| {w}{' (chosen on dev)' if w == best else ''} | " + " | ".join(cells) + " |")
-    (ROOT / "benchmarks" / "crossencoder_weight.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(json.dumps({"best_on_dev": best, **{k: {str(w): v for w, v in r.items()} for k, r in out.items()}}))
 
 
