@@ -145,8 +145,8 @@ class LocalBackend(Backend):
     def check(self, index) -> list[str]:
         problems = []
         for name, part, n in (
-            ("bm25", self.bm25, getattr(self.bm25, "n_passages", None)),
-            ("biencoder", self.dense, len(self.dense) if self.dense is not None else None),
+            (BM25, self.bm25, getattr(self.bm25, "n_passages", None)),
+            (BIENCODER, self.dense, len(self.dense) if self.dense is not None else None),
         ):
             if part is not None and n != len(index.passages):
                 problems.append(f"{name}: holds {n} passages, the catalog {len(index.passages)}")
