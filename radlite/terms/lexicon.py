@@ -27,7 +27,7 @@ from typing import Any
 from radlite.errors import CorpusError
 
 FORMAT = "radlite-lexicon"
-LEXICON_VERSION = "8"
+LEXICON_VERSION = "9"
 DATA = Path(__file__).resolve().parents[1] / "data" / "lexicon"
 LEXICON_FILE = DATA / "lexicon.json.gz"
 OWN_TERMS = DATA / "radiology_terms.tsv"
