@@ -621,10 +621,7 @@ def main() -> None:
     limits = ROOT / "benchmarks" / "speed_limits.md"
     if args.compose:
         r = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
-        r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
-        text = report(r, r.get("command", "python benchmarks/speed.py")) + reranker_part(args.out)
-        args.out.write_text(text, encoding="utf-8")
-        print(args.out.read_text())
+        write_report(args.out, r, r.get("command", "python benchmarks/speed.py"), limits, save_json=False)
         return
     args.work.mkdir(parents=True, exist_ok=True)
     queries = [
@@ -650,12 +647,7 @@ def main() -> None:
         r.setdefault("machine", re.search(r"^Machine: (.*)\.$", old, re.M).group(1))
         r.setdefault("date", re.search(r"\(date (\d{4}-\d\d-\d\d)\)", old).group(1))
         r["load"] = load_section(args.work)
-        r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
-        args.out.write_text(report(r, r["command"]) + reranker_part(args.out), encoding="utf-8")
-        args.out.with_suffix(".json").write_text(
-            json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
-        )
-        print(args.out.read_text())
+        write_report(args.out, r, r["command"], limits)
         return
     partial = args.out.with_suffix(".partial.json")  # each section is kept as soon as it is measured
     if args.rerun_e:  # sections A-D from the last run's partial results, E measured again
@@ -703,8 +695,19 @@ def reranker_part(path: Path) -> str:
     return "".join(f"{SPEED_RERANKER_HEADING}\n\n{section}\n" for section in kept)
 
 
-def finish(args, r: dict, limits: Path) -> None:
+def write_report(out: Path, r: dict, command: str, limits: Path, save_json: bool = True) -> None:
+    """Write the report at `out` from the results `r` and speed_limits.md, with reranker.py's section F kept, and, with
+    `save_json`, the results beside it (out.json)."""
     r["limits"] = limits.read_text(encoding="utf-8") if limits.is_file() else ""
+    out.write_text(report(r, command) + reranker_part(out), encoding="utf-8")
+    if save_json:
+        out.with_suffix(".json").write_text(
+            json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
+        )
+    print(out.read_text())
+
+
+def finish(args, r: dict, limits: Path) -> None:
     command = "python benchmarks/speed.py" + "".join(
         f" --{k.replace('_', '-')} {v}"
         for k, v in (("queries", args.queries), ("rerank_queries", args.rerank_queries), ("synthetic", args.synthetic))
@@ -712,11 +715,7 @@ def finish(args, r: dict, limits: Path) -> None:
     if args.rerun_e:  # the report wraps the command in backticks
         command += f"` for sections A-D, then `{command} --rerun-e"
     r["command"] = command
-    args.out.write_text(report(r, command) + reranker_part(args.out), encoding="utf-8")
-    args.out.with_suffix(".json").write_text(
-        json.dumps({k: v for k, v in r.items() if k != "limits"}, indent=2, default=float), encoding="utf-8"
-    )
-    print(args.out.read_text())
+    write_report(args.out, r, command, limits)
 
 
 if __name__ == "__main__":
