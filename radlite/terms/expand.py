@@ -508,16 +508,17 @@ DETERMINERS = frozenset({"the", "a", "an", "my", "your", "his", "her", "their", 
 Around = tuple[str | None, str | None, str | None]
 
 
-def _described_before(words: list[str], i: int, n: int) -> bool:
-    """Whether the phrase of words[i:i+n] starts with a participle that describes the word before it in a list of
-    findings, because the phrase's own noun is said to be normal after it: "kidney enlarged spleen normal" (an
+def _described_before(first: str, around: Around) -> bool:
+    """Whether a phrase whose first word is `first` starts with a participle that describes the word before it in a
+    list of findings, because the phrase's own noun is said to be normal after it: "kidney enlarged spleen normal" (an
     enlarged kidney, a normal spleen). The word before must be a noun of its own, not a word such as "with" or
-    "mildly" ("with enlarged spleen normal liver" is an enlarged spleen)."""
-    before = words[i - 1] if i > 0 else ""
-    then = words[i + n] if i + n < len(words) else None
+    "mildly" ("with enlarged spleen normal liver" is an enlarged spleen). `around`: the query's words before and
+    after the phrase, and the one after that."""
+    before, then, _ = around
     return (
-        words[i] in PARTICIPLES
+        first in PARTICIPLES
         and then in STATED_NORMAL
+        and before is not None
         and before.isalpha()
         and len(before) >= 3
         and not before.endswith("ly")
@@ -1083,7 +1084,7 @@ class Expander:
                 if any(words[j] in PUNCT or words[j] == "#" for j in span):
                     continue
                 around = tuple(words[k] if 0 <= k < len(words) else None for k in (i - 1, i + n, i + n + 1))
-                if n > 1 and _described_before(words, i, n):
+                if n > 1 and _described_before(words[i], around):
                     continue  # "kidney enlarged spleen normal": the spleen is normal, not enlarged
                 terms = self._phrase(phrase_key(" ".join(toks[j].text for j in span)), around)
                 if terms:
